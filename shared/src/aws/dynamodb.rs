@@ -1,0 +1,424 @@
+//! DynamoDB adapter for [`IncidentStore`]: one table, generic keys `pk`/`sk`, three
+//! sparse/generic GSIs. The layout is documented in docs/DATA-MODEL.md.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{CommitError, KlaxonError};
+use crate::model::{
+    AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, OutboundMessage, OutboxItem,
+    ProcessedEvent, Rejection, TimelineEntry,
+};
+use crate::ports::IncidentStore;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+/// Sparse index of open incidents: `gsi1pk = "OPEN"`, `gsi1sk = opened_at#incident_id`.
+pub const OPEN_INDEX: &str = "open-incidents";
+/// Incidents by service and time: `gsi2pk = "SERVICE#<service>"`, `gsi2sk = opened_at#id`.
+pub const SERVICE_INDEX: &str = "by-service";
+/// Reserved for escalation: `gsi3pk = "ESCALATION"`, `gsi3sk = next_escalation_at#id`.
+pub const ESCALATION_INDEX: &str = "escalation-due";
+/// TTL attribute (epoch seconds) on idempotency and rejection records only.
+pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
+
+const INCIDENT_SK: &str = "INCIDENT";
+const TRACKER_SK: &str = "TRACKER";
+const PROCESSED_SK: &str = "PROCESSED";
+const TIMELINE_PREFIX: &str = "TIMELINE#";
+const OUTBOX_PREFIX: &str = "OUTBOX#";
+const NO_SERVICE: &str = "(none)";
+
+fn incident_pk(id: &str) -> String {
+    format!("INCIDENT#{id}")
+}
+fn tracker_pk(dedup_key: &str) -> String {
+    format!("ALARM#{dedup_key}")
+}
+fn processed_pk(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
+/// Fixed-width UTC time, so that sort keys order chronologically.
+pub fn sort_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub struct DynamoDbStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        DynamoDbStore { client, table }
+    }
+
+    fn key(pk: String, sk: &str) -> Item {
+        HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, KlaxonError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::classify("dynamodb", "GetItem", e))?;
+        Ok(output.item)
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<TransactWriteItem, KlaxonError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn transact_items(&self, commit: &Commit) -> Result<Vec<TransactWriteItem>, KlaxonError> {
+        let mut items = Vec::with_capacity(4 + commit.outbox.len());
+        // Order matters: cancellation reasons come back by index (0: event, 1: tracker).
+        let p = &commit.processed;
+        let mut processed = record(&p, processed_pk(&p.event_id), PROCESSED_SK, "processed_event")?;
+        processed.insert(TTL_ATTRIBUTE.into(), n(p.expires_at.timestamp()));
+        items.push(self.put(processed, Some("attribute_not_exists(pk)"), None)?);
+
+        let tracker = record(&commit.tracker, tracker_pk(&commit.tracker.dedup_key), TRACKER_SK, "alarm_tracker")?;
+        items.push(match commit.expected_tracker_version {
+            None => self.put(tracker, Some("attribute_not_exists(pk)"), None)?,
+            Some(v) => self.put(tracker, Some("version = :expected"), Some(HashMap::from([(":expected".into(), n(v as i64))])))?,
+        });
+
+        match &commit.incident {
+            Some(IncidentChange::Open(incident)) => {
+                items.push(self.put(incident_item(incident)?, Some("attribute_not_exists(pk)"), None)?);
+            }
+            Some(IncidentChange::Update(u)) => {
+                let mut set = vec![
+                    "#status = :status",
+                    "last_state = :last_state",
+                    "last_state_at = :last_state_at",
+                    "updated_at = :updated_at",
+                ];
+                let mut values: Item = HashMap::from([
+                    (":status".into(), to_av(&u.status)?),
+                    (":last_state".into(), to_av(&u.last_state)?),
+                    (":last_state_at".into(), to_av(&u.last_state_at)?),
+                    (":updated_at".into(), to_av(&u.updated_at)?),
+                ]);
+                let mut remove = "";
+                if u.status == IncidentStatus::Resolved {
+                    set.push("resolved_at = :resolved_at");
+                    values.insert(":resolved_at".into(), to_av(&u.resolved_at)?);
+                    remove = " REMOVE gsi1pk, gsi1sk";
+                }
+                if let Some(at) = u.paged_at {
+                    set.push("paged = :paged, paged_at = :paged_at");
+                    values.insert(":paged".into(), AttributeValue::Bool(true));
+                    values.insert(":paged_at".into(), to_av(&at)?);
+                }
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(incident_pk(&u.incident_id), INCIDENT_SK)))
+                    .update_expression(format!("SET {}{remove}", set.join(", ")))
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_names("#status", "status")
+                    .set_expression_attribute_values(Some(values))
+                    .build()
+                    .map_err(build_error)?;
+                items.push(TransactWriteItem::builder().update(update).build());
+            }
+            None => {}
+        }
+        if let Some(entry) = &commit.timeline {
+            let sk = format!("{TIMELINE_PREFIX}{}#{}", sort_time(entry.at), entry.entry_id);
+            items.push(self.put(record(entry, incident_pk(&entry.incident_id), &sk, "timeline_entry")?, None, None)?);
+        }
+        for item in &commit.outbox {
+            items.push(self.put(outbox_item(item)?, None, None)?);
+        }
+        Ok(items)
+    }
+
+    async fn query_all(&self, request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder) -> Result<Vec<Item>, KlaxonError> {
+        let mut items = Vec::new();
+        let mut pages = request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| super::classify("dynamodb", "Query", e))?;
+            items.extend(page.items.unwrap_or_default());
+        }
+        Ok(items)
+    }
+}
+
+impl IncidentStore for DynamoDbStore {
+    async fn load(&self, event_id: &str, dedup_key: &str) -> Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError> {
+        // Two independent reads in parallel: one round trip of latency.
+        let (processed, tracker) = tokio::join!(
+            self.get(processed_pk(event_id), PROCESSED_SK),
+            self.get(tracker_pk(dedup_key), TRACKER_SK)
+        );
+        Ok((
+            processed?.map(|item| from_record(item, "processed event")).transpose()?,
+            tracker?.map(|item| from_record(item, "alarm tracker")).transpose()?,
+        ))
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
+        let items = self.transact_items(commit)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            // Same token for the same event and tracker version: an SDK-level retry of a
+            // request that in fact succeeded is recognised as a replay by DynamoDB.
+            .client_request_token(request_token(commit))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
+                    let codes: Vec<&str> = cancel
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None"))
+                        .collect();
+                    if codes.first() == Some(&"ConditionalCheckFailed") {
+                        return Err(CommitError::AlreadyProcessed);
+                    }
+                    if codes.get(1) == Some(&"ConditionalCheckFailed") || codes.contains(&"TransactionConflict") {
+                        return Err(CommitError::Conflict(codes.join(",")));
+                    }
+                    return Err(CommitError::Failed(KlaxonError::Aws {
+                        service: "dynamodb",
+                        operation: "TransactWriteItems",
+                        code: "TransactionCanceled".into(),
+                        message: format!("cancellation reasons: {}", codes.join(",")),
+                        retryable: codes.iter().any(|c| c.contains("Throttl") || *c == "ProvisionedThroughputExceeded"),
+                    }));
+                }
+                if let Some(TransactWriteItemsError::TransactionInProgressException(_)) = err.as_service_error() {
+                    return Err(CommitError::Conflict("TransactionInProgress".into()));
+                }
+                Err(CommitError::Failed(super::classify("dynamodb", "TransactWriteItems", err)))
+            }
+        }
+    }
+
+    async fn pending_outbox(&self, incident_id: &str) -> Result<Vec<OutboxItem>, KlaxonError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(incident_pk(incident_id)))
+            .expression_attribute_values(":prefix", s(OUTBOX_PREFIX));
+        self.query_all(request).await?.into_iter().map(parse_outbox_item).collect()
+    }
+
+    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> Result<bool, KlaxonError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(incident_pk(&item.incident_id), &format!("{OUTBOX_PREFIX}{}", item.item_id))))
+            .update_expression("SET lease_until_ms = :new")
+            .condition_expression("lease_until_ms = :old")
+            .expression_attribute_values(":new", n(lease_until.timestamp_millis()))
+            .expression_attribute_values(":old", n(item.lease_until.timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
+        }
+    }
+
+    async fn release_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(incident_pk(&item.incident_id), &format!("{OUTBOX_PREFIX}{}", item.item_id))))
+            .update_expression("SET lease_until_ms = :zero")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
+        }
+    }
+
+    async fn complete_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(incident_pk(&item.incident_id), &format!("{OUTBOX_PREFIX}{}", item.item_id))))
+            .send()
+            .await
+            .map_err(|e| super::classify("dynamodb", "DeleteItem", e))?;
+        Ok(())
+    }
+
+    async fn record_rejection(&self, rejection: &Rejection) -> Result<(), KlaxonError> {
+        let pk = format!("REJECTED#{}", rejection.received_at.format("%Y-%m-%d"));
+        let mut item = record(rejection, pk, &format!("REJECTION#{}", rejection.rejection_id), "rejection")?;
+        item.insert(TTL_ATTRIBUTE.into(), n(rejection.expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| super::classify("dynamodb", "PutItem", e))?;
+        Ok(())
+    }
+
+    async fn incident(&self, incident_id: &str) -> Result<Option<Incident>, KlaxonError> {
+        self.get(incident_pk(incident_id), INCIDENT_SK)
+            .await?
+            .map(|item| from_record(item, "incident"))
+            .transpose()
+    }
+
+    async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEntry>, KlaxonError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(incident_pk(incident_id)))
+            .expression_attribute_values(":prefix", s(TIMELINE_PREFIX));
+        self.query_all(request)
+            .await?
+            .into_iter()
+            .map(|item| from_record(item, "timeline entry"))
+            .collect()
+    }
+
+    async fn open_incidents(&self) -> Result<Vec<Incident>, KlaxonError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(OPEN_INDEX)
+            .key_condition_expression("gsi1pk = :open")
+            .expression_attribute_values(":open", s("OPEN"));
+        self.query_all(request)
+            .await?
+            .into_iter()
+            .map(|item| from_record(item, "incident"))
+            .collect()
+    }
+}
+
+fn incident_item(incident: &Incident) -> Result<Item, KlaxonError> {
+    let mut item = record(incident, incident_pk(&incident.incident_id), INCIDENT_SK, "incident")?;
+    let order = format!("{}#{}", sort_time(incident.opened_at), incident.incident_id);
+    if incident.status == IncidentStatus::Open {
+        item.insert("gsi1pk".into(), s("OPEN"));
+        item.insert("gsi1sk".into(), s(order.clone()));
+    }
+    let service = incident.ownership.service.as_deref().unwrap_or(NO_SERVICE);
+    item.insert("gsi2pk".into(), s(format!("SERVICE#{service}")));
+    item.insert("gsi2sk".into(), s(order));
+    Ok(item)
+}
+
+fn outbox_item(item: &OutboxItem) -> Result<Item, KlaxonError> {
+    let message = serde_json::to_string(&item.message).map_err(|e| corrupt("outbox message", e))?;
+    Ok(HashMap::from([
+        (PK.into(), s(incident_pk(&item.incident_id))),
+        (SK.into(), s(format!("{OUTBOX_PREFIX}{}", item.item_id))),
+        ("entity".into(), s("outbox_item")),
+        ("incident_id".into(), s(item.incident_id.clone())),
+        ("item_id".into(), s(item.item_id.clone())),
+        ("created_at".into(), s(sort_time(item.created_at))),
+        ("lease_until_ms".into(), n(item.lease_until.timestamp_millis())),
+        // Stored as JSON text: the lifecycle detail is arbitrary JSON and must round-trip exactly.
+        ("message_json".into(), s(message)),
+    ]))
+}
+
+fn parse_outbox_item(item: Item) -> Result<OutboxItem, KlaxonError> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(corrupt("outbox item", format!("missing {name}"))),
+    };
+    let lease_ms: i64 = match item.get("lease_until_ms") {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|e| corrupt("outbox item", e))?,
+        _ => return Err(corrupt("outbox item", "missing lease_until_ms")),
+    };
+    let message: OutboundMessage = serde_json::from_str(&text("message_json")?).map_err(|e| corrupt("outbox item", e))?;
+    Ok(OutboxItem {
+        incident_id: text("incident_id")?,
+        item_id: text("item_id")?,
+        created_at: crate::intake::parse_timestamp(&text("created_at")?).ok_or_else(|| corrupt("outbox item", "bad created_at"))?,
+        lease_until: DateTime::from_timestamp_millis(lease_ms).ok_or_else(|| corrupt("outbox item", "bad lease"))?,
+        message,
+    })
+}
+
+fn record<T: Serialize>(value: &T, pk: String, sk: &str, entity: &str) -> Result<Item, KlaxonError> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(|e| corrupt(entity, e))?;
+    item.insert(PK.into(), s(pk));
+    item.insert(SK.into(), s(sk));
+    item.insert("entity".into(), s(entity));
+    Ok(item)
+}
+
+fn from_record<T: DeserializeOwned>(item: Item, what: &str) -> Result<T, KlaxonError> {
+    serde_dynamo::from_item(item).map_err(|e| corrupt(what, e))
+}
+
+fn to_av<T: Serialize>(value: &T) -> Result<AttributeValue, KlaxonError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| corrupt("attribute", e))
+}
+
+fn corrupt(what: &str, reason: impl std::fmt::Display) -> KlaxonError {
+    KlaxonError::CorruptRecord {
+        key: what.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> KlaxonError {
+    corrupt("request", e)
+}
+
+/// Idempotency token for TransactWriteItems (at most 36 characters).
+fn request_token(commit: &Commit) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}#{:?}", commit.processed.event_id, commit.expected_tracker_version).as_bytes());
+    hex::encode(digest)[..36].to_string()
+}
+
+#[allow(dead_code)]
+fn _assert_condition_check_unused(_: ConditionCheck) {}

@@ -1,0 +1,156 @@
+//! Configuration from environment variables, validated once at cold start. Every error
+//! names the variable. The variables are a public contract (docs/CONTRACTS.md).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::engine::EngineSettings;
+use crate::ownership::Route;
+
+pub const TABLE: &str = "KLAXON_TABLE";
+pub const TOPIC_PRODUCTION: &str = "KLAXON_TOPIC_PRODUCTION";
+pub const TOPIC_TEST: &str = "KLAXON_TOPIC_TEST";
+pub const TOPIC_SECURITY: &str = "KLAXON_TOPIC_SECURITY";
+pub const TOPIC_OPS: &str = "KLAXON_TOPIC_OPS";
+pub const EVENT_BUS: &str = "KLAXON_EVENT_BUS";
+pub const IDEMPOTENCY_HOURS: &str = "KLAXON_IDEMPOTENCY_HOURS";
+pub const OUTBOX_LEASE_SECONDS: &str = "KLAXON_OUTBOX_LEASE_SECONDS";
+pub const TAG_CACHE_SECONDS: &str = "KLAXON_TAG_CACHE_SECONDS";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+    pub settings: EngineSettings,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+
+        let table = required(TABLE)?;
+        if table.len() < 3 || table.len() > 255 || !table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+            return Err(ConfigError::Invalid {
+                name: TABLE,
+                reason: "a DynamoDB table name is 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'".into(),
+            });
+        }
+        let mut topics = BTreeMap::new();
+        for (name, route, needed) in [
+            (TOPIC_PRODUCTION, Route::Production, true),
+            (TOPIC_TEST, Route::Test, true),
+            (TOPIC_SECURITY, Route::Security, false),
+            (TOPIC_OPS, Route::Ops, false),
+        ] {
+            let value = if needed { Some(required(name)?) } else { get(name) };
+            if let Some(arn) = value {
+                if !is_arn_of(&arn, "sns") {
+                    return Err(ConfigError::Invalid {
+                        name,
+                        reason: format!("expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), found `{}`", crate::text::for_log(&arn)),
+                    });
+                }
+                topics.insert(route, arn);
+            }
+        }
+        let event_bus = required(EVENT_BUS)?;
+        if !(is_arn_of(&event_bus, "events") || event_bus.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))) {
+            return Err(ConfigError::Invalid {
+                name: EVENT_BUS,
+                reason: "expected an event bus name or ARN".into(),
+            });
+        }
+
+        let mut settings = EngineSettings::new(topics, event_bus);
+        if let Some(hours) = number(&get, IDEMPOTENCY_HOURS, 30, 24 * 30)? {
+            settings.idempotency_ttl = Duration::from_secs(hours * 3600);
+        }
+        if let Some(seconds) = number(&get, OUTBOX_LEASE_SECONDS, 5, 900)? {
+            settings.outbox_lease = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = number(&get, TAG_CACHE_SECONDS, 0, 3600)? {
+            settings.tag_cache_ttl = Duration::from_secs(seconds);
+        }
+        Ok(Config { table, settings })
+    }
+}
+
+fn number(get: &impl Fn(&'static str) -> Option<String>, name: &'static str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+    let Some(raw) = get(name) else { return Ok(None) };
+    match raw.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("expected a whole number from {min} to {max}, found `{}`", crate::text::for_log(&raw)),
+        }),
+    }
+}
+
+fn is_arn_of(value: &str, service: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    parts.len() == 6 && parts[0] == "arn" && parts[1].starts_with("aws") && parts[2] == service && !parts[5].is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        (TABLE, "klaxon"),
+        (TOPIC_PRODUCTION, "arn:aws:sns:us-east-1:123456789012:klaxon-production"),
+        (TOPIC_TEST, "arn:aws:sns:us-east-1:123456789012:klaxon-test"),
+        (EVENT_BUS, "klaxon"),
+    ];
+
+    #[test]
+    fn complete_configuration_loads() {
+        let c = Config::from_lookup(env(GOOD)).unwrap();
+        assert_eq!(c.table, "klaxon");
+        assert_eq!(c.settings.topics.len(), 2);
+        assert_eq!(c.settings.idempotency_ttl, Duration::from_secs(48 * 3600));
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for skip in [TABLE, TOPIC_PRODUCTION, TOPIC_TEST, EVENT_BUS] {
+            let pairs: Vec<_> = GOOD.iter().copied().filter(|(k, _)| *k != skip).collect();
+            let err = Config::from_lookup(env(&pairs)).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(skip));
+            assert!(err.to_string().contains(skip));
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        let mut pairs = GOOD.to_vec();
+        pairs.push((TOPIC_OPS, "klaxon-ops"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: TOPIC_OPS, .. }), "{err}");
+        let mut pairs = GOOD.to_vec();
+        pairs.push((IDEMPOTENCY_HOURS, "12"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err();
+        assert!(err.to_string().contains(IDEMPOTENCY_HOURS));
+        let mut pairs = GOOD.to_vec();
+        pairs[0] = (TABLE, "a b");
+        assert!(matches!(Config::from_lookup(env(&pairs)).unwrap_err(), ConfigError::Invalid { name: TABLE, .. }));
+    }
+}

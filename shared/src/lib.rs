@@ -1,0 +1,18 @@
+//! Klaxon's shared library: domain logic with no AWS types (intake, ownership, plan,
+//! notify, engine), the ports it talks through, an in-memory backend, and one adapter per
+//! AWS service in [`aws`].
+
+pub mod aws;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod intake;
+pub mod logging;
+pub mod memory;
+pub mod model;
+pub mod notify;
+pub mod ownership;
+pub mod plan;
+pub mod ports;
+pub mod tags;
+pub mod text;

@@ -1,0 +1,325 @@
+//! The embedded backend: every port in memory, with the same atomicity and conditional
+//! semantics as the DynamoDB adapter, plus fault injection for what moto never does
+//! (transaction conflicts) or what is hard to provoke (a crash after the write).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{CommitError, KlaxonError};
+use crate::model::{
+    AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, LifecycleEvent, Notification,
+    OutboxItem, ProcessedEvent, Rejection, TimelineEntry,
+};
+use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
+
+/// A fault the next commit meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitFault {
+    /// The tracker's conditional check fails as if another writer got there first.
+    ConditionalCheckFailed,
+    /// DynamoDB cancels the transaction for a conflicting concurrent transaction.
+    TransactionConflict,
+    /// The write lands, but the caller sees an error (a crash or a lost response).
+    LostResponse,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub topic_arn: String,
+    pub notification: Notification,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutOnBus {
+    pub bus: String,
+    pub event: LifecycleEvent,
+}
+
+#[derive(Default)]
+struct State {
+    processed: HashMap<String, ProcessedEvent>,
+    trackers: HashMap<String, AlarmTracker>,
+    incidents: BTreeMap<String, Incident>,
+    timelines: HashMap<String, BTreeMap<(DateTime<Utc>, String), TimelineEntry>>,
+    outbox: BTreeMap<(String, String), OutboxItem>,
+    rejections: BTreeMap<String, Rejection>,
+    published: Vec<Published>,
+    bus: Vec<PutOnBus>,
+    tags: HashMap<String, Vec<(String, String)>>,
+    commit_faults: VecDeque<CommitFault>,
+    publish_faults: u32,
+    tag_faults: VecDeque<KlaxonError>,
+    tag_lookups: u32,
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct MemoryBackend {
+    state: Mutex<State>,
+}
+
+impl MemoryBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic in a test thread must not hide the state from the others.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn inject_commit_faults(&self, faults: impl IntoIterator<Item = CommitFault>) {
+        self.lock().commit_faults.extend(faults);
+    }
+
+    /// The next `count` publishes fail with a retryable error.
+    pub fn fail_next_publishes(&self, count: u32) {
+        self.lock().publish_faults = count;
+    }
+
+    pub fn fail_next_tag_lookup(&self, error: KlaxonError) {
+        self.lock().tag_faults.push_back(error);
+    }
+
+    pub fn set_alarm_tags(&self, alarm_arn: &str, tags: &[(&str, &str)]) {
+        self.lock().tags.insert(
+            alarm_arn.to_string(),
+            tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        );
+    }
+
+    pub fn tag_lookups(&self) -> u32 {
+        self.lock().tag_lookups
+    }
+
+    pub fn published(&self) -> Vec<Published> {
+        self.lock().published.clone()
+    }
+
+    pub fn bus_events(&self) -> Vec<PutOnBus> {
+        self.lock().bus.clone()
+    }
+
+    pub fn rejections(&self) -> Vec<Rejection> {
+        self.lock().rejections.values().cloned().collect()
+    }
+
+    pub fn all_incidents(&self) -> Vec<Incident> {
+        self.lock().incidents.values().cloned().collect()
+    }
+
+    pub fn timeline_len(&self) -> usize {
+        self.lock().timelines.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.lock().outbox.len()
+    }
+
+    /// Sets the time this backend reports as its [`Clock`]; unset, it is the system time.
+    pub fn set_now(&self, now: DateTime<Utc>) {
+        self.lock().now = Some(now);
+    }
+}
+
+impl Clock for MemoryBackend {
+    fn now(&self) -> DateTime<Utc> {
+        self.lock().now.unwrap_or_else(Utc::now)
+    }
+}
+
+impl IncidentStore for MemoryBackend {
+    async fn load(
+        &self,
+        event_id: &str,
+        dedup_key: &str,
+    ) -> Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError> {
+        let s = self.lock();
+        Ok((s.processed.get(event_id).cloned(), s.trackers.get(dedup_key).cloned()))
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
+        let mut s = self.lock();
+        let fault = s.commit_faults.pop_front();
+        match fault {
+            Some(CommitFault::ConditionalCheckFailed) => {
+                return Err(CommitError::Conflict("injected ConditionalCheckFailed on the tracker".into()))
+            }
+            Some(CommitFault::TransactionConflict) => {
+                return Err(CommitError::Conflict("injected TransactionConflict".into()))
+            }
+            Some(CommitFault::LostResponse) | None => {}
+        }
+        if s.processed.contains_key(&commit.processed.event_id) {
+            return Err(CommitError::AlreadyProcessed);
+        }
+        let current = s.trackers.get(&commit.tracker.dedup_key).map(|t| t.version);
+        if current != commit.expected_tracker_version {
+            return Err(CommitError::Conflict(format!(
+                "tracker version is {current:?}, expected {:?}",
+                commit.expected_tracker_version
+            )));
+        }
+        // Check every condition before changing anything: all or nothing.
+        match &commit.incident {
+            Some(IncidentChange::Open(incident)) if s.incidents.contains_key(&incident.incident_id) => {
+                return Err(CommitError::Failed(KlaxonError::CorruptRecord {
+                    key: incident.incident_id.clone(),
+                    reason: "incident already exists".into(),
+                }))
+            }
+            Some(IncidentChange::Update(update)) if !s.incidents.contains_key(&update.incident_id) => {
+                return Err(CommitError::Failed(KlaxonError::CorruptRecord {
+                    key: update.incident_id.clone(),
+                    reason: "incident to update does not exist".into(),
+                }))
+            }
+            _ => {}
+        }
+
+        s.processed.insert(commit.processed.event_id.clone(), commit.processed.clone());
+        s.trackers.insert(commit.tracker.dedup_key.clone(), commit.tracker.clone());
+        match &commit.incident {
+            Some(IncidentChange::Open(incident)) => {
+                s.incidents.insert(incident.incident_id.clone(), (**incident).clone());
+            }
+            Some(IncidentChange::Update(u)) => {
+                let incident = s.incidents.get_mut(&u.incident_id).expect("checked above");
+                incident.status = u.status;
+                incident.last_state = u.last_state;
+                incident.last_state_at = u.last_state_at;
+                incident.updated_at = u.updated_at;
+                if u.status == IncidentStatus::Resolved {
+                    incident.resolved_at = u.resolved_at;
+                }
+                if let Some(at) = u.paged_at {
+                    incident.paged = true;
+                    incident.paged_at = Some(at);
+                }
+            }
+            None => {}
+        }
+        if let Some(entry) = &commit.timeline {
+            s.timelines
+                .entry(entry.incident_id.clone())
+                .or_default()
+                .insert((entry.at, entry.entry_id.clone()), entry.clone());
+        }
+        for item in &commit.outbox {
+            s.outbox
+                .insert((item.incident_id.clone(), item.item_id.clone()), item.clone());
+        }
+        if fault == Some(CommitFault::LostResponse) {
+            return Err(CommitError::Failed(KlaxonError::Injected(
+                "commit landed but the response was lost".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    async fn pending_outbox(&self, incident_id: &str) -> Result<Vec<OutboxItem>, KlaxonError> {
+        let s = self.lock();
+        let mut items: Vec<OutboxItem> = s
+            .outbox
+            .values()
+            .filter(|i| i.incident_id == incident_id)
+            .cloned()
+            .collect();
+        items.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+        Ok(items)
+    }
+
+    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> Result<bool, KlaxonError> {
+        let mut s = self.lock();
+        match s.outbox.get_mut(&(item.incident_id.clone(), item.item_id.clone())) {
+            Some(stored) if stored.lease_until == item.lease_until => {
+                stored.lease_until = lease_until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
+        let mut s = self.lock();
+        if let Some(stored) = s.outbox.get_mut(&(item.incident_id.clone(), item.item_id.clone())) {
+            stored.lease_until = DateTime::<Utc>::UNIX_EPOCH;
+        }
+        Ok(())
+    }
+
+    async fn complete_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
+        self.lock()
+            .outbox
+            .remove(&(item.incident_id.clone(), item.item_id.clone()));
+        Ok(())
+    }
+
+    async fn record_rejection(&self, rejection: &Rejection) -> Result<(), KlaxonError> {
+        self.lock()
+            .rejections
+            .insert(rejection.rejection_id.clone(), rejection.clone());
+        Ok(())
+    }
+
+    async fn incident(&self, incident_id: &str) -> Result<Option<Incident>, KlaxonError> {
+        Ok(self.lock().incidents.get(incident_id).cloned())
+    }
+
+    async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEntry>, KlaxonError> {
+        Ok(self
+            .lock()
+            .timelines
+            .get(incident_id)
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn open_incidents(&self) -> Result<Vec<Incident>, KlaxonError> {
+        Ok(self
+            .lock()
+            .incidents
+            .values()
+            .filter(|i| i.status == IncidentStatus::Open)
+            .cloned()
+            .collect())
+    }
+}
+
+impl Pager for MemoryBackend {
+    async fn publish(&self, topic_arn: &str, notification: &Notification) -> Result<String, KlaxonError> {
+        let mut s = self.lock();
+        if s.publish_faults > 0 {
+            s.publish_faults -= 1;
+            return Err(KlaxonError::Injected("SNS publish failed".into()));
+        }
+        s.published.push(Published {
+            topic_arn: topic_arn.to_string(),
+            notification: notification.clone(),
+        });
+        Ok(format!("memory-message-{}", s.published.len()))
+    }
+}
+
+impl LifecycleBus for MemoryBackend {
+    async fn put(&self, bus: &str, event: &LifecycleEvent) -> Result<(), KlaxonError> {
+        self.lock().bus.push(PutOnBus {
+            bus: bus.to_string(),
+            event: event.clone(),
+        });
+        Ok(())
+    }
+}
+
+impl TagSource for MemoryBackend {
+    async fn alarm_tags(&self, alarm_arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
+        let mut s = self.lock();
+        s.tag_lookups += 1;
+        if let Some(error) = s.tag_faults.pop_front() {
+            return Err(error);
+        }
+        Ok(s.tags.get(alarm_arn).cloned().unwrap_or_default())
+    }
+}

@@ -1,0 +1,278 @@
+//! Records Klaxon keeps: incidents, their timelines, the per-alarm tracker that orders state
+//! changes, idempotency records and the outbox of messages still to deliver. Plain data; the
+//! storage layout is the adapter's business (see docs/DATA-MODEL.md for DynamoDB).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::intake::{AlarmKind, AlarmState};
+use crate::ownership::{Ownership, Route};
+
+/// What processing one delivered event did. The names are a public contract (replay JSON,
+/// idempotency records, logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Opened,
+    Updated,
+    Resolved,
+    Noted,
+    Duplicate,
+    Stale,
+    Ignored,
+    Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Opened => "opened",
+            Outcome::Updated => "updated",
+            Outcome::Resolved => "resolved",
+            Outcome::Noted => "noted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Stale => "stale",
+            Outcome::Ignored => "ignored",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub incident_id: String,
+    /// Deduplication keys grouped into this incident; today exactly the alarm ARN.
+    pub dedup_keys: Vec<String>,
+    pub status: IncidentStatus,
+    /// The alarm name, sanitised: one line, no control characters, bounded.
+    pub title: String,
+    pub alarm_arn: String,
+    pub alarm_kind: AlarmKind,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub ownership: Ownership,
+    /// State timestamp of the ALARM that opened it (CloudWatch's detection time).
+    pub opened_at: DateTime<Utc>,
+    pub opened_by_event: String,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// False while every ALARM so far was under an actions suppressor: nobody was told yet.
+    pub paged: bool,
+    pub paged_at: Option<DateTime<Utc>>,
+    pub last_state: AlarmState,
+    pub last_state_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Changes to an existing incident, applied atomically with the rest of a [`Commit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentUpdate {
+    pub incident_id: String,
+    pub status: IncidentStatus,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub paged_at: Option<DateTime<Utc>>,
+    pub last_state: AlarmState,
+    pub last_state_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IncidentChange {
+    Open(Box<Incident>),
+    Update(IncidentUpdate),
+}
+
+/// The raw facts of one delivered event, kept on the timeline so that later work
+/// (time-to-detect, post-mortems) can be computed from evidence, not from our summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub event_id: String,
+    pub state: AlarmState,
+    pub state_timestamp: DateTime<Utc>,
+    pub previous_state: Option<AlarmState>,
+    pub previous_state_timestamp: Option<DateTime<Utc>>,
+    pub event_time: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub reason_data: Option<String>,
+    pub actions_suppressed_by: Option<String>,
+    pub actions_suppressed_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A delivered alarm event (counted by the alarm path).
+    Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub incident_id: String,
+    /// Ordering time: the alarm's state timestamp.
+    pub at: DateTime<Utc>,
+    /// Unique within the incident: the event id for event entries.
+    pub entry_id: String,
+    pub kind: EntryKind,
+    pub outcome: Outcome,
+    pub summary: String,
+    pub evidence: Evidence,
+}
+
+/// The open incident as the tracker remembers it, so one read tells what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenIncidentRef {
+    pub incident_id: String,
+    pub paged: bool,
+    pub title: String,
+    pub ownership: Ownership,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// Per deduplication key: the state-change order and the open incident. Every change to an
+/// alarm's incidents goes through a conditional write on this record's `version`, which
+/// serialises concurrent deliveries for one alarm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmTracker {
+    pub dedup_key: String,
+    pub version: u64,
+    pub last_state: Option<AlarmState>,
+    pub last_state_at: Option<DateTime<Utc>>,
+    pub last_event_id: Option<String>,
+    pub open_incident: Option<OpenIncidentRef>,
+    pub last_incident_id: Option<String>,
+}
+
+impl AlarmTracker {
+    pub fn new(dedup_key: &str) -> Self {
+        AlarmTracker {
+            dedup_key: dedup_key.to_string(),
+            version: 0,
+            last_state: None,
+            last_state_at: None,
+            last_event_id: None,
+            open_incident: None,
+            last_incident_id: None,
+        }
+    }
+}
+
+/// Idempotency record: this event id was processed. Kept at least 30 hours (EventBridge
+/// retries for up to 24).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessedEvent {
+    pub event_id: String,
+    pub dedup_key: String,
+    pub outcome: Outcome,
+    pub incident_id: Option<String>,
+    pub processed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transition {
+    Opened,
+    Updated,
+    Resolved,
+}
+
+impl Transition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transition::Opened => "opened",
+            Transition::Updated => "updated",
+            Transition::Resolved => "resolved",
+        }
+    }
+
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            Transition::Opened => "Incident Opened",
+            Transition::Updated => "Incident Updated",
+            Transition::Resolved => "Incident Resolved",
+        }
+    }
+}
+
+/// A page, ready to publish to the route's SNS topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub route: Route,
+    pub transition: Transition,
+    pub subject: String,
+    /// Plain text: the first line is a self-contained SMS, the rest is the e-mail body.
+    pub message: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// An event for the Klaxon bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    pub detail_type: String,
+    pub resources: Vec<String>,
+    pub detail: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboundMessage {
+    Page(Notification),
+    Lifecycle(LifecycleEvent),
+}
+
+/// A message written in the same transaction as the state change that caused it, delivered
+/// afterwards and then deleted (transactional outbox). `lease_until` keeps two invocations
+/// from delivering the same item at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub incident_id: String,
+    /// Unique within the incident; sorts in creation order.
+    pub item_id: String,
+    pub created_at: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+    pub message: OutboundMessage,
+}
+
+/// Everything one event changes, written atomically: all of it or none of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub processed: ProcessedEvent,
+    /// The tracker as it must be found (`None`: it must not exist yet).
+    pub expected_tracker_version: Option<u64>,
+    pub tracker: AlarmTracker,
+    pub incident: Option<IncidentChange>,
+    pub timeline: Option<TimelineEntry>,
+    pub outbox: Vec<OutboxItem>,
+}
+
+/// An event Klaxon could not accept, kept for an operator with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Stable for the same payload, so a retried delivery writes the same record.
+    pub rejection_id: String,
+    pub event_id: Option<String>,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+    /// The start of the payload, sanitised, for diagnosis.
+    pub excerpt: String,
+    pub expires_at: DateTime<Utc>,
+}

@@ -1,0 +1,281 @@
+//! Rendering of pages and lifecycle events. Pure: no AWS types.
+//!
+//! SNS design (docs/CONTRACTS.md): one topic per route; every message is published with the
+//! default `MessageStructure` (String), because SNS drops message attributes from messages
+//! published with `MessageStructure=json`, and subscribers filter on those attributes. The
+//! body is plain text whose first line is a self-contained SMS; the rest is the e-mail body.
+//! Chat integrations subscribe over HTTPS and read the attributes from the SNS envelope.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::intake::{AlarmEvent, MetricRef};
+use crate::model::{LifecycleEvent, Notification, Transition};
+use crate::ownership::Ownership;
+use crate::plan::Plan;
+use crate::text;
+
+/// SNS messages are at most 256 KiB including attributes; stay well below.
+pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
+/// One SMS segment is 140 bytes; the first line must say what matters within it.
+pub const SMS_LINE_BYTES: usize = 140;
+const MAX_REASON_BYTES: usize = 4096;
+const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+/// Version of the lifecycle event `detail` schema.
+pub const LIFECYCLE_VERSION: &str = "1";
+/// `source` of every event Klaxon puts on its bus.
+pub const LIFECYCLE_SOURCE: &str = "klaxon";
+
+/// SNS message attribute names (all String). Public contract.
+pub mod attr {
+    pub const SEVERITY: &str = "severity";
+    pub const ENVIRONMENT: &str = "environment";
+    pub const SERVICE: &str = "service";
+    pub const TEAM: &str = "team";
+    pub const INCIDENT_ID: &str = "incident_id";
+    pub const TRANSITION: &str = "transition";
+    pub const ROUTE: &str = "route";
+    pub const SOURCE: &str = "source";
+}
+
+pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notification {
+    let o = &plan.ownership;
+    let incident_id = plan.incident_id.as_deref().unwrap_or("-");
+    let (tag, verb) = match transition {
+        Transition::Resolved => ("RESOLVED".to_string(), "recovered"),
+        _ => (o.severity.as_str().to_ascii_uppercase(), "in ALARM"),
+    };
+    let subject = text::sns_subject(&format!("[{tag}][{}] {} {verb}", o.environment, plan.title));
+
+    let owner = match (&o.service, &o.team) {
+        (Some(s), Some(t)) => format!(" ({s}/{t})"),
+        (Some(s), None) => format!(" ({s})"),
+        (None, Some(t)) => format!(" ({t})"),
+        (None, None) => String::new(),
+    };
+    let sms = text::bounded(
+        &format!("{tag} {}: {} {verb}{owner} {incident_id}", o.environment, plan.title),
+        SMS_LINE_BYTES,
+    );
+
+    let mut body = String::new();
+    body.push_str(&sms);
+    body.push_str("\n\n");
+    let mut line = |label: &str, value: &str| body.push_str(&format!("{label:<13}{value}\n"));
+    line("Incident:", incident_id);
+    line("Transition:", transition.as_str());
+    line("Alarm:", &plan.title);
+    line(
+        "State:",
+        &format!(
+            "{} at {}{}",
+            event.state.as_str(),
+            event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            event
+                .previous_state
+                .map(|p| format!(" (was {})", p.as_str()))
+                .unwrap_or_default()
+        ),
+    );
+    line("Severity:", o.severity.as_str());
+    line("Environment:", &o.environment);
+    line("Service:", o.service.as_deref().unwrap_or("(untagged)"));
+    line("Team:", o.team.as_deref().unwrap_or("(untagged)"));
+    line("Alarm kind:", &format!("{:?}", event.kind).to_lowercase());
+    for metric in event.metrics.iter().filter(|m| m.return_data != Some(false)) {
+        line("Metric:", &text::bounded(&text::single_line(&describe_metric(metric)), 512));
+    }
+    if let Some(rule) = &event.alarm_rule {
+        line("Rule:", &text::bounded(&text::single_line(rule), 1024));
+    }
+    if let Some(url) = console_url(event) {
+        line("Console:", &url);
+    }
+    line("Event id:", &text::for_log(&event.event_id));
+    if let Some(reason) = &event.reason {
+        body.push_str("\nReason (from CloudWatch, quoted):\n");
+        body.push_str(&text::quoted_block(reason, MAX_REASON_BYTES));
+        body.push('\n');
+    }
+    if let Some(description) = &event.description {
+        body.push_str("\nAlarm description (quoted):\n");
+        body.push_str(&text::quoted_block(description, MAX_DESCRIPTION_BYTES));
+        body.push('\n');
+    }
+
+    Notification {
+        route: o.route,
+        transition,
+        subject,
+        message: text::bounded(&body, MAX_MESSAGE_BYTES),
+        attributes: attributes(o, incident_id, transition),
+    }
+}
+
+fn attributes(o: &Ownership, incident_id: &str, transition: Transition) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::new();
+    a.insert(attr::SEVERITY.into(), o.severity.as_str().into());
+    a.insert(attr::ENVIRONMENT.into(), o.environment.clone());
+    if let Some(s) = &o.service {
+        a.insert(attr::SERVICE.into(), s.clone());
+    }
+    if let Some(t) = &o.team {
+        a.insert(attr::TEAM.into(), t.clone());
+    }
+    a.insert(attr::INCIDENT_ID.into(), incident_id.into());
+    a.insert(attr::TRANSITION.into(), transition.as_str().into());
+    a.insert(attr::ROUTE.into(), o.route.as_str().into());
+    a.insert(attr::SOURCE.into(), "klaxon".into());
+    // SNS rejects empty attribute values; an empty environment can only come from tags.
+    a.retain(|_, v| !v.is_empty());
+    a
+}
+
+fn describe_metric(m: &MetricRef) -> String {
+    if let Some(expr) = &m.expression {
+        return format!("{} = {}", m.id.as_deref().unwrap_or("expr"), expr);
+    }
+    let dims = m
+        .dimensions
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} {} ({dims}) {} every {}s",
+        m.namespace.as_deref().unwrap_or("?"),
+        m.name.as_deref().unwrap_or("?"),
+        m.stat.as_deref().unwrap_or("?"),
+        m.period.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+    )
+}
+
+/// Link to the alarm in the CloudWatch console; the name is percent-encoded so that a
+/// hostile name cannot change where the link points.
+pub fn console_url(event: &AlarmEvent) -> Option<String> {
+    let region = event.region.as_deref()?;
+    if !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return None;
+    }
+    Some(format!(
+        "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#alarmsV2:alarm/{}",
+        percent_encode(&event.alarm_name)
+    ))
+}
+
+fn percent_encode(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for byte in input.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+pub fn lifecycle(plan: &Plan, event: &AlarmEvent, transition: Transition, paged: bool) -> LifecycleEvent {
+    let o = &plan.ownership;
+    LifecycleEvent {
+        detail_type: transition.detail_type().to_string(),
+        resources: vec![event.alarm_arn.clone()],
+        detail: json!({
+            "version": LIFECYCLE_VERSION,
+            "incident_id": plan.incident_id,
+            "dedup_key": event.alarm_arn,
+            "transition": transition.as_str(),
+            "outcome": plan.outcome.as_str(),
+            "status": if transition == Transition::Resolved { "resolved" } else { "open" },
+            "severity": o.severity.as_str(),
+            "environment": o.environment,
+            "production": o.production,
+            "service": o.service,
+            "team": o.team,
+            "route": o.route.as_str(),
+            "paged": paged,
+            "alarm": {
+                "name": plan.title,
+                "arn": event.alarm_arn,
+                "kind": event.kind,
+                "state": event.state.as_str(),
+                "state_timestamp": event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                "previous_state": event.previous_state.map(|s| s.as_str()),
+                "actions_suppressed_by": event.actions_suppressed_by.as_deref().map(text::for_log),
+            },
+            "event_id": event.event_id,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::{parse_value, Intake};
+    use crate::ownership::from_tags;
+    use crate::plan::plan;
+    use chrono::Utc;
+
+    fn hostile_event() -> AlarmEvent {
+        let v = serde_json::json!({
+            "id": "e1", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
+            "account": "1", "region": "us-east-1",
+            "detail": {
+                "alarmName": "evil\nAcknowledge: http://x\u{1b}[2J\u{202e}name",
+                "state": {"value": "ALARM", "timestamp": "2024-05-01T12:00:00.000+0000",
+                          "reason": "line1\nSubject: fake"},
+                "configuration": {"description": "<script>alert(1)</script>\nRunbook: http://evil"}
+            }
+        });
+        match parse_value(&v).unwrap() {
+            Intake::Alarm(a) => *a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn hostile_text_cannot_forge_lines() {
+        let e = hostile_event();
+        let tags = vec![("Environment".to_string(), "prod".to_string()), ("Service".to_string(), "s".to_string())];
+        let p = plan(None, &e, &from_tags(&tags), Utc::now());
+        let n = page(&p, &e, Transition::Opened);
+        assert!(n.subject.len() < 100 && n.subject.is_ascii() && !n.subject.contains('\n'));
+        assert!(!n.message.contains('\u{1b}') && !n.message.contains('\u{202e}'));
+        // Every attacker line sits behind a quote marker; the name stays on one line.
+        for line in n.message.lines() {
+            assert!(!line.starts_with("Acknowledge:") && !line.starts_with("Subject:") && !line.starts_with("Runbook:"), "{line}");
+        }
+        let first = n.message.lines().next().unwrap();
+        assert!(first.len() <= SMS_LINE_BYTES);
+        assert!(first.starts_with("HIGH production: evil Acknowledge"));
+        assert!(console_url(&e).unwrap().contains("evil%0AAcknowledge%3A%20http%3A%2F%2Fx"));
+    }
+
+    #[test]
+    fn attributes_carry_routing_fields() {
+        let e = hostile_event();
+        let tags = vec![("Environment".to_string(), "staging".to_string()), ("Team".to_string(), "t".to_string())];
+        let p = plan(None, &e, &from_tags(&tags), Utc::now());
+        let n = page(&p, &e, Transition::Opened);
+        assert_eq!(n.attributes["severity"], "low");
+        assert_eq!(n.attributes["environment"], "staging");
+        assert_eq!(n.attributes["team"], "t");
+        assert_eq!(n.attributes["route"], "test");
+        assert_eq!(n.attributes["transition"], "opened");
+        assert!(!n.attributes.contains_key("service"));
+        assert_eq!(n.route, crate::ownership::Route::Test);
+    }
+
+    #[test]
+    fn lifecycle_has_version_and_ids() {
+        let e = hostile_event();
+        let p = plan(None, &e, &from_tags(&[]), Utc::now());
+        let l = lifecycle(&p, &e, Transition::Opened, true);
+        assert_eq!(l.detail_type, "Incident Opened");
+        assert_eq!(l.detail["version"], "1");
+        assert_eq!(l.detail["incident_id"], serde_json::json!(p.incident_id));
+        assert!(!l.detail["alarm"]["name"].as_str().unwrap().contains('\n'));
+    }
+}

@@ -1,0 +1,172 @@
+//! Who owns an alarm and where its pages go, from its tags.
+//!
+//! Rules (public contract, documented in docs/CONTRACTS.md): tag keys `Environment`,
+//! `Service`, `Team`, `Severity`, matched case-insensitively. `production`/`prod`/`prd` (any
+//! case) or no `Environment` tag at all means production: an untagged alarm must never miss
+//! a real page. Any other environment goes to the `test` route, never to `production`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::text;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "critical" => Some(Severity::Critical),
+            "high" => Some(Severity::High),
+            "medium" => Some(Severity::Medium),
+            "low" => Some(Severity::Low),
+            "info" => Some(Severity::Info),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    Production,
+    Test,
+    Security,
+    Ops,
+}
+
+impl Route {
+    pub const ALL: [Route; 4] = [Route::Production, Route::Test, Route::Security, Route::Ops];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Production => "production",
+            Route::Test => "test",
+            Route::Security => "security",
+            Route::Ops => "ops",
+        }
+    }
+}
+
+/// Ownership of one alarm, derived from its tags. All strings are sanitised (one line, no
+/// control characters, bounded), so they are safe to log and to use as SNS attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ownership {
+    /// `production`, or the environment's own name lower-cased (`staging`, `dev`, ...).
+    pub environment: String,
+    pub production: bool,
+    pub severity: Severity,
+    pub service: Option<String>,
+    pub team: Option<String>,
+    pub route: Route,
+}
+
+/// Upper bound on a tag value we carry around (CloudWatch allows 256 characters).
+const MAX_TAG_VALUE_BYTES: usize = 256;
+
+pub fn from_tags(tags: &[(String, String)]) -> Ownership {
+    let lookup = |key: &str| {
+        tags.iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+            .map(|(_, v)| text::bounded(text::single_line(v).trim(), MAX_TAG_VALUE_BYTES))
+            .filter(|v| !v.is_empty())
+    };
+    let environment_tag = lookup("Environment").map(|e| e.to_lowercase());
+    let production = match environment_tag.as_deref() {
+        None | Some("production" | "prod" | "prd") => true,
+        Some(_) => false,
+    };
+    let environment = if production {
+        "production".to_string()
+    } else {
+        environment_tag.unwrap_or_default()
+    };
+    let default_severity = if production { Severity::High } else { Severity::Low };
+    Ownership {
+        environment,
+        production,
+        severity: lookup("Severity")
+            .and_then(|s| Severity::parse(&s))
+            .unwrap_or(default_severity),
+        service: lookup("Service"),
+        team: lookup("Team"),
+        route: if production { Route::Production } else { Route::Test },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn untagged_alarm_is_production_high() {
+        let o = from_tags(&[]);
+        assert!(o.production);
+        assert_eq!(o.environment, "production");
+        assert_eq!(o.severity, Severity::High);
+        assert_eq!(o.route, Route::Production);
+    }
+
+    #[test]
+    fn production_spellings_any_case() {
+        for v in ["production", "PROD", "Prd", " prod "] {
+            let o = from_tags(&tags(&[("environment", v)]));
+            assert!(o.production, "{v}");
+            assert_eq!(o.route, Route::Production);
+        }
+    }
+
+    #[test]
+    fn other_environments_go_to_test_with_low_default() {
+        for v in ["test", "dev", "Staging", "qa", "sandbox", "production-like", "preprod"] {
+            let o = from_tags(&tags(&[("ENVIRONMENT", v)]));
+            assert!(!o.production, "{v}");
+            assert_eq!(o.route, Route::Test);
+            assert_eq!(o.severity, Severity::Low);
+            assert_eq!(o.environment, v.to_lowercase());
+        }
+    }
+
+    #[test]
+    fn severity_service_team_case_insensitive_keys() {
+        let o = from_tags(&tags(&[("SEVERITY", "Critical"), ("service", "checkout"), ("TeAm", "payments")]));
+        assert_eq!(o.severity, Severity::Critical);
+        assert_eq!(o.service.as_deref(), Some("checkout"));
+        assert_eq!(o.team.as_deref(), Some("payments"));
+    }
+
+    #[test]
+    fn unknown_severity_falls_back_and_hostile_values_are_cleaned() {
+        let o = from_tags(&tags(&[("Severity", "sev1"), ("Environment", "dev"), ("Service", "a\nb\u{1b}c")]));
+        assert_eq!(o.severity, Severity::Low);
+        assert_eq!(o.service.as_deref(), Some("a bc"));
+        let long = "x".repeat(5000);
+        let o = from_tags(&tags(&[("Team", long.as_str())]));
+        assert!(o.team.unwrap().len() <= MAX_TAG_VALUE_BYTES);
+    }
+
+    #[test]
+    fn empty_environment_value_counts_as_untagged() {
+        assert!(from_tags(&tags(&[("Environment", "  ")])).production);
+    }
+}

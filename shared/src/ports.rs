@@ -1,0 +1,155 @@
+//! The small traits between Klaxon's logic and the outside world. One adapter per AWS
+//! service implements each (`crate::aws`), and `crate::memory` implements all of them in
+//! memory for unit tests and `klaxon replay`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{CommitError, KlaxonError};
+use crate::model::{
+    AlarmTracker, Commit, Incident, LifecycleEvent, Notification, OutboxItem, ProcessedEvent,
+    Rejection, TimelineEntry,
+};
+
+/// Incident records, timelines, trackers, idempotency records and the outbox.
+pub trait IncidentStore: Send + Sync {
+    /// The idempotency record of `event_id` and the tracker of `dedup_key`, read
+    /// consistently.
+    fn load(
+        &self,
+        event_id: &str,
+        dedup_key: &str,
+    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError>> + Send;
+
+    /// Writes everything in `commit` atomically, or nothing.
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>> + Send;
+
+    /// Undelivered outbox items of an incident, oldest first.
+    fn pending_outbox(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, KlaxonError>> + Send;
+
+    /// Takes the item's lease if it is still as `item` says (same `lease_until`); false
+    /// when another invocation took or delivered it first.
+    fn claim_outbox(
+        &self,
+        item: &OutboxItem,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, KlaxonError>> + Send;
+
+    /// Gives a lease back after a failed delivery so that a retry need not wait for it.
+    fn release_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+
+    /// The item was delivered: remove it.
+    fn complete_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+
+    fn record_rejection(&self, rejection: &Rejection) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+
+    fn incident(&self, incident_id: &str) -> impl Future<Output = Result<Option<Incident>, KlaxonError>> + Send;
+
+    fn timeline(&self, incident_id: &str) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send;
+
+    fn open_incidents(&self) -> impl Future<Output = Result<Vec<Incident>, KlaxonError>> + Send;
+}
+
+/// Publishes pages (SNS).
+pub trait Pager: Send + Sync {
+    /// Returns the message id.
+    fn publish(
+        &self,
+        topic_arn: &str,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<String, KlaxonError>> + Send;
+}
+
+/// Puts lifecycle events on the Klaxon bus (EventBridge).
+pub trait LifecycleBus: Send + Sync {
+    fn put(&self, bus: &str, event: &LifecycleEvent) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+}
+
+/// Reads an alarm's tags (CloudWatch `ListTagsForResource`).
+pub trait TagSource: Send + Sync {
+    fn alarm_tags(
+        &self,
+        alarm_arn: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+// One in-memory backend plays every role, shared through an Arc.
+impl<T: IncidentStore> IncidentStore for Arc<T> {
+    fn load(
+        &self,
+        event_id: &str,
+        dedup_key: &str,
+    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError>> + Send {
+        (**self).load(event_id, dedup_key)
+    }
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>> + Send {
+        (**self).commit(commit)
+    }
+    fn pending_outbox(&self, incident_id: &str) -> impl Future<Output = Result<Vec<OutboxItem>, KlaxonError>> + Send {
+        (**self).pending_outbox(incident_id)
+    }
+    fn claim_outbox(
+        &self,
+        item: &OutboxItem,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, KlaxonError>> + Send {
+        (**self).claim_outbox(item, lease_until)
+    }
+    fn release_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+        (**self).release_outbox(item)
+    }
+    fn complete_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+        (**self).complete_outbox(item)
+    }
+    fn record_rejection(&self, rejection: &Rejection) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+        (**self).record_rejection(rejection)
+    }
+    fn incident(&self, incident_id: &str) -> impl Future<Output = Result<Option<Incident>, KlaxonError>> + Send {
+        (**self).incident(incident_id)
+    }
+    fn timeline(&self, incident_id: &str) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send {
+        (**self).timeline(incident_id)
+    }
+    fn open_incidents(&self) -> impl Future<Output = Result<Vec<Incident>, KlaxonError>> + Send {
+        (**self).open_incidents()
+    }
+}
+
+impl<T: Pager> Pager for Arc<T> {
+    fn publish(
+        &self,
+        topic_arn: &str,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<String, KlaxonError>> + Send {
+        (**self).publish(topic_arn, notification)
+    }
+}
+
+impl<T: LifecycleBus> LifecycleBus for Arc<T> {
+    fn put(&self, bus: &str, event: &LifecycleEvent) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+        (**self).put(bus, event)
+    }
+}
+
+impl<T: TagSource> TagSource for Arc<T> {
+    fn alarm_tags(&self, alarm_arn: &str) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send {
+        (**self).alarm_tags(alarm_arn)
+    }
+}
