@@ -1,1 +1,38 @@
-fn main(){}
+//! `klaxon`: Klaxon's command-line tool.
+
+mod replay;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "klaxon", version, about = "Codified incident response for AWS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run events through Klaxon's real handler logic on the embedded in-memory backend
+    /// (no AWS account, no extra service) and show what would happen.
+    Replay(replay::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("klaxon: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Replay(args) => runtime.block_on(replay::run(args)),
+    }
+}

@@ -38,14 +38,24 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests need not touch the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &'static str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
 
         let table = required(TABLE)?;
-        if table.len() < 3 || table.len() > 255 || !table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        if table.len() < 3
+            || table.len() > 255
+            || !table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
             return Err(ConfigError::Invalid {
                 name: TABLE,
-                reason: "a DynamoDB table name is 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'".into(),
+                reason: "a DynamoDB table name is 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'"
+                    .into(),
             });
         }
         let mut topics = BTreeMap::new();
@@ -55,7 +65,11 @@ impl Config {
             (TOPIC_SECURITY, Route::Security, false),
             (TOPIC_OPS, Route::Ops, false),
         ] {
-            let value = if needed { Some(required(name)?) } else { get(name) };
+            let value = if needed {
+                Some(required(name)?)
+            } else {
+                get(name)
+            };
             if let Some(arn) = value {
                 if !is_arn_of(&arn, "sns") {
                     return Err(ConfigError::Invalid {
@@ -67,7 +81,11 @@ impl Config {
             }
         }
         let event_bus = required(EVENT_BUS)?;
-        if !(is_arn_of(&event_bus, "events") || event_bus.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))) {
+        if !(is_arn_of(&event_bus, "events")
+            || event_bus
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c)))
+        {
             return Err(ConfigError::Invalid {
                 name: EVENT_BUS,
                 reason: "expected an event bus name or ARN".into(),
@@ -88,20 +106,34 @@ impl Config {
     }
 }
 
-fn number(get: &impl Fn(&'static str) -> Option<String>, name: &'static str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
-    let Some(raw) = get(name) else { return Ok(None) };
+fn number(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(None);
+    };
     match raw.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
         _ => Err(ConfigError::Invalid {
             name,
-            reason: format!("expected a whole number from {min} to {max}, found `{}`", crate::text::for_log(&raw)),
+            reason: format!(
+                "expected a whole number from {min} to {max}, found `{}`",
+                crate::text::for_log(&raw)
+            ),
         }),
     }
 }
 
 fn is_arn_of(value: &str, service: &str) -> bool {
     let parts: Vec<&str> = value.splitn(6, ':').collect();
-    parts.len() == 6 && parts[0] == "arn" && parts[1].starts_with("aws") && parts[2] == service && !parts[5].is_empty()
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == service
+        && !parts[5].is_empty()
 }
 
 #[cfg(test)]
@@ -110,13 +142,19 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     const GOOD: &[(&str, &str)] = &[
         (TABLE, "klaxon"),
-        (TOPIC_PRODUCTION, "arn:aws:sns:us-east-1:123456789012:klaxon-production"),
+        (
+            TOPIC_PRODUCTION,
+            "arn:aws:sns:us-east-1:123456789012:klaxon-production",
+        ),
         (TOPIC_TEST, "arn:aws:sns:us-east-1:123456789012:klaxon-test"),
         (EVENT_BUS, "klaxon"),
     ];
@@ -144,13 +182,25 @@ mod tests {
         let mut pairs = GOOD.to_vec();
         pairs.push((TOPIC_OPS, "klaxon-ops"));
         let err = Config::from_lookup(env(&pairs)).unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { name: TOPIC_OPS, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: TOPIC_OPS,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let mut pairs = GOOD.to_vec();
         pairs.push((IDEMPOTENCY_HOURS, "12"));
         let err = Config::from_lookup(env(&pairs)).unwrap_err();
         assert!(err.to_string().contains(IDEMPOTENCY_HOURS));
         let mut pairs = GOOD.to_vec();
         pairs[0] = (TABLE, "a b");
-        assert!(matches!(Config::from_lookup(env(&pairs)).unwrap_err(), ConfigError::Invalid { name: TABLE, .. }));
+        assert!(matches!(
+            Config::from_lookup(env(&pairs)).unwrap_err(),
+            ConfigError::Invalid { name: TABLE, .. }
+        ));
     }
 }

@@ -101,7 +101,14 @@ pub struct Engine<S, P, B, T> {
 }
 
 impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, T> {
-    pub fn new(store: S, pager: P, bus: B, tags: T, clock: Arc<dyn Clock>, settings: EngineSettings) -> Self {
+    pub fn new(
+        store: S,
+        pager: P,
+        bus: B,
+        tags: T,
+        clock: Arc<dyn Clock>,
+        settings: EngineSettings,
+    ) -> Self {
         Engine {
             tags: TagResolver::new(tags, settings.tag_cache_ttl),
             store,
@@ -190,7 +197,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 return self.redeliver(processed, event).await;
             }
             let plan = plan::plan(tracker.as_ref(), event, &ownership, received_at);
-            let (commit, outbox) = self.commit_for(&plan, event, tracker.as_ref().map(|t| t.version), received_at);
+            let (commit, outbox) = self.commit_for(
+                &plan,
+                event,
+                tracker.as_ref().map(|t| t.version),
+                received_at,
+            );
             match self.store.commit(&commit).await {
                 Ok(()) => {
                     if let Some(id) = &plan.incident_id {
@@ -243,7 +255,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 .as_ref()
                 .map(|o| o.paged)
                 .unwrap_or(plan.page.is_some());
-            messages.push(OutboundMessage::Lifecycle(notify::lifecycle(plan, event, transition, paged)));
+            messages.push(OutboundMessage::Lifecycle(notify::lifecycle(
+                plan, event, transition, paged,
+            )));
         }
         let lease_until = now + chrono_duration(self.settings.outbox_lease);
         let outbox: Vec<OutboxItem> = match &plan.incident_id {
@@ -280,12 +294,19 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
 
     /// A duplicate delivery: nothing new happens, but anything an earlier delivery of this
     /// event (or of another for the same incident) failed to send is sent now.
-    async fn redeliver(&self, processed: ProcessedEvent, event: &AlarmEvent) -> Result<Report, KlaxonError> {
+    async fn redeliver(
+        &self,
+        processed: ProcessedEvent,
+        event: &AlarmEvent,
+    ) -> Result<Report, KlaxonError> {
         let mut report = Report::empty(Outcome::Duplicate, Some(event.event_id.clone()));
         report.dedup_key = Some(processed.dedup_key.clone());
         report.incident_id = processed.incident_id.clone();
         let Some(incident_id) = processed.incident_id.as_deref() else {
-            tracing::info!(first_outcome = processed.outcome.as_str(), "duplicate delivery; nothing to do");
+            tracing::info!(
+                first_outcome = processed.outcome.as_str(),
+                "duplicate delivery; nothing to do"
+            );
             return Ok(report);
         };
         let now = self.clock.now();
@@ -300,11 +321,17 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
             }
             let lease_until = now + chrono_duration(self.settings.outbox_lease);
             if self.store.claim_outbox(&item, lease_until).await? {
-                claimed.push(OutboxItem { lease_until, ..item });
+                claimed.push(OutboxItem {
+                    lease_until,
+                    ..item
+                });
             }
         }
         if !claimed.is_empty() {
-            tracing::warn!(items = claimed.len(), "duplicate delivery found undelivered messages; delivering them now");
+            tracing::warn!(
+                items = claimed.len(),
+                "duplicate delivery found undelivered messages; delivering them now"
+            );
         }
         let (notifications, lifecycle_events) = self.deliver(&claimed).await?;
         report.notifications = notifications;
@@ -314,7 +341,10 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
 
     /// Delivers leased outbox items in order, deleting each once delivered. On failure the
     /// remaining leases are released and the error returned, so the invocation is retried.
-    async fn deliver(&self, items: &[OutboxItem]) -> Result<(Vec<Notification>, Vec<LifecycleEvent>), KlaxonError> {
+    async fn deliver(
+        &self,
+        items: &[OutboxItem],
+    ) -> Result<(Vec<Notification>, Vec<LifecycleEvent>), KlaxonError> {
         let mut pages = Vec::new();
         let mut events = Vec::new();
         for (index, item) in items.iter().enumerate() {
@@ -355,7 +385,7 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 /// Exponential backoff with jitter derived from the event id, so that concurrent
 /// invocations for one alarm spread out instead of colliding again.
 fn backoff(event_id: &str, attempt: u32) -> Duration {
-    let base_ms = 4u64 << attempt.min(6);
+    let base_ms = 4u64 << attempt.min(4);
     let digest = Sha256::digest(format!("{event_id}#{attempt}").as_bytes());
     let jitter = u64::from(digest[0]) * base_ms / 255;
     Duration::from_millis(base_ms / 2 + jitter)

@@ -131,7 +131,11 @@ pub fn parse_bytes(raw: &[u8]) -> Result<Intake, InvalidEvent> {
     if raw.len() > MAX_EVENT_BYTES {
         return Err(invalid(
             None,
-            format!("event is {} bytes, more than the {} that EventBridge allows", raw.len(), MAX_EVENT_BYTES),
+            format!(
+                "event is {} bytes, more than the {} that EventBridge allows",
+                raw.len(),
+                MAX_EVENT_BYTES
+            ),
         ));
     }
     let value: Value = serde_json::from_slice(raw)
@@ -141,19 +145,35 @@ pub fn parse_bytes(raw: &[u8]) -> Result<Intake, InvalidEvent> {
 
 pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     let Some(envelope) = value.as_object() else {
-        return Err(invalid(None, format!("event must be a JSON object, found {}", json_type(value))));
+        return Err(invalid(
+            None,
+            format!("event must be a JSON object, found {}", json_type(value)),
+        ));
     };
-    let event_id = match envelope.get("id") {
-        Some(Value::String(id)) if !id.trim().is_empty() => {
-            if id.len() > MAX_EVENT_ID_BYTES {
-                return Err(invalid(None, format!("`id` is longer than {MAX_EVENT_ID_BYTES} bytes")));
+    let event_id =
+        match envelope.get("id") {
+            Some(Value::String(id)) if !id.trim().is_empty() => {
+                if id.len() > MAX_EVENT_ID_BYTES {
+                    return Err(invalid(
+                        None,
+                        format!("`id` is longer than {MAX_EVENT_ID_BYTES} bytes"),
+                    ));
+                }
+                id.clone()
             }
-            id.clone()
-        }
-        Some(Value::String(_)) => return Err(invalid(None, "`id` is empty".into())),
-        Some(other) => return Err(invalid(None, format!("`id` must be a string, found {}", json_type(other)))),
-        None => return Err(invalid(None, "missing `id`: EventBridge events always carry one, and Klaxon deduplicates on it".into())),
-    };
+            Some(Value::String(_)) => return Err(invalid(None, "`id` is empty".into())),
+            Some(other) => {
+                return Err(invalid(
+                    None,
+                    format!("`id` must be a string, found {}", json_type(other)),
+                ))
+            }
+            None => return Err(invalid(
+                None,
+                "missing `id`: EventBridge events always carry one, and Klaxon deduplicates on it"
+                    .into(),
+            )),
+        };
     let id = Some(event_id.clone());
     let source = required_str(envelope.get("source"), "source", &id)?;
     let detail_type = required_str(envelope.get("detail-type"), "detail-type", &id)?;
@@ -170,7 +190,12 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
 
     let detail = match envelope.get("detail") {
         Some(Value::Object(d)) => d,
-        Some(other) => return Err(invalid(id, format!("`detail` must be an object, found {}", json_type(other)))),
+        Some(other) => {
+            return Err(invalid(
+                id,
+                format!("`detail` must be an object, found {}", json_type(other)),
+            ))
+        }
         None => return Err(invalid(id, "missing `detail`".into())),
     };
     let alarm_name = required_str(detail.get("alarmName"), "detail.alarmName", &id)?;
@@ -179,7 +204,15 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     }
     let state = match detail.get("state") {
         Some(Value::Object(s)) => s,
-        Some(other) => return Err(invalid(id, format!("`detail.state` must be an object, found {}", json_type(other)))),
+        Some(other) => {
+            return Err(invalid(
+                id,
+                format!(
+                    "`detail.state` must be an object, found {}",
+                    json_type(other)
+                ),
+            ))
+        }
         None => return Err(invalid(id, "missing `detail.state`".into())),
     };
     let state_value = required_str(state.get("value"), "detail.state.value", &id)?;
@@ -208,7 +241,10 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     let alarm_arn = alarm_arn(envelope.get("resources"), alarm_name, account.as_deref(), region.as_deref())
         .ok_or_else(|| invalid(id.clone(), "cannot tell the alarm's ARN: `resources` holds no CloudWatch alarm ARN and `account` or `region` is missing".into()))?;
     if alarm_arn.len() > MAX_ARN_BYTES {
-        return Err(invalid(id, format!("alarm ARN is longer than {MAX_ARN_BYTES} bytes")));
+        return Err(invalid(
+            id,
+            format!("alarm ARN is longer than {MAX_ARN_BYTES} bytes"),
+        ));
     }
 
     let configuration = detail.get("configuration").and_then(Value::as_object);
@@ -233,7 +269,10 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     };
 
     let previous = detail.get("previousState").and_then(Value::as_object);
-    let tags = match (optional_str(detail.get("alarmTagsStatus")).as_deref(), detail.get("alarmTags")) {
+    let tags = match (
+        optional_str(detail.get("alarmTagsStatus")).as_deref(),
+        detail.get("alarmTags"),
+    ) {
         (Some("SUCCESS"), Some(Value::Object(map))) => EventTags::Provided(
             map.iter()
                 .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
@@ -246,7 +285,9 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         event_id,
         account,
         region,
-        event_time: optional_str(envelope.get("time")).as_deref().and_then(parse_timestamp),
+        event_time: optional_str(envelope.get("time"))
+            .as_deref()
+            .and_then(parse_timestamp),
         alarm_name: alarm_name.to_string(),
         alarm_arn,
         kind,
@@ -280,18 +321,27 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn alarm_arn(resources: Option<&Value>, name: &str, account: Option<&str>, region: Option<&str>) -> Option<String> {
+fn alarm_arn(
+    resources: Option<&Value>,
+    name: &str,
+    account: Option<&str>,
+    region: Option<&str>,
+) -> Option<String> {
     let from_resources = resources
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .find(|arn| arn.starts_with("arn:") && arn.contains(":cloudwatch:") && arn.contains(":alarm:"));
+        .find(|arn| {
+            arn.starts_with("arn:") && arn.contains(":cloudwatch:") && arn.contains(":alarm:")
+        });
     if let Some(arn) = from_resources {
         return Some(arn.to_string());
     }
     match (account, region) {
-        (Some(account), Some(region)) => Some(format!("arn:aws:cloudwatch:{region}:{account}:alarm:{name}")),
+        (Some(account), Some(region)) => Some(format!(
+            "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+        )),
         _ => None,
     }
 }
@@ -299,7 +349,9 @@ fn alarm_arn(resources: Option<&Value>, name: &str, account: Option<&str>, regio
 fn metric_ref(value: &Value) -> Option<MetricRef> {
     let m = value.as_object()?;
     let stat = m.get("metricStat").and_then(Value::as_object);
-    let metric = stat.and_then(|s| s.get("metric")).and_then(Value::as_object);
+    let metric = stat
+        .and_then(|s| s.get("metric"))
+        .and_then(Value::as_object);
     Some(MetricRef {
         id: optional_str(m.get("id")),
         namespace: metric.and_then(|x| optional_str(x.get("namespace"))),
@@ -324,10 +376,17 @@ fn metric_ref(value: &Value) -> Option<MetricRef> {
     })
 }
 
-fn required_str<'a>(value: Option<&'a Value>, name: &str, id: &Option<String>) -> Result<&'a str, InvalidEvent> {
+fn required_str<'a>(
+    value: Option<&'a Value>,
+    name: &str,
+    id: &Option<String>,
+) -> Result<&'a str, InvalidEvent> {
     match value {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(invalid(id.clone(), format!("`{name}` must be a string, found {}", json_type(other)))),
+        Some(other) => Err(invalid(
+            id.clone(),
+            format!("`{name}` must be a string, found {}", json_type(other)),
+        )),
         None => Err(invalid(id.clone(), format!("missing `{name}`"))),
     }
 }
@@ -375,7 +434,10 @@ mod tests {
     #[test]
     fn minimal_event_parses() {
         let a = alarm(&base());
-        assert_eq!(a.alarm_arn, "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a");
+        assert_eq!(
+            a.alarm_arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"
+        );
         assert_eq!(a.state, AlarmState::Alarm);
         assert_eq!(a.state_timestamp.timestamp_millis(), 1714564800123);
         assert_eq!(a.kind, AlarmKind::Metric);
@@ -397,7 +459,10 @@ mod tests {
     fn arn_is_built_when_resources_missing() {
         let mut v = base();
         v.as_object_mut().unwrap().remove("resources");
-        assert_eq!(alarm(&v).alarm_arn, "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a");
+        assert_eq!(
+            alarm(&v).alarm_arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"
+        );
         v.as_object_mut().unwrap().remove("account");
         assert!(parse_value(&v).unwrap_err().reason.contains("ARN"));
     }
@@ -408,17 +473,17 @@ mod tests {
         v["detail"]["alarmTags"] = json!({"Environment": "test"});
         assert_eq!(alarm(&v).tags, EventTags::LookUp);
         v["detail"]["alarmTagsStatus"] = json!("SUCCESS");
-        assert_eq!(alarm(&v).tags, EventTags::Provided(vec![("Environment".into(), "test".into())]));
+        assert_eq!(
+            alarm(&v).tags,
+            EventTags::Provided(vec![("Environment".into(), "test".into())])
+        );
         v["detail"]["alarmTagsStatus"] = json!("FAILURE");
         assert_eq!(alarm(&v).tags, EventTags::LookUp);
     }
 
     #[test]
     fn essential_fields_are_named_when_missing() {
-        for (path, expected) in [
-            ("alarmName", "detail.alarmName"),
-            ("state", "detail.state"),
-        ] {
+        for (path, expected) in [("alarmName", "detail.alarmName"), ("state", "detail.state")] {
             let mut v = base();
             v["detail"].as_object_mut().unwrap().remove(path);
             let err = parse_value(&v).unwrap_err();
@@ -426,8 +491,14 @@ mod tests {
             assert_eq!(err.event_id.as_deref(), Some("e1"));
         }
         let mut v = base();
-        v["detail"]["state"].as_object_mut().unwrap().remove("timestamp");
-        assert!(parse_value(&v).unwrap_err().reason.contains("detail.state.timestamp"));
+        v["detail"]["state"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestamp");
+        assert!(parse_value(&v)
+            .unwrap_err()
+            .reason
+            .contains("detail.state.timestamp"));
         let mut v = base();
         v["detail"]["state"]["value"] = json!("FIRING");
         assert!(parse_value(&v).unwrap_err().reason.contains("FIRING"));
@@ -446,7 +517,10 @@ mod tests {
     #[test]
     fn non_objects_and_oversize_are_rejected() {
         assert!(parse_bytes(b"[1]").unwrap_err().reason.contains("an array"));
-        assert!(parse_bytes(b"{\"id\":").unwrap_err().reason.contains("not valid JSON"));
+        assert!(parse_bytes(b"{\"id\":")
+            .unwrap_err()
+            .reason
+            .contains("not valid JSON"));
         let big = vec![b' '; MAX_EVENT_BYTES + 1];
         assert!(parse_bytes(&big).unwrap_err().reason.contains("bytes"));
     }

@@ -14,5 +14,6 @@ pub mod notify;
 pub mod ownership;
 pub mod plan;
 pub mod ports;
+pub mod report;
 pub mod tags;
 pub mod text;

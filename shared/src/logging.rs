@@ -18,7 +18,11 @@ pub fn init() {
         .with_ansi(false);
     // try_init: a second call (tests) must not panic.
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init()
     } else {
         builder.without_time().try_init()
     };

@@ -86,7 +86,9 @@ impl MemoryBackend {
     pub fn set_alarm_tags(&self, alarm_arn: &str, tags: &[(&str, &str)]) {
         self.lock().tags.insert(
             alarm_arn.to_string(),
-            tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         );
     }
 
@@ -137,7 +139,10 @@ impl IncidentStore for MemoryBackend {
         dedup_key: &str,
     ) -> Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError> {
         let s = self.lock();
-        Ok((s.processed.get(event_id).cloned(), s.trackers.get(dedup_key).cloned()))
+        Ok((
+            s.processed.get(event_id).cloned(),
+            s.trackers.get(dedup_key).cloned(),
+        ))
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
@@ -145,7 +150,9 @@ impl IncidentStore for MemoryBackend {
         let fault = s.commit_faults.pop_front();
         match fault {
             Some(CommitFault::ConditionalCheckFailed) => {
-                return Err(CommitError::Conflict("injected ConditionalCheckFailed on the tracker".into()))
+                return Err(CommitError::Conflict(
+                    "injected ConditionalCheckFailed on the tracker".into(),
+                ))
             }
             Some(CommitFault::TransactionConflict) => {
                 return Err(CommitError::Conflict("injected TransactionConflict".into()))
@@ -164,13 +171,17 @@ impl IncidentStore for MemoryBackend {
         }
         // Check every condition before changing anything: all or nothing.
         match &commit.incident {
-            Some(IncidentChange::Open(incident)) if s.incidents.contains_key(&incident.incident_id) => {
+            Some(IncidentChange::Open(incident))
+                if s.incidents.contains_key(&incident.incident_id) =>
+            {
                 return Err(CommitError::Failed(KlaxonError::CorruptRecord {
                     key: incident.incident_id.clone(),
                     reason: "incident already exists".into(),
                 }))
             }
-            Some(IncidentChange::Update(update)) if !s.incidents.contains_key(&update.incident_id) => {
+            Some(IncidentChange::Update(update))
+                if !s.incidents.contains_key(&update.incident_id) =>
+            {
                 return Err(CommitError::Failed(KlaxonError::CorruptRecord {
                     key: update.incident_id.clone(),
                     reason: "incident to update does not exist".into(),
@@ -179,11 +190,14 @@ impl IncidentStore for MemoryBackend {
             _ => {}
         }
 
-        s.processed.insert(commit.processed.event_id.clone(), commit.processed.clone());
-        s.trackers.insert(commit.tracker.dedup_key.clone(), commit.tracker.clone());
+        s.processed
+            .insert(commit.processed.event_id.clone(), commit.processed.clone());
+        s.trackers
+            .insert(commit.tracker.dedup_key.clone(), commit.tracker.clone());
         match &commit.incident {
             Some(IncidentChange::Open(incident)) => {
-                s.incidents.insert(incident.incident_id.clone(), (**incident).clone());
+                s.incidents
+                    .insert(incident.incident_id.clone(), (**incident).clone());
             }
             Some(IncidentChange::Update(u)) => {
                 let incident = s.incidents.get_mut(&u.incident_id).expect("checked above");
@@ -208,8 +222,10 @@ impl IncidentStore for MemoryBackend {
                 .insert((entry.at, entry.entry_id.clone()), entry.clone());
         }
         for item in &commit.outbox {
-            s.outbox
-                .insert((item.incident_id.clone(), item.item_id.clone()), item.clone());
+            s.outbox.insert(
+                (item.incident_id.clone(), item.item_id.clone()),
+                item.clone(),
+            );
         }
         if fault == Some(CommitFault::LostResponse) {
             return Err(CommitError::Failed(KlaxonError::Injected(
@@ -231,9 +247,16 @@ impl IncidentStore for MemoryBackend {
         Ok(items)
     }
 
-    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> Result<bool, KlaxonError> {
+    async fn claim_outbox(
+        &self,
+        item: &OutboxItem,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, KlaxonError> {
         let mut s = self.lock();
-        match s.outbox.get_mut(&(item.incident_id.clone(), item.item_id.clone())) {
+        match s
+            .outbox
+            .get_mut(&(item.incident_id.clone(), item.item_id.clone()))
+        {
             Some(stored) if stored.lease_until == item.lease_until => {
                 stored.lease_until = lease_until;
                 Ok(true)
@@ -244,7 +267,10 @@ impl IncidentStore for MemoryBackend {
 
     async fn release_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
         let mut s = self.lock();
-        if let Some(stored) = s.outbox.get_mut(&(item.incident_id.clone(), item.item_id.clone())) {
+        if let Some(stored) = s
+            .outbox
+            .get_mut(&(item.incident_id.clone(), item.item_id.clone()))
+        {
             stored.lease_until = DateTime::<Utc>::UNIX_EPOCH;
         }
         Ok(())
@@ -289,7 +315,11 @@ impl IncidentStore for MemoryBackend {
 }
 
 impl Pager for MemoryBackend {
-    async fn publish(&self, topic_arn: &str, notification: &Notification) -> Result<String, KlaxonError> {
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        notification: &Notification,
+    ) -> Result<String, KlaxonError> {
         let mut s = self.lock();
         if s.publish_faults > 0 {
             s.publish_faults -= 1;

@@ -56,7 +56,10 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         (None, None) => String::new(),
     };
     let sms = text::bounded(
-        &format!("{tag} {}: {} {verb}{owner} {incident_id}", o.environment, plan.title),
+        &format!(
+            "{tag} {}: {} {verb}{owner} {incident_id}",
+            o.environment, plan.title
+        ),
         SMS_LINE_BYTES,
     );
 
@@ -84,8 +87,15 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     line("Service:", o.service.as_deref().unwrap_or("(untagged)"));
     line("Team:", o.team.as_deref().unwrap_or("(untagged)"));
     line("Alarm kind:", &format!("{:?}", event.kind).to_lowercase());
-    for metric in event.metrics.iter().filter(|m| m.return_data != Some(false)) {
-        line("Metric:", &text::bounded(&text::single_line(&describe_metric(metric)), 512));
+    for metric in event
+        .metrics
+        .iter()
+        .filter(|m| m.return_data != Some(false))
+    {
+        line(
+            "Metric:",
+            &text::bounded(&text::single_line(&describe_metric(metric)), 512),
+        );
     }
     if let Some(rule) = &event.alarm_rule {
         line("Rule:", &text::bounded(&text::single_line(rule), 1024));
@@ -114,7 +124,11 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     }
 }
 
-fn attributes(o: &Ownership, incident_id: &str, transition: Transition) -> BTreeMap<String, String> {
+fn attributes(
+    o: &Ownership,
+    incident_id: &str,
+    transition: Transition,
+) -> BTreeMap<String, String> {
     let mut a = BTreeMap::new();
     a.insert(attr::SEVERITY.into(), o.severity.as_str().into());
     a.insert(attr::ENVIRONMENT.into(), o.environment.clone());
@@ -148,7 +162,9 @@ fn describe_metric(m: &MetricRef) -> String {
         m.namespace.as_deref().unwrap_or("?"),
         m.name.as_deref().unwrap_or("?"),
         m.stat.as_deref().unwrap_or("?"),
-        m.period.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        m.period
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "?".into())
     )
 }
 
@@ -156,7 +172,10 @@ fn describe_metric(m: &MetricRef) -> String {
 /// hostile name cannot change where the link points.
 pub fn console_url(event: &AlarmEvent) -> Option<String> {
     let region = event.region.as_deref()?;
-    if !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if !region
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return None;
     }
     Some(format!(
@@ -177,7 +196,12 @@ fn percent_encode(input: &str) -> String {
     out
 }
 
-pub fn lifecycle(plan: &Plan, event: &AlarmEvent, transition: Transition, paged: bool) -> LifecycleEvent {
+pub fn lifecycle(
+    plan: &Plan,
+    event: &AlarmEvent,
+    transition: Transition,
+    paged: bool,
+) -> LifecycleEvent {
     let o = &plan.ownership;
     LifecycleEvent {
         detail_type: transition.detail_type().to_string(),
@@ -238,25 +262,38 @@ mod tests {
     #[test]
     fn hostile_text_cannot_forge_lines() {
         let e = hostile_event();
-        let tags = vec![("Environment".to_string(), "prod".to_string()), ("Service".to_string(), "s".to_string())];
+        let tags = vec![
+            ("Environment".to_string(), "prod".to_string()),
+            ("Service".to_string(), "s".to_string()),
+        ];
         let p = plan(None, &e, &from_tags(&tags), Utc::now());
         let n = page(&p, &e, Transition::Opened);
         assert!(n.subject.len() < 100 && n.subject.is_ascii() && !n.subject.contains('\n'));
         assert!(!n.message.contains('\u{1b}') && !n.message.contains('\u{202e}'));
         // Every attacker line sits behind a quote marker; the name stays on one line.
         for line in n.message.lines() {
-            assert!(!line.starts_with("Acknowledge:") && !line.starts_with("Subject:") && !line.starts_with("Runbook:"), "{line}");
+            assert!(
+                !line.starts_with("Acknowledge:")
+                    && !line.starts_with("Subject:")
+                    && !line.starts_with("Runbook:"),
+                "{line}"
+            );
         }
         let first = n.message.lines().next().unwrap();
         assert!(first.len() <= SMS_LINE_BYTES);
         assert!(first.starts_with("HIGH production: evil Acknowledge"));
-        assert!(console_url(&e).unwrap().contains("evil%0AAcknowledge%3A%20http%3A%2F%2Fx"));
+        assert!(console_url(&e)
+            .unwrap()
+            .contains("evil%0AAcknowledge%3A%20http%3A%2F%2Fx"));
     }
 
     #[test]
     fn attributes_carry_routing_fields() {
         let e = hostile_event();
-        let tags = vec![("Environment".to_string(), "staging".to_string()), ("Team".to_string(), "t".to_string())];
+        let tags = vec![
+            ("Environment".to_string(), "staging".to_string()),
+            ("Team".to_string(), "t".to_string()),
+        ];
         let p = plan(None, &e, &from_tags(&tags), Utc::now());
         let n = page(&p, &e, Transition::Opened);
         assert_eq!(n.attributes["severity"], "low");

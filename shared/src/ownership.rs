@@ -97,7 +97,11 @@ pub fn from_tags(tags: &[(String, String)]) -> Ownership {
     } else {
         environment_tag.unwrap_or_default()
     };
-    let default_severity = if production { Severity::High } else { Severity::Low };
+    let default_severity = if production {
+        Severity::High
+    } else {
+        Severity::Low
+    };
     Ownership {
         environment,
         production,
@@ -106,7 +110,11 @@ pub fn from_tags(tags: &[(String, String)]) -> Ownership {
             .unwrap_or(default_severity),
         service: lookup("Service"),
         team: lookup("Team"),
-        route: if production { Route::Production } else { Route::Test },
+        route: if production {
+            Route::Production
+        } else {
+            Route::Test
+        },
     }
 }
 
@@ -115,7 +123,10 @@ mod tests {
     use super::*;
 
     fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -138,7 +149,15 @@ mod tests {
 
     #[test]
     fn other_environments_go_to_test_with_low_default() {
-        for v in ["test", "dev", "Staging", "qa", "sandbox", "production-like", "preprod"] {
+        for v in [
+            "test",
+            "dev",
+            "Staging",
+            "qa",
+            "sandbox",
+            "production-like",
+            "preprod",
+        ] {
             let o = from_tags(&tags(&[("ENVIRONMENT", v)]));
             assert!(!o.production, "{v}");
             assert_eq!(o.route, Route::Test);
@@ -149,7 +168,11 @@ mod tests {
 
     #[test]
     fn severity_service_team_case_insensitive_keys() {
-        let o = from_tags(&tags(&[("SEVERITY", "Critical"), ("service", "checkout"), ("TeAm", "payments")]));
+        let o = from_tags(&tags(&[
+            ("SEVERITY", "Critical"),
+            ("service", "checkout"),
+            ("TeAm", "payments"),
+        ]));
         assert_eq!(o.severity, Severity::Critical);
         assert_eq!(o.service.as_deref(), Some("checkout"));
         assert_eq!(o.team.as_deref(), Some("payments"));
@@ -157,7 +180,11 @@ mod tests {
 
     #[test]
     fn unknown_severity_falls_back_and_hostile_values_are_cleaned() {
-        let o = from_tags(&tags(&[("Severity", "sev1"), ("Environment", "dev"), ("Service", "a\nb\u{1b}c")]));
+        let o = from_tags(&tags(&[
+            ("Severity", "sev1"),
+            ("Environment", "dev"),
+            ("Service", "a\nb\u{1b}c"),
+        ]));
         assert_eq!(o.severity, Severity::Low);
         assert_eq!(o.service.as_deref(), Some("a bc"));
         let long = "x".repeat(5000);

@@ -62,7 +62,9 @@ pub fn plan(
     received_at: DateTime<Utc>,
 ) -> Plan {
     let dedup_key = event.alarm_arn.as_str();
-    let previous = tracker.cloned().unwrap_or_else(|| AlarmTracker::new(dedup_key));
+    let previous = tracker
+        .cloned()
+        .unwrap_or_else(|| AlarmTracker::new(dedup_key));
     let mut next = previous.clone();
     next.version = previous.version + 1;
     let title = text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES);
@@ -105,11 +107,16 @@ pub fn plan(
             "{} at {} arrived after a newer state change ({}); no state changed",
             event.state.as_str(),
             event.state_timestamp.to_rfc3339(),
-            previous.last_state_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+            previous
+                .last_state_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
         );
         return Plan {
             outcome: Outcome::Stale,
-            timeline: target.as_deref().map(|id| entry(id, Outcome::Stale, summary)),
+            timeline: target
+                .as_deref()
+                .map(|id| entry(id, Outcome::Stale, summary)),
             incident_id: target,
             tracker: next,
             incident: None,
@@ -207,7 +214,11 @@ pub fn plan(
                 "ALARM again while the incident is open: no new page".to_string()
             };
             Plan {
-                incident: Some(IncidentChange::Update(update(open, IncidentStatus::Open, page_now))),
+                incident: Some(IncidentChange::Update(update(
+                    open,
+                    IncidentStatus::Open,
+                    page_now,
+                ))),
                 timeline: Some(entry(&open.incident_id, Outcome::Updated, summary)),
                 incident_id: Some(open.incident_id.clone()),
                 page: page_now.then_some(Transition::Opened),
@@ -222,10 +233,15 @@ pub fn plan(
             let summary = if open.paged {
                 "OK: alarm recovered, incident resolved, responders told".to_string()
             } else {
-                "OK: alarm recovered, incident resolved (never paged, so no recovery page)".to_string()
+                "OK: alarm recovered, incident resolved (never paged, so no recovery page)"
+                    .to_string()
             };
             Plan {
-                incident: Some(IncidentChange::Update(update(open, IncidentStatus::Resolved, false))),
+                incident: Some(IncidentChange::Update(update(
+                    open,
+                    IncidentStatus::Resolved,
+                    false,
+                ))),
                 timeline: Some(entry(&open.incident_id, Outcome::Resolved, summary)),
                 incident_id: Some(open.incident_id.clone()),
                 page: open.paged.then_some(Transition::Resolved),
@@ -236,7 +252,11 @@ pub fn plan(
             }
         }
         (AlarmState::InsufficientData, Some(open)) => Plan {
-            incident: Some(IncidentChange::Update(update(open, IncidentStatus::Open, false))),
+            incident: Some(IncidentChange::Update(update(
+                open,
+                IncidentStatus::Open,
+                false,
+            ))),
             timeline: Some(entry(
                 &open.incident_id,
                 Outcome::Noted,
@@ -301,7 +321,11 @@ mod tests {
         assert_eq!(p.lifecycle, Some(Transition::Opened));
         assert_eq!(p.tracker.version, 1);
         assert!(p.tracker.open_incident.is_some());
-        assert!(p.incident_id.as_deref().unwrap().starts_with("INC-20240501-"));
+        assert!(p
+            .incident_id
+            .as_deref()
+            .unwrap()
+            .starts_with("INC-20240501-"));
     }
 
     #[test]
@@ -327,7 +351,10 @@ mod tests {
         assert_eq!(p.outcome, Outcome::Ignored);
         assert!(p.timeline.is_none() && p.incident.is_none());
         let p1 = apply(None, &event("a", AlarmState::Alarm, 0));
-        let p2 = apply(Some(&p1.tracker), &event("b", AlarmState::InsufficientData, 1));
+        let p2 = apply(
+            Some(&p1.tracker),
+            &event("b", AlarmState::InsufficientData, 1),
+        );
         assert_eq!(p2.outcome, Outcome::Noted);
         assert_eq!(p2.page, None);
         assert!(p2.tracker.open_incident.is_some());
@@ -350,7 +377,10 @@ mod tests {
         let p1 = apply(None, &event("a", AlarmState::Alarm, 5));
         let p2 = apply(Some(&p1.tracker), &event("old-ok", AlarmState::Ok, 1));
         assert_eq!(p2.outcome, Outcome::Stale);
-        assert!(p2.tracker.open_incident.is_some(), "stale OK must not resolve");
+        assert!(
+            p2.tracker.open_incident.is_some(),
+            "stale OK must not resolve"
+        );
         assert_eq!(p2.timeline.unwrap().incident_id, p1.incident_id.unwrap());
         // Equal timestamps are not newer either.
         let p3 = apply(Some(&p2.tracker), &event("same", AlarmState::Ok, 5));
@@ -388,7 +418,12 @@ mod tests {
 
     #[test]
     fn recovery_goes_where_the_page_went() {
-        let p1 = plan(None, &event("a", AlarmState::Alarm, 0), &from_tags(&[("Environment".into(), "dev".into())]), now());
+        let p1 = plan(
+            None,
+            &event("a", AlarmState::Alarm, 0),
+            &from_tags(&[("Environment".into(), "dev".into())]),
+            now(),
+        );
         let p2 = apply(Some(&p1.tracker), &event("b", AlarmState::Ok, 1));
         assert_eq!(p2.ownership.environment, "dev");
     }

@@ -41,16 +41,31 @@ pub trait IncidentStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, KlaxonError>> + Send;
 
     /// Gives a lease back after a failed delivery so that a retry need not wait for it.
-    fn release_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+    fn release_outbox(
+        &self,
+        item: &OutboxItem,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 
     /// The item was delivered: remove it.
-    fn complete_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+    fn complete_outbox(
+        &self,
+        item: &OutboxItem,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 
-    fn record_rejection(&self, rejection: &Rejection) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+    fn record_rejection(
+        &self,
+        rejection: &Rejection,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 
-    fn incident(&self, incident_id: &str) -> impl Future<Output = Result<Option<Incident>, KlaxonError>> + Send;
+    fn incident(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Option<Incident>, KlaxonError>> + Send;
 
-    fn timeline(&self, incident_id: &str) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send;
+    fn timeline(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send;
 
     fn open_incidents(&self) -> impl Future<Output = Result<Vec<Incident>, KlaxonError>> + Send;
 }
@@ -67,7 +82,11 @@ pub trait Pager: Send + Sync {
 
 /// Puts lifecycle events on the Klaxon bus (EventBridge).
 pub trait LifecycleBus: Send + Sync {
-    fn put(&self, bus: &str, event: &LifecycleEvent) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+    fn put(
+        &self,
+        bus: &str,
+        event: &LifecycleEvent,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 }
 
 /// Reads an alarm's tags (CloudWatch `ListTagsForResource`).
@@ -96,13 +115,17 @@ impl<T: IncidentStore> IncidentStore for Arc<T> {
         &self,
         event_id: &str,
         dedup_key: &str,
-    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError>> + Send {
+    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError>> + Send
+    {
         (**self).load(event_id, dedup_key)
     }
     fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>> + Send {
         (**self).commit(commit)
     }
-    fn pending_outbox(&self, incident_id: &str) -> impl Future<Output = Result<Vec<OutboxItem>, KlaxonError>> + Send {
+    fn pending_outbox(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, KlaxonError>> + Send {
         (**self).pending_outbox(incident_id)
     }
     fn claim_outbox(
@@ -112,19 +135,34 @@ impl<T: IncidentStore> IncidentStore for Arc<T> {
     ) -> impl Future<Output = Result<bool, KlaxonError>> + Send {
         (**self).claim_outbox(item, lease_until)
     }
-    fn release_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+    fn release_outbox(
+        &self,
+        item: &OutboxItem,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
         (**self).release_outbox(item)
     }
-    fn complete_outbox(&self, item: &OutboxItem) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+    fn complete_outbox(
+        &self,
+        item: &OutboxItem,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
         (**self).complete_outbox(item)
     }
-    fn record_rejection(&self, rejection: &Rejection) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+    fn record_rejection(
+        &self,
+        rejection: &Rejection,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
         (**self).record_rejection(rejection)
     }
-    fn incident(&self, incident_id: &str) -> impl Future<Output = Result<Option<Incident>, KlaxonError>> + Send {
+    fn incident(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Option<Incident>, KlaxonError>> + Send {
         (**self).incident(incident_id)
     }
-    fn timeline(&self, incident_id: &str) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send {
+    fn timeline(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send {
         (**self).timeline(incident_id)
     }
     fn open_incidents(&self) -> impl Future<Output = Result<Vec<Incident>, KlaxonError>> + Send {
@@ -143,13 +181,20 @@ impl<T: Pager> Pager for Arc<T> {
 }
 
 impl<T: LifecycleBus> LifecycleBus for Arc<T> {
-    fn put(&self, bus: &str, event: &LifecycleEvent) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+    fn put(
+        &self,
+        bus: &str,
+        event: &LifecycleEvent,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
         (**self).put(bus, event)
     }
 }
 
 impl<T: TagSource> TagSource for Arc<T> {
-    fn alarm_tags(&self, alarm_arn: &str) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send {
+    fn alarm_tags(
+        &self,
+        alarm_arn: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send {
         (**self).alarm_tags(alarm_arn)
     }
 }

@@ -21,10 +21,13 @@ pub enum TagOrigin {
 
 const MAX_CACHED_ALARMS: usize = 4096;
 
+type Tags = Vec<(String, String)>;
+type Cache = HashMap<String, (Instant, Tags)>;
+
 pub struct TagResolver<T> {
     source: T,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Vec<(String, String)>)>>,
+    cache: Mutex<Cache>,
 }
 
 impl<T: TagSource> TagResolver<T> {
@@ -38,7 +41,10 @@ impl<T: TagSource> TagResolver<T> {
 
     /// Retryable lookup failures are returned (the invocation fails and is retried, rather
     /// than routing a test alarm to production on a throttle); others degrade to untagged.
-    pub async fn tags(&self, alarm_arn: &str) -> Result<(Vec<(String, String)>, TagOrigin), KlaxonError> {
+    pub async fn tags(
+        &self,
+        alarm_arn: &str,
+    ) -> Result<(Vec<(String, String)>, TagOrigin), KlaxonError> {
         if let Some((at, tags)) = self.lock().get(alarm_arn) {
             if at.elapsed() < self.ttl {
                 return Ok((tags.clone(), TagOrigin::Cache));
@@ -65,7 +71,7 @@ impl<T: TagSource> TagResolver<T> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Vec<(String, String)>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -61,7 +61,13 @@ pub fn for_log(input: &str) -> String {
 pub fn sns_subject(input: &str) -> String {
     let mut out: String = single_line(input)
         .chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     out = out.trim().to_string();
     if out.is_empty() {
@@ -155,12 +161,18 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(html_escape("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(
+            html_escape("<a href='x'>&</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+        );
         assert_eq!(chat_escape("<!channel> & co"), "&lt;!channel&gt; &amp; co");
     }
 
     #[test]
     fn quoted_block_prefixes_every_line() {
-        assert_eq!(quoted_block("one\nAck: http://evil", 100), "> one\n> Ack: http://evil");
+        assert_eq!(
+            quoted_block("one\nAck: http://evil", 100),
+            "> one\n> Ack: http://evil"
+        );
     }
 }

@@ -24,7 +24,11 @@ impl CloudWatchTags {
     }
 
     fn client_for(&self, alarm_arn: &str) -> aws_sdk_cloudwatch::Client {
-        let region = alarm_arn.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_string);
+        let region = alarm_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
         let key = region.clone().unwrap_or_default();
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         clients
@@ -52,7 +56,12 @@ impl TagSource for CloudWatchTags {
         Ok(output
             .tags()
             .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
             .collect())
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -84,7 +84,12 @@ impl DynamoDbStore {
         Ok(output.item)
     }
 
-    fn put(&self, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<TransactWriteItem, KlaxonError> {
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem, KlaxonError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -99,19 +104,37 @@ impl DynamoDbStore {
         let mut items = Vec::with_capacity(4 + commit.outbox.len());
         // Order matters: cancellation reasons come back by index (0: event, 1: tracker).
         let p = &commit.processed;
-        let mut processed = record(&p, processed_pk(&p.event_id), PROCESSED_SK, "processed_event")?;
+        let mut processed = record(
+            &p,
+            processed_pk(&p.event_id),
+            PROCESSED_SK,
+            "processed_event",
+        )?;
         processed.insert(TTL_ATTRIBUTE.into(), n(p.expires_at.timestamp()));
         items.push(self.put(processed, Some("attribute_not_exists(pk)"), None)?);
 
-        let tracker = record(&commit.tracker, tracker_pk(&commit.tracker.dedup_key), TRACKER_SK, "alarm_tracker")?;
+        let tracker = record(
+            &commit.tracker,
+            tracker_pk(&commit.tracker.dedup_key),
+            TRACKER_SK,
+            "alarm_tracker",
+        )?;
         items.push(match commit.expected_tracker_version {
             None => self.put(tracker, Some("attribute_not_exists(pk)"), None)?,
-            Some(v) => self.put(tracker, Some("version = :expected"), Some(HashMap::from([(":expected".into(), n(v as i64))])))?,
+            Some(v) => self.put(
+                tracker,
+                Some("version = :expected"),
+                Some(HashMap::from([(":expected".into(), n(v as i64))])),
+            )?,
         });
 
         match &commit.incident {
             Some(IncidentChange::Open(incident)) => {
-                items.push(self.put(incident_item(incident)?, Some("attribute_not_exists(pk)"), None)?);
+                items.push(self.put(
+                    incident_item(incident)?,
+                    Some("attribute_not_exists(pk)"),
+                    None,
+                )?);
             }
             Some(IncidentChange::Update(u)) => {
                 let mut set = vec![
@@ -151,8 +174,21 @@ impl DynamoDbStore {
             None => {}
         }
         if let Some(entry) = &commit.timeline {
-            let sk = format!("{TIMELINE_PREFIX}{}#{}", sort_time(entry.at), entry.entry_id);
-            items.push(self.put(record(entry, incident_pk(&entry.incident_id), &sk, "timeline_entry")?, None, None)?);
+            let sk = format!(
+                "{TIMELINE_PREFIX}{}#{}",
+                sort_time(entry.at),
+                entry.entry_id
+            );
+            items.push(self.put(
+                record(
+                    entry,
+                    incident_pk(&entry.incident_id),
+                    &sk,
+                    "timeline_entry",
+                )?,
+                None,
+                None,
+            )?);
         }
         for item in &commit.outbox {
             items.push(self.put(outbox_item(item)?, None, None)?);
@@ -160,7 +196,10 @@ impl DynamoDbStore {
         Ok(items)
     }
 
-    async fn query_all(&self, request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder) -> Result<Vec<Item>, KlaxonError> {
+    async fn query_all(
+        &self,
+        request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, KlaxonError> {
         let mut items = Vec::new();
         let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -172,15 +211,23 @@ impl DynamoDbStore {
 }
 
 impl IncidentStore for DynamoDbStore {
-    async fn load(&self, event_id: &str, dedup_key: &str) -> Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError> {
+    async fn load(
+        &self,
+        event_id: &str,
+        dedup_key: &str,
+    ) -> Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError> {
         // Two independent reads in parallel: one round trip of latency.
         let (processed, tracker) = tokio::join!(
             self.get(processed_pk(event_id), PROCESSED_SK),
             self.get(tracker_pk(dedup_key), TRACKER_SK)
         );
         Ok((
-            processed?.map(|item| from_record(item, "processed event")).transpose()?,
-            tracker?.map(|item| from_record(item, "alarm tracker")).transpose()?,
+            processed?
+                .map(|item| from_record(item, "processed event"))
+                .transpose()?,
+            tracker?
+                .map(|item| from_record(item, "alarm tracker"))
+                .transpose()?,
         ))
     }
 
@@ -198,7 +245,9 @@ impl IncidentStore for DynamoDbStore {
         match result {
             Ok(_) => Ok(()),
             Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+                    err.as_service_error()
+                {
                     let codes: Vec<&str> = cancel
                         .cancellation_reasons()
                         .iter()
@@ -207,7 +256,9 @@ impl IncidentStore for DynamoDbStore {
                     if codes.first() == Some(&"ConditionalCheckFailed") {
                         return Err(CommitError::AlreadyProcessed);
                     }
-                    if codes.get(1) == Some(&"ConditionalCheckFailed") || codes.contains(&"TransactionConflict") {
+                    if codes.get(1) == Some(&"ConditionalCheckFailed")
+                        || codes.contains(&"TransactionConflict")
+                    {
                         return Err(CommitError::Conflict(codes.join(",")));
                     }
                     return Err(CommitError::Failed(KlaxonError::Aws {
@@ -215,13 +266,21 @@ impl IncidentStore for DynamoDbStore {
                         operation: "TransactWriteItems",
                         code: "TransactionCanceled".into(),
                         message: format!("cancellation reasons: {}", codes.join(",")),
-                        retryable: codes.iter().any(|c| c.contains("Throttl") || *c == "ProvisionedThroughputExceeded"),
+                        retryable: codes.iter().any(|c| {
+                            c.contains("Throttl") || *c == "ProvisionedThroughputExceeded"
+                        }),
                     }));
                 }
-                if let Some(TransactWriteItemsError::TransactionInProgressException(_)) = err.as_service_error() {
+                if let Some(TransactWriteItemsError::TransactionInProgressException(_)) =
+                    err.as_service_error()
+                {
                     return Err(CommitError::Conflict("TransactionInProgress".into()));
                 }
-                Err(CommitError::Failed(super::classify("dynamodb", "TransactWriteItems", err)))
+                Err(CommitError::Failed(super::classify(
+                    "dynamodb",
+                    "TransactWriteItems",
+                    err,
+                )))
             }
         }
     }
@@ -235,15 +294,26 @@ impl IncidentStore for DynamoDbStore {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(incident_pk(incident_id)))
             .expression_attribute_values(":prefix", s(OUTBOX_PREFIX));
-        self.query_all(request).await?.into_iter().map(parse_outbox_item).collect()
+        self.query_all(request)
+            .await?
+            .into_iter()
+            .map(parse_outbox_item)
+            .collect()
     }
 
-    async fn claim_outbox(&self, item: &OutboxItem, lease_until: DateTime<Utc>) -> Result<bool, KlaxonError> {
+    async fn claim_outbox(
+        &self,
+        item: &OutboxItem,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, KlaxonError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(incident_pk(&item.incident_id), &format!("{OUTBOX_PREFIX}{}", item.item_id))))
+            .set_key(Some(Self::key(
+                incident_pk(&item.incident_id),
+                &format!("{OUTBOX_PREFIX}{}", item.item_id),
+            )))
             .update_expression("SET lease_until_ms = :new")
             .condition_expression("lease_until_ms = :old")
             .expression_attribute_values(":new", n(lease_until.timestamp_millis()))
@@ -252,7 +322,12 @@ impl IncidentStore for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
         }
     }
@@ -262,7 +337,10 @@ impl IncidentStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(incident_pk(&item.incident_id), &format!("{OUTBOX_PREFIX}{}", item.item_id))))
+            .set_key(Some(Self::key(
+                incident_pk(&item.incident_id),
+                &format!("{OUTBOX_PREFIX}{}", item.item_id),
+            )))
             .update_expression("SET lease_until_ms = :zero")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zero", n(0))
@@ -270,7 +348,12 @@ impl IncidentStore for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
         }
     }
@@ -279,7 +362,10 @@ impl IncidentStore for DynamoDbStore {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(incident_pk(&item.incident_id), &format!("{OUTBOX_PREFIX}{}", item.item_id))))
+            .set_key(Some(Self::key(
+                incident_pk(&item.incident_id),
+                &format!("{OUTBOX_PREFIX}{}", item.item_id),
+            )))
             .send()
             .await
             .map_err(|e| super::classify("dynamodb", "DeleteItem", e))?;
@@ -288,7 +374,12 @@ impl IncidentStore for DynamoDbStore {
 
     async fn record_rejection(&self, rejection: &Rejection) -> Result<(), KlaxonError> {
         let pk = format!("REJECTED#{}", rejection.received_at.format("%Y-%m-%d"));
-        let mut item = record(rejection, pk, &format!("REJECTION#{}", rejection.rejection_id), "rejection")?;
+        let mut item = record(
+            rejection,
+            pk,
+            &format!("REJECTION#{}", rejection.rejection_id),
+            "rejection",
+        )?;
         item.insert(TTL_ATTRIBUTE.into(), n(rejection.expires_at.timestamp()));
         self.client
             .put_item()
@@ -340,7 +431,12 @@ impl IncidentStore for DynamoDbStore {
 }
 
 fn incident_item(incident: &Incident) -> Result<Item, KlaxonError> {
-    let mut item = record(incident, incident_pk(&incident.incident_id), INCIDENT_SK, "incident")?;
+    let mut item = record(
+        incident,
+        incident_pk(&incident.incident_id),
+        INCIDENT_SK,
+        "incident",
+    )?;
     let order = format!("{}#{}", sort_time(incident.opened_at), incident.incident_id);
     if incident.status == IncidentStatus::Open {
         item.insert("gsi1pk".into(), s("OPEN"));
@@ -361,7 +457,10 @@ fn outbox_item(item: &OutboxItem) -> Result<Item, KlaxonError> {
         ("incident_id".into(), s(item.incident_id.clone())),
         ("item_id".into(), s(item.item_id.clone())),
         ("created_at".into(), s(sort_time(item.created_at))),
-        ("lease_until_ms".into(), n(item.lease_until.timestamp_millis())),
+        (
+            "lease_until_ms".into(),
+            n(item.lease_until.timestamp_millis()),
+        ),
         // Stored as JSON text: the lifecycle detail is arbitrary JSON and must round-trip exactly.
         ("message_json".into(), s(message)),
     ]))
@@ -376,17 +475,25 @@ fn parse_outbox_item(item: Item) -> Result<OutboxItem, KlaxonError> {
         Some(AttributeValue::N(v)) => v.parse().map_err(|e| corrupt("outbox item", e))?,
         _ => return Err(corrupt("outbox item", "missing lease_until_ms")),
     };
-    let message: OutboundMessage = serde_json::from_str(&text("message_json")?).map_err(|e| corrupt("outbox item", e))?;
+    let message: OutboundMessage =
+        serde_json::from_str(&text("message_json")?).map_err(|e| corrupt("outbox item", e))?;
     Ok(OutboxItem {
         incident_id: text("incident_id")?,
         item_id: text("item_id")?,
-        created_at: crate::intake::parse_timestamp(&text("created_at")?).ok_or_else(|| corrupt("outbox item", "bad created_at"))?,
-        lease_until: DateTime::from_timestamp_millis(lease_ms).ok_or_else(|| corrupt("outbox item", "bad lease"))?,
+        created_at: crate::intake::parse_timestamp(&text("created_at")?)
+            .ok_or_else(|| corrupt("outbox item", "bad created_at"))?,
+        lease_until: DateTime::from_timestamp_millis(lease_ms)
+            .ok_or_else(|| corrupt("outbox item", "bad lease"))?,
         message,
     })
 }
 
-fn record<T: Serialize>(value: &T, pk: String, sk: &str, entity: &str) -> Result<Item, KlaxonError> {
+fn record<T: Serialize>(
+    value: &T,
+    pk: String,
+    sk: &str,
+    entity: &str,
+) -> Result<Item, KlaxonError> {
     let mut item: Item = serde_dynamo::to_item(value).map_err(|e| corrupt(entity, e))?;
     item.insert(PK.into(), s(pk));
     item.insert(SK.into(), s(sk));
@@ -416,9 +523,12 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> KlaxonError {
 /// Idempotency token for TransactWriteItems (at most 36 characters).
 fn request_token(commit: &Commit) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{}#{:?}", commit.processed.event_id, commit.expected_tracker_version).as_bytes());
+    let digest = Sha256::digest(
+        format!(
+            "{}#{:?}",
+            commit.processed.event_id, commit.expected_tracker_version
+        )
+        .as_bytes(),
+    );
     hex::encode(digest)[..36].to_string()
 }
-
-#[allow(dead_code)]
-fn _assert_condition_check_unused(_: ConditionCheck) {}

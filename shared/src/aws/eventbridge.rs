@@ -36,12 +36,20 @@ impl LifecycleBus for EventBridgeBus {
         // PutEvents reports per-entry failures with a 200 response.
         if output.failed_entry_count() > 0 {
             let failed = output.entries().iter().find(|e| e.error_code().is_some());
-            let code = failed.and_then(|e| e.error_code()).unwrap_or("Unknown").to_string();
+            let code = failed
+                .and_then(|e| e.error_code())
+                .unwrap_or("Unknown")
+                .to_string();
             return Err(KlaxonError::Aws {
                 service: "eventbridge",
                 operation: "PutEvents",
-                retryable: code.contains("Throttl") || code.contains("InternalFailure") || code.contains("Internal"),
-                message: failed.and_then(|e| e.error_message()).unwrap_or_default().to_string(),
+                retryable: code.contains("Throttl")
+                    || code.contains("InternalFailure")
+                    || code.contains("Internal"),
+                message: failed
+                    .and_then(|e| e.error_message())
+                    .unwrap_or_default()
+                    .to_string(),
                 code,
             });
         }

@@ -17,7 +17,12 @@ use crate::engine::Engine;
 use crate::error::KlaxonError;
 use crate::ports::SystemClock;
 
-pub type AwsEngine = Engine<dynamodb::DynamoDbStore, sns::SnsPager, eventbridge::EventBridgeBus, cloudwatch::CloudWatchTags>;
+pub type AwsEngine = Engine<
+    dynamodb::DynamoDbStore,
+    sns::SnsPager,
+    eventbridge::EventBridgeBus,
+    cloudwatch::CloudWatchTags,
+>;
 
 /// Loads the shared AWS configuration once and builds every client from it.
 pub async fn engine(config: Config) -> AwsEngine {
@@ -51,7 +56,11 @@ const RETRYABLE_CODES: &[&str] = &[
 
 /// Maps an SDK error to a [`KlaxonError`], marking throttling, 5xx, timeouts and network
 /// failures retryable. (The SDK has already retried these a few times by then.)
-pub(crate) fn classify<E>(service: &'static str, operation: &'static str, err: SdkError<E, HttpResponse>) -> KlaxonError
+pub(crate) fn classify<E>(
+    service: &'static str,
+    operation: &'static str,
+    err: SdkError<E, HttpResponse>,
+) -> KlaxonError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -60,13 +69,20 @@ where
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
             let code = e.code().unwrap_or("Unknown").to_string();
-            let retryable = RETRYABLE_CODES.contains(&code.as_str()) || status.is_some_and(|s| s >= 500 || s == 429);
+            let retryable = RETRYABLE_CODES.contains(&code.as_str())
+                || status.is_some_and(|s| s >= 500 || s == 429);
             (code, e.message().unwrap_or_default().to_string(), retryable)
         }
         SdkError::TimeoutError(_) => ("Timeout".into(), format!("{err}"), true),
-        SdkError::DispatchFailure(_) => ("DispatchFailure".into(), format!("{}", aws_smithy_error_chain(&err)), true),
-        SdkError::ResponseError(_) => ("ResponseError".into(), format!("{}", aws_smithy_error_chain(&err)), true),
-        _ => ("ConstructionFailure".into(), format!("{}", aws_smithy_error_chain(&err)), false),
+        SdkError::DispatchFailure(_) => {
+            ("DispatchFailure".into(), aws_smithy_error_chain(&err), true)
+        }
+        SdkError::ResponseError(_) => ("ResponseError".into(), aws_smithy_error_chain(&err), true),
+        _ => (
+            "ConstructionFailure".into(),
+            aws_smithy_error_chain(&err),
+            false,
+        ),
     };
     KlaxonError::Aws {
         service,

@@ -38,7 +38,11 @@ impl SnsPager {
 }
 
 impl Pager for SnsPager {
-    async fn publish(&self, topic_arn: &str, notification: &Notification) -> Result<String, KlaxonError> {
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        notification: &Notification,
+    ) -> Result<String, KlaxonError> {
         let request = self.request(topic_arn, notification);
         if request.get_message_structure().is_some() {
             return Err(KlaxonError::CorruptRecord {

@@ -1,0 +1,24 @@
+//! The JSON form of a [`Report`]: one line of `klaxon replay --json`, and the handler's
+//! response. Keys are a public contract; a key with nothing to say is `null`.
+
+use serde_json::{json, Value};
+
+use crate::engine::Report;
+
+pub fn to_json(report: &Report) -> Value {
+    json!({
+        "event_id": report.event_id,
+        "outcome": report.outcome.as_str(),
+        "incident_id": report.incident_id,
+        "dedup_key": report.dedup_key,
+        "environment": report.environment,
+        "severity": report.severity.map(|s| s.as_str()),
+        "notifications": report.notifications.iter().map(|n| json!({
+            "route": n.route.as_str(),
+            "subject": n.subject,
+            "attributes": n.attributes,
+        })).collect::<Vec<_>>(),
+        "lifecycle_events": report.lifecycle_events.iter().map(|e| e.detail_type.clone()).collect::<Vec<_>>(),
+        "error": report.error,
+    })
+}

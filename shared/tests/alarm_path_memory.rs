@@ -1,0 +1,661 @@
+//! The alarm path end to end on the in-memory backend: every sample in `events/`, every
+//! transition rule, idempotency, concurrency and injected faults.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use klaxon::engine::{Engine, EngineSettings, Report};
+use klaxon::memory::{CommitFault, MemoryBackend};
+use klaxon::model::{IncidentStatus, Outcome, Transition};
+use klaxon::ownership::Route;
+use klaxon::ports::IncidentStore;
+use serde_json::{json, Value};
+
+type MemEngine =
+    Engine<Arc<MemoryBackend>, Arc<MemoryBackend>, Arc<MemoryBackend>, Arc<MemoryBackend>>;
+
+const PRODUCTION_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:klaxon-production";
+const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:klaxon-test";
+
+fn setup() -> (Arc<MemoryBackend>, Arc<MemEngine>) {
+    let backend = Arc::new(MemoryBackend::new());
+    let topics = [
+        (Route::Production, PRODUCTION_TOPIC.to_string()),
+        (Route::Test, TEST_TOPIC.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let engine = Engine::new(
+        backend.clone(),
+        backend.clone(),
+        backend.clone(),
+        backend.clone(),
+        backend.clone(),
+        EngineSettings::new(topics, "klaxon".into()),
+    );
+    (backend, Arc::new(engine))
+}
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn sample_json(name: &str) -> Value {
+    serde_json::from_slice(&sample(name)).unwrap()
+}
+
+async fn handle(engine: &MemEngine, name: &str) -> Report {
+    engine
+        .handle_bytes(&sample(name))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+async fn handle_value(engine: &MemEngine, v: &Value) -> Report {
+    engine.handle_value(v).await.unwrap()
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn every_valid_sample_is_handled_as_documented() {
+    // (file, outcome on a fresh backend, environment, severity, route of the page if any)
+    type Expectation<'a> = (
+        &'a str,
+        Outcome,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<Route>,
+    );
+    let expected: &[Expectation] = &[
+        (
+            "alarm-anomaly-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("medium"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-composite-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-composite-suppressed-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            None,
+        ),
+        (
+            "alarm-composite-unsuppressed-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-daily-period-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("low"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-extra-fields-alarm.json",
+            Outcome::Opened,
+            Some("dev"),
+            Some("low"),
+            Some(Route::Test),
+        ),
+        (
+            "alarm-hostile-text-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-initial-unchecked.json",
+            Outcome::Ignored,
+            Some("production"),
+            Some("high"),
+            None,
+        ),
+        (
+            "alarm-metric-math-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-metric-prod-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("critical"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-metric-prod-insufficient.json",
+            Outcome::Ignored,
+            Some("production"),
+            Some("critical"),
+            None,
+        ),
+        (
+            "alarm-metric-prod-ok.json",
+            Outcome::Ignored,
+            Some("production"),
+            Some("critical"),
+            None,
+        ),
+        (
+            "alarm-metric-tags-unavailable-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-metric-test-alarm.json",
+            Outcome::Opened,
+            Some("staging"),
+            Some("low"),
+            Some(Route::Test),
+        ),
+        (
+            "alarm-metric-test-insufficient.json",
+            Outcome::Ignored,
+            Some("staging"),
+            Some("low"),
+            None,
+        ),
+        (
+            "alarm-metric-test-ok.json",
+            Outcome::Ignored,
+            Some("staging"),
+            Some("low"),
+            None,
+        ),
+        (
+            "alarm-metric-untagged-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
+            "cloudwatch-config-change.json",
+            Outcome::Ignored,
+            None,
+            None,
+            None,
+        ),
+        (
+            "cloudwatch-contributor-state-change.json",
+            Outcome::Ignored,
+            None,
+            None,
+            None,
+        ),
+    ];
+    let files = json_files(&events_dir());
+    assert_eq!(
+        files.len(),
+        expected.len(),
+        "every sample in events/ has an expectation here"
+    );
+    for (file, outcome, environment, severity, route) in expected {
+        let (backend, engine) = setup();
+        let r = handle(&engine, file).await;
+        assert_eq!(r.outcome, *outcome, "{file}");
+        assert_eq!(r.environment.as_deref(), *environment, "{file}");
+        assert_eq!(r.severity.map(|s| s.as_str()), *severity, "{file}");
+        let pages = backend.published();
+        match route {
+            Some(route) => {
+                assert_eq!(pages.len(), 1, "{file}");
+                assert_eq!(pages[0].notification.route, *route, "{file}");
+                let topic = if *route == Route::Production {
+                    PRODUCTION_TOPIC
+                } else {
+                    TEST_TOPIC
+                };
+                assert_eq!(pages[0].topic_arn, topic, "{file}");
+            }
+            None => assert!(pages.is_empty(), "{file}: {pages:?}"),
+        }
+        assert!(backend.rejections().is_empty(), "{file}");
+    }
+}
+
+#[tokio::test]
+async fn every_invalid_sample_is_rejected_and_writes_nothing_else() {
+    let files = json_files(&events_dir().join("invalid"));
+    assert!(files.len() >= 10);
+    for path in files {
+        let (backend, engine) = setup();
+        let r = engine
+            .handle_bytes(&std::fs::read(&path).unwrap())
+            .await
+            .unwrap();
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert_eq!(r.outcome, Outcome::Rejected, "{name}");
+        let reason = r.error.clone().unwrap();
+        assert!(reason.len() > 10, "{name}: {reason}");
+        assert!(backend.all_incidents().is_empty(), "{name}");
+        assert_eq!(backend.timeline_len(), 0, "{name}");
+        assert!(backend.published().is_empty(), "{name}");
+        assert!(backend.bus_events().is_empty(), "{name}");
+        let rejections = backend.rejections();
+        assert_eq!(
+            rejections.len(),
+            1,
+            "{name}: the rejection is recorded for an operator"
+        );
+        assert_eq!(rejections[0].reason, reason);
+        // Redelivery of the same bad payload writes the same record, not a second one.
+        engine
+            .handle_bytes(&std::fs::read(&path).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(backend.rejections().len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_samples_name_their_problem() {
+    let (_, engine) = setup();
+    for (file, needle) in [
+        ("missing-alarm-name.json", "detail.alarmName"),
+        ("missing-state-value.json", "detail.state.value"),
+        ("missing-state-timestamp.json", "detail.state.timestamp"),
+        ("bad-state-value.json", "FIRING"),
+        ("bad-timestamp.json", "yesterday"),
+        ("missing-id.json", "`id`"),
+        ("not-an-object.json", "JSON object"),
+        ("truncated.json", "not valid JSON"),
+        ("missing-detail.json", "`detail`"),
+        ("state-not-object.json", "detail.state"),
+    ] {
+        let r = engine
+            .handle_bytes(&sample(&format!("invalid/{file}")))
+            .await
+            .unwrap();
+        assert!(
+            r.error.as_deref().unwrap().contains(needle),
+            "{file}: {:?}",
+            r.error
+        );
+    }
+}
+
+#[tokio::test]
+async fn production_lifecycle_open_note_resolve() {
+    let (backend, engine) = setup();
+    let opened = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    let noted = handle(&engine, "alarm-metric-prod-insufficient.json").await;
+    let resolved = handle(&engine, "alarm-metric-prod-ok.json").await;
+    assert_eq!(
+        (opened.outcome, noted.outcome, resolved.outcome),
+        (Outcome::Opened, Outcome::Noted, Outcome::Resolved)
+    );
+    let id = opened.incident_id.clone().unwrap();
+    assert_eq!(noted.incident_id.as_deref(), Some(id.as_str()));
+    assert_eq!(resolved.incident_id.as_deref(), Some(id.as_str()));
+
+    let pages = backend.published();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0].notification.transition, Transition::Opened);
+    assert_eq!(pages[1].notification.transition, Transition::Resolved);
+    assert!(pages.iter().all(|p| p.topic_arn == PRODUCTION_TOPIC));
+    assert_eq!(pages[1].notification.attributes["incident_id"], id);
+
+    let bus: Vec<String> = backend
+        .bus_events()
+        .iter()
+        .map(|b| b.event.detail_type.clone())
+        .collect();
+    assert_eq!(
+        bus,
+        ["Incident Opened", "Incident Updated", "Incident Resolved"]
+    );
+
+    let incident = backend.incident(&id).await.unwrap().unwrap();
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    assert_eq!(
+        incident.resolved_at.unwrap().to_rfc3339(),
+        "2024-05-01T12:10:00.789+00:00"
+    );
+    let timeline = backend.timeline(&id).await.unwrap();
+    assert_eq!(timeline.len(), 3);
+    // Raw evidence is kept for time-to-detect: reasonData verbatim.
+    assert!(timeline[0]
+        .evidence
+        .reason_data
+        .as_deref()
+        .unwrap()
+        .contains("\"recentDatapoints\":[12.0,42.0,57.0]"));
+    assert!(backend.open_incidents().await.unwrap().is_empty());
+    assert_eq!(backend.outbox_len(), 0, "everything delivered");
+
+    // A new ALARM after resolution opens a new incident.
+    let mut again = sample_json("alarm-metric-prod-alarm.json");
+    again["id"] = json!("after-resolution");
+    again["detail"]["state"]["timestamp"] = json!("2024-05-01T13:00:00.000+0000");
+    let r = handle_value(&engine, &again).await;
+    assert_eq!(r.outcome, Outcome::Opened);
+    assert_ne!(r.incident_id.as_deref(), Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn test_environment_alarm_never_reaches_production() {
+    let (backend, engine) = setup();
+    for file in [
+        "alarm-metric-test-alarm.json",
+        "alarm-metric-test-insufficient.json",
+        "alarm-metric-test-ok.json",
+        "alarm-extra-fields-alarm.json",
+    ] {
+        handle(&engine, file).await;
+    }
+    let pages = backend.published();
+    assert_eq!(pages.len(), 3, "open + resolve for staging, open for dev");
+    assert!(pages
+        .iter()
+        .all(|p| p.topic_arn == TEST_TOPIC && p.notification.route == Route::Test));
+    assert!(pages
+        .iter()
+        .all(|p| p.notification.attributes["environment"] != "production"));
+}
+
+#[tokio::test]
+async fn tags_are_looked_up_when_the_event_lacks_them() {
+    let (backend, engine) = setup();
+    let v = sample_json("alarm-metric-untagged-alarm.json");
+    let arn = v["resources"][0].as_str().unwrap();
+    backend.set_alarm_tags(
+        arn,
+        &[
+            ("environment", "QA"),
+            ("severity", "medium"),
+            ("team", "reports"),
+        ],
+    );
+    let r = handle_value(&engine, &v).await;
+    assert_eq!(r.environment.as_deref(), Some("qa"));
+    assert_eq!(r.severity.map(|s| s.as_str()), Some("medium"));
+    assert_eq!(backend.published()[0].topic_arn, TEST_TOPIC);
+    // Events carrying SUCCESS tags never trigger a lookup.
+    let before = backend.tag_lookups();
+    handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(backend.tag_lookups(), before);
+}
+
+#[tokio::test]
+async fn same_event_five_times_one_entry_one_page() {
+    let (backend, engine) = setup();
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(
+            handle(&engine, "alarm-metric-prod-alarm.json")
+                .await
+                .outcome,
+        );
+    }
+    assert_eq!(outcomes[0], Outcome::Opened);
+    assert!(outcomes[1..].iter().all(|o| *o == Outcome::Duplicate));
+    assert_eq!(backend.timeline_len(), 1);
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(backend.bus_events().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_parallel_alarms_for_one_alarm_open_one_incident() {
+    let (backend, engine) = setup();
+    let base = sample_json("alarm-metric-prod-alarm.json");
+    let start = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let mut v = base.clone();
+        v["id"] = json!(format!("parallel-{i:02}"));
+        v["detail"]["state"]["timestamp"] = json!((start + Duration::seconds(i))
+            .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+            .to_string());
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            engine.handle_value(&v).await.unwrap()
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().outcome);
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Opened).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Opened | Outcome::Updated | Outcome::Stale)));
+    let open = backend.open_incidents().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(backend.all_incidents().len(), 1);
+    assert_eq!(
+        backend.timeline(&open[0].incident_id).await.unwrap().len(),
+        16
+    );
+    let pages = backend.published();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].notification.transition, Transition::Opened);
+}
+
+#[tokio::test]
+async fn ok_before_its_alarm_leaves_the_alarm_resolved() {
+    let (backend, engine) = setup();
+    assert_eq!(
+        handle(&engine, "alarm-metric-prod-ok.json").await.outcome,
+        Outcome::Ignored
+    );
+    assert_eq!(
+        handle(&engine, "alarm-metric-prod-alarm.json")
+            .await
+            .outcome,
+        Outcome::Stale
+    );
+    assert!(
+        backend.all_incidents().is_empty(),
+        "the timestamps say the alarm is OK"
+    );
+    assert!(backend.published().is_empty());
+}
+
+#[tokio::test]
+async fn alarm_redelivered_after_ok_changes_nothing() {
+    let (backend, engine) = setup();
+    handle(&engine, "alarm-metric-prod-alarm.json").await;
+    handle(&engine, "alarm-metric-prod-ok.json").await;
+    // The same event again: a duplicate.
+    assert_eq!(
+        handle(&engine, "alarm-metric-prod-alarm.json")
+            .await
+            .outcome,
+        Outcome::Duplicate
+    );
+    // A retry with a new id but the old state timestamp: stale, kept as evidence.
+    let mut late = sample_json("alarm-metric-prod-alarm.json");
+    late["id"] = json!("late-copy");
+    let r = handle_value(&engine, &late).await;
+    assert_eq!(r.outcome, Outcome::Stale);
+    let incidents = backend.all_incidents();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].status, IncidentStatus::Resolved);
+    assert_eq!(backend.published().len(), 2);
+    let timeline = backend.timeline(&incidents[0].incident_id).await.unwrap();
+    assert_eq!(
+        timeline
+            .iter()
+            .filter(|e| e.outcome == Outcome::Stale)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn out_of_order_insufficient_data_is_stale() {
+    let (backend, engine) = setup();
+    handle(&engine, "alarm-metric-prod-alarm.json").await;
+    handle(&engine, "alarm-metric-prod-ok.json").await;
+    assert_eq!(
+        handle(&engine, "alarm-metric-prod-insufficient.json")
+            .await
+            .outcome,
+        Outcome::Stale
+    );
+    assert_eq!(backend.all_incidents()[0].status, IncidentStatus::Resolved);
+}
+
+#[tokio::test]
+async fn suppressed_composite_opens_silently_then_pages_once() {
+    let (backend, engine) = setup();
+    let r = handle(&engine, "alarm-composite-suppressed-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Opened);
+    assert!(backend.published().is_empty());
+    assert!(!backend.all_incidents()[0].paged);
+    let r = handle(&engine, "alarm-composite-unsuppressed-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Updated);
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(
+        backend.published()[0].notification.transition,
+        Transition::Opened
+    );
+    assert!(backend.all_incidents()[0].paged);
+    let bus: Vec<bool> = backend
+        .bus_events()
+        .iter()
+        .map(|b| b.event.detail["paged"].as_bool().unwrap())
+        .collect();
+    assert_eq!(bus, [false, true]);
+}
+
+#[tokio::test]
+async fn conditional_check_failures_and_transaction_conflicts_are_retried() {
+    let (backend, engine) = setup();
+    backend.inject_commit_faults([
+        CommitFault::ConditionalCheckFailed,
+        CommitFault::TransactionConflict,
+        CommitFault::TransactionConflict,
+        CommitFault::ConditionalCheckFailed,
+    ]);
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Opened);
+    assert_eq!(backend.all_incidents().len(), 1);
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(backend.timeline_len(), 1);
+}
+
+#[tokio::test]
+async fn endless_conflicts_end_in_a_retryable_error_without_writes() {
+    let (backend, engine) = setup();
+    backend.inject_commit_faults(std::iter::repeat_n(CommitFault::TransactionConflict, 64));
+    let err = engine
+        .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(backend.all_incidents().is_empty());
+    assert!(backend.published().is_empty());
+}
+
+#[tokio::test]
+async fn crash_between_write_and_publish_is_delivered_by_the_retry() {
+    let (backend, engine) = setup();
+    let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 5).unwrap();
+    backend.set_now(t0);
+    backend.inject_commit_faults([CommitFault::LostResponse]);
+    let err = engine
+        .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable());
+    assert_eq!(backend.all_incidents().len(), 1, "the write landed");
+    assert!(
+        backend.published().is_empty(),
+        "the crash came before the publish"
+    );
+
+    // A retry while the dead invocation's lease runs: retryable error, still no page.
+    backend.set_now(t0 + Duration::seconds(10));
+    let err = engine
+        .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another invocation"), "{err}");
+    assert!(backend.published().is_empty());
+
+    // Lambda's retry comes a minute later: the page goes out, once.
+    backend.set_now(t0 + Duration::seconds(90));
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    assert_eq!(r.notifications.len(), 1);
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(backend.bus_events().len(), 1);
+    assert_eq!(backend.outbox_len(), 0);
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert!(r.notifications.is_empty());
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(backend.timeline_len(), 1);
+}
+
+#[tokio::test]
+async fn failed_publish_returns_error_and_retry_delivers_once() {
+    let (backend, engine) = setup();
+    backend.fail_next_publishes(1);
+    assert!(engine
+        .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
+        .await
+        .is_err());
+    assert!(backend.published().is_empty());
+    // The failed invocation released its lease, so the retry need not wait.
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(backend.timeline_len(), 1);
+}
+
+#[tokio::test]
+async fn hostile_alarm_text_is_neutralised_everywhere() {
+    let (backend, engine) = setup();
+    handle(&engine, "alarm-hostile-text-alarm.json").await;
+    let page = &backend.published()[0].notification;
+    assert!(page.subject.is_ascii() && page.subject.len() < 100 && !page.subject.contains('\n'));
+    assert!(
+        !page.message.contains('\u{1b}')
+            && !page.message.contains('\u{202e}')
+            && !page.message.contains('\u{7}')
+    );
+    assert!(page
+        .message
+        .lines()
+        .all(|l| !l.starts_with("Acknowledge:") && !l.starts_with("Runbook:")));
+    assert!(page.attributes.values().all(|v| !v.contains('\n')));
+    let bus = &backend.bus_events()[0].event;
+    assert!(!bus.detail["alarm"]["name"].as_str().unwrap().contains('\n'));
+}
