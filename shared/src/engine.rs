@@ -191,45 +191,52 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         );
         let _guard = span.enter();
 
+        let writer = writer_token(&event.event_id, received_at);
+        // The last commit attempted: if the store reports the event as processed and the
+        // record carries our token, that attempt landed and its outbox is ours to deliver.
+        let mut attempted: Option<(Plan, Vec<OutboxItem>)> = None;
         for attempt in 1..=self.settings.max_commit_attempts {
             let (processed, tracker) = self.store.load(&event.event_id, dedup_key).await?;
-            if let Some(processed) = processed {
-                return self.redeliver(processed, event).await;
-            }
-            let plan = plan::plan(tracker.as_ref(), event, &ownership, received_at);
-            let (commit, outbox) = self.commit_for(
-                &plan,
-                event,
-                tracker.as_ref().map(|t| t.version),
-                received_at,
-            );
-            match self.store.commit(&commit).await {
-                Ok(()) => {
-                    if let Some(id) = &plan.incident_id {
-                        span.record("incident_id", tracing::field::display(id));
+            let (plan, outbox) = match (processed, attempted.take()) {
+                (Some(p), Some(mine)) if p.writer == writer => mine,
+                (Some(p), _) => return self.redeliver(p, event).await,
+                (None, _) => {
+                    let plan = plan::plan(tracker.as_ref(), event, &ownership, received_at);
+                    let (commit, outbox) =
+                        self.commit_for(&plan, event, tracker.as_ref().map(|t| t.version), received_at, &writer);
+                    match self.store.commit(&commit).await {
+                        Ok(()) => (plan, outbox),
+                        Err(CommitError::AlreadyProcessed) => {
+                            attempted = Some((plan, outbox));
+                            continue;
+                        }
+                        Err(CommitError::Conflict(why)) => {
+                            attempted = Some((plan, outbox));
+                            tracing::debug!(attempt, reason = %why, "concurrent update; reading again");
+                            tokio::time::sleep(backoff(&event.event_id, attempt)).await;
+                            continue;
+                        }
+                        Err(CommitError::Failed(e)) => return Err(e),
                     }
-                    tracing::info!(outcome = plan.outcome.as_str(), attempt, "event applied");
-                    let (notifications, lifecycle_events) = self.deliver(&outbox).await?;
-                    return Ok(Report {
-                        outcome: plan.outcome,
-                        event_id: Some(event.event_id.clone()),
-                        incident_id: plan.incident_id.clone(),
-                        dedup_key: Some(dedup_key.to_string()),
-                        environment: Some(plan.ownership.environment.clone()),
-                        severity: Some(plan.ownership.severity),
-                        tag_origin: Some(tag_origin),
-                        notifications,
-                        lifecycle_events,
-                        error: None,
-                    });
                 }
-                Err(CommitError::AlreadyProcessed) => continue,
-                Err(CommitError::Conflict(why)) => {
-                    tracing::debug!(attempt, reason = %why, "concurrent update; reading again");
-                    tokio::time::sleep(backoff(&event.event_id, attempt)).await;
-                }
-                Err(CommitError::Failed(e)) => return Err(e),
+            };
+            if let Some(id) = &plan.incident_id {
+                span.record("incident_id", tracing::field::display(id));
             }
+            tracing::info!(outcome = plan.outcome.as_str(), attempt, "event applied");
+            let (notifications, lifecycle_events) = self.deliver(&outbox).await?;
+            return Ok(Report {
+                outcome: plan.outcome,
+                event_id: Some(event.event_id.clone()),
+                incident_id: plan.incident_id.clone(),
+                dedup_key: Some(dedup_key.to_string()),
+                environment: Some(plan.ownership.environment.clone()),
+                severity: Some(plan.ownership.severity),
+                tag_origin: Some(tag_origin),
+                notifications,
+                lifecycle_events,
+                error: None,
+            });
         }
         Err(KlaxonError::Contention {
             dedup_key: text::for_log(dedup_key),
@@ -243,6 +250,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         event: &AlarmEvent,
         expected_tracker_version: Option<u64>,
         now: DateTime<Utc>,
+        writer: &str,
     ) -> (Commit, Vec<OutboxItem>) {
         let mut messages = Vec::new();
         if let Some(transition) = plan.page {
@@ -266,6 +274,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 .enumerate()
                 .map(|(n, message)| OutboxItem {
                     incident_id: incident_id.clone(),
+                    event_id: event.event_id.clone(),
                     item_id: format!("{:013}#{}#{n}", now.timestamp_millis(), event.event_id),
                     created_at: now,
                     lease_until,
@@ -282,6 +291,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 incident_id: plan.incident_id.clone(),
                 processed_at: now,
                 expires_at: now + chrono_duration(self.settings.idempotency_ttl),
+                writer: writer.to_string(),
             },
             expected_tracker_version,
             tracker: plan.tracker.clone(),
@@ -313,6 +323,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         let mut claimed = Vec::new();
         for item in self.store.pending_outbox(incident_id).await? {
             if item.lease_until > now {
+                if item.event_id != event.event_id {
+                    // Another event's invocation holds it: that invocation delivers it, or
+                    // its own retry does once the lease has run out.
+                    continue;
+                }
+                // Ours, leased by an invocation that may have died: retry after the lease.
                 return Err(KlaxonError::DeliveryInProgress {
                     incident_id: item.incident_id.clone(),
                     item_id: item.item_id.clone(),
@@ -376,6 +392,19 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         }
         Ok((pages, events))
     }
+}
+
+/// A token unique to this attempt at handling an event.
+fn writer_token(event_id: &str, received_at: DateTime<Utc>) -> String {
+    static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = format!(
+        "{event_id}#{}#{}#{n}#{:?}",
+        received_at.timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    hex::encode(&Sha256::digest(seed.as_bytes())[..12])
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {

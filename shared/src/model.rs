@@ -185,6 +185,11 @@ pub struct ProcessedEvent {
     pub incident_id: Option<String>,
     pub processed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Token of the invocation attempt that wrote this record. When a commit reports the
+    /// event as already processed, a matching token means it was our own write (an SDK
+    /// retry of a request that had in fact succeeded), not a duplicate delivery.
+    #[serde(default)]
+    pub writer: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +250,8 @@ pub enum OutboundMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxItem {
     pub incident_id: String,
+    /// The event whose processing wrote this item.
+    pub event_id: String,
     /// Unique within the incident; sorts in creation order.
     pub item_id: String,
     pub created_at: DateTime<Utc>,

@@ -455,6 +455,7 @@ fn outbox_item(item: &OutboxItem) -> Result<Item, KlaxonError> {
         (SK.into(), s(format!("{OUTBOX_PREFIX}{}", item.item_id))),
         ("entity".into(), s("outbox_item")),
         ("incident_id".into(), s(item.incident_id.clone())),
+        ("event_id".into(), s(item.event_id.clone())),
         ("item_id".into(), s(item.item_id.clone())),
         ("created_at".into(), s(sort_time(item.created_at))),
         (
@@ -479,6 +480,7 @@ fn parse_outbox_item(item: Item) -> Result<OutboxItem, KlaxonError> {
         serde_json::from_str(&text("message_json")?).map_err(|e| corrupt("outbox item", e))?;
     Ok(OutboxItem {
         incident_id: text("incident_id")?,
+        event_id: text("event_id")?,
         item_id: text("item_id")?,
         created_at: crate::intake::parse_timestamp(&text("created_at")?)
             .ok_or_else(|| corrupt("outbox item", "bad created_at"))?,

@@ -9,6 +9,7 @@ pub mod sns;
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
@@ -24,14 +25,19 @@ pub type AwsEngine = Engine<
     cloudwatch::CloudWatchTags,
 >;
 
-/// Loads the shared AWS configuration once and builds every client from it.
+/// Loads the shared AWS configuration once (standard environment and profile settings,
+/// including `AWS_ENDPOINT_URL`) and builds every client from it.
 pub async fn engine(config: Config) -> AwsEngine {
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    engine_from_sdk_config(&shared, config)
+}
+
+pub fn engine_from_sdk_config(shared: &SdkConfig, config: Config) -> AwsEngine {
     Engine::new(
-        dynamodb::DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&shared), config.table),
-        sns::SnsPager::new(aws_sdk_sns::Client::new(&shared)),
-        eventbridge::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&shared)),
-        cloudwatch::CloudWatchTags::new(shared),
+        dynamodb::DynamoDbStore::new(aws_sdk_dynamodb::Client::new(shared), config.table),
+        sns::SnsPager::new(aws_sdk_sns::Client::new(shared)),
+        eventbridge::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(shared)),
+        cloudwatch::CloudWatchTags::new(shared.clone()),
         Arc::new(SystemClock),
         config.settings,
     )

@@ -57,3 +57,31 @@ impl Pager for SnsPager {
         Ok(output.message_id().unwrap_or_default().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Transition;
+    use crate::ownership::Route;
+
+    #[test]
+    fn publish_request_is_string_structure_with_attributes() {
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new("us-east-1"))
+            .build();
+        let pager = SnsPager::new(aws_sdk_sns::Client::from_conf(config));
+        let n = Notification {
+            route: Route::Production,
+            transition: Transition::Opened,
+            subject: "s".into(),
+            message: "m".into(),
+            attributes: [("severity".to_string(), "critical".to_string())].into(),
+        };
+        let request = pager.request("arn:aws:sns:us-east-1:1:t", &n);
+        assert_eq!(request.get_message_structure(), &None, "never MessageStructure=json");
+        let attrs = request.get_message_attributes().as_ref().unwrap();
+        assert_eq!(attrs["severity"].string_value(), Some("critical"));
+        assert_eq!(attrs["severity"].data_type(), "String");
+    }
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Creates Klaxon's AWS resources on a local AWS endpoint (moto server).
+
+The one definition of Klaxon's local resources: `scripts/local-aws setup` uses it, and the
+integration tests call it to get a fresh, uniquely named set per test.
+
+    python3 scripts/local_aws.py setup --endpoint http://127.0.0.1:4566 [--prefix klaxon] [--fixtures]
+
+Prints one JSON object with the names and ARNs (and, with --fixtures, the SQS queues
+subscribed to each topic, a queue with a filter policy on severity, and a queue that
+receives the Klaxon bus's lifecycle events through a rule). Refuses any endpoint that is
+not on 127.0.0.1 / localhost: this script never touches a real AWS account.
+"""
+import argparse
+import json
+import sys
+import urllib.parse
+
+ROUTES = ["production", "test", "security", "ops"]
+
+
+def local_only(endpoint):
+    host = urllib.parse.urlparse(endpoint).hostname
+    if host not in ("127.0.0.1", "localhost"):
+        sys.exit(f"local_aws.py: refusing endpoint {endpoint!r}: only 127.0.0.1 is allowed")
+
+
+def clients(endpoint, region):
+    import boto3
+
+    kw = dict(endpoint_url=endpoint, region_name=region,
+              aws_access_key_id="test", aws_secret_access_key="test")
+    return {name: boto3.client(name, **kw) for name in ("dynamodb", "sns", "events", "sqs")}
+
+
+def create_table(ddb, name):
+    """Keys and indexes as documented in docs/DATA-MODEL.md."""
+    attrs = ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"]
+    index = lambda n, i: {  # noqa: E731
+        "IndexName": n,
+        "KeySchema": [{"AttributeName": f"gsi{i}pk", "KeyType": "HASH"},
+                      {"AttributeName": f"gsi{i}sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attrs],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[index("open-incidents", 1), index("by-service", 2),
+                                index("escalation-due", 3)],
+    )
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": "expires_at_epoch"})
+
+
+def queue(sqs, name):
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def setup(args):
+    local_only(args.endpoint)
+    c = clients(args.endpoint, args.region)
+    p = args.prefix
+    out = {"endpoint": args.endpoint, "region": args.region, "table": p, "event_bus": p, "topics": {}}
+    create_table(c["dynamodb"], p)
+    for route in ROUTES:
+        out["topics"][route] = c["sns"].create_topic(Name=f"{p}-{route}")["TopicArn"]
+    out["event_bus_arn"] = c["events"].create_event_bus(Name=p)["EventBusArn"]
+    if args.fixtures:
+        fx = {"queues": {}}
+        for route in ROUTES:
+            url, arn = queue(c["sqs"], f"{p}-{route}-all")
+            c["sns"].subscribe(TopicArn=out["topics"][route], Protocol="sqs", Endpoint=arn)
+            fx["queues"][route] = url
+        # A subscriber that only wants critical production pages (filter on attributes).
+        url, arn = queue(c["sqs"], f"{p}-production-critical")
+        c["sns"].subscribe(TopicArn=out["topics"]["production"], Protocol="sqs", Endpoint=arn,
+                           Attributes={"FilterPolicy": json.dumps({"severity": ["critical"]})})
+        fx["queues"]["production_critical"] = url
+        # Lifecycle events from the Klaxon bus.
+        url, arn = queue(c["sqs"], f"{p}-lifecycle")
+        c["events"].put_rule(Name=f"{p}-lifecycle", EventBusName=p,
+                             EventPattern=json.dumps({"source": ["klaxon"]}))
+        c["events"].put_targets(Rule=f"{p}-lifecycle", EventBusName=p,
+                                Targets=[{"Id": "lifecycle-queue", "Arn": arn}])
+        fx["queues"]["lifecycle"] = url
+        out["fixtures"] = fx
+    json.dump(out, sys.stdout)
+    print()
+
+
+def env(args):
+    """Prints the environment the handler needs, for `eval` or `cargo lambda watch`."""
+    acct = "123456789012"
+    lines = {
+        "AWS_ENDPOINT_URL": args.endpoint, "AWS_REGION": args.region,
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "KLAXON_TABLE": args.prefix, "KLAXON_EVENT_BUS": args.prefix,
+    }
+    for route in ROUTES:
+        lines[f"KLAXON_TOPIC_{route.upper()}"] = f"arn:aws:sns:{args.region}:{acct}:{args.prefix}-{route}"
+    for k, v in lines.items():
+        print(f"export {k}={v}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["setup", "env"])
+    ap.add_argument("--endpoint", default="http://127.0.0.1:4566")
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--prefix", default="klaxon")
+    ap.add_argument("--fixtures", action="store_true",
+                    help="also create SQS queues subscribed to the topics and the bus (for tests)")
+    args = ap.parse_args()
+    {"setup": setup, "env": env}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
