@@ -106,11 +106,11 @@ pub async fn run(args: Args) -> ExitCode {
 }
 
 fn print_human(file: &str, r: &Report) {
-    println!("== {file}");
+    println!("== {}", klaxon::text::single_line(file));
     println!("   outcome      {}", r.outcome.as_str());
     let show = |label: &str, value: Option<&str>| {
         if let Some(v) = value {
-            println!("   {label:<12} {v}");
+            println!("   {label:<12} {}", klaxon::text::single_line(v));
         }
     };
     show("event id", r.event_id.as_deref());

@@ -96,7 +96,7 @@ impl Config {
         if let Some(hours) = number(&get, IDEMPOTENCY_HOURS, 30, 24 * 30)? {
             settings.idempotency_ttl = Duration::from_secs(hours * 3600);
         }
-        if let Some(seconds) = number(&get, OUTBOX_LEASE_SECONDS, 5, 900)? {
+        if let Some(seconds) = number(&get, OUTBOX_LEASE_SECONDS, 5, 120)? {
             settings.outbox_lease = Duration::from_secs(seconds);
         }
         if let Some(seconds) = number(&get, TAG_CACHE_SECONDS, 0, 3600)? {

@@ -202,8 +202,13 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 (Some(p), _) => return self.redeliver(p, event).await,
                 (None, _) => {
                     let plan = plan::plan(tracker.as_ref(), event, &ownership, received_at);
-                    let (commit, outbox) =
-                        self.commit_for(&plan, event, tracker.as_ref().map(|t| t.version), received_at, &writer);
+                    let (commit, outbox) = self.commit_for(
+                        &plan,
+                        event,
+                        tracker.as_ref().map(|t| t.version),
+                        received_at,
+                        &writer,
+                    );
                     match self.store.commit(&commit).await {
                         Ok(()) => (plan, outbox),
                         Err(CommitError::AlreadyProcessed) => {
@@ -320,21 +325,22 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
             return Ok(report);
         };
         let now = self.clock.now();
+        let pending = self.store.pending_outbox(incident_id).await?;
+        // This event's own items under a live lease: the invocation that wrote them may have
+        // died. Retry after the lease, and claim nothing before saying so.
+        if let Some(item) = pending
+            .iter()
+            .find(|i| i.event_id == event.event_id && i.lease_until > now)
+        {
+            return Err(KlaxonError::DeliveryInProgress {
+                incident_id: item.incident_id.clone(),
+                item_id: item.item_id.clone(),
+                lease_until: item.lease_until.to_rfc3339(),
+            });
+        }
         let mut claimed = Vec::new();
-        for item in self.store.pending_outbox(incident_id).await? {
-            if item.lease_until > now {
-                if item.event_id != event.event_id {
-                    // Another event's invocation holds it: that invocation delivers it, or
-                    // its own retry does once the lease has run out.
-                    continue;
-                }
-                // Ours, leased by an invocation that may have died: retry after the lease.
-                return Err(KlaxonError::DeliveryInProgress {
-                    incident_id: item.incident_id.clone(),
-                    item_id: item.item_id.clone(),
-                    lease_until: item.lease_until.to_rfc3339(),
-                });
-            }
+        // Other events' items under a live lease belong to their invocation (or its retry).
+        for item in pending.into_iter().filter(|i| i.lease_until <= now) {
             let lease_until = now + chrono_duration(self.settings.outbox_lease);
             if self.store.claim_outbox(&item, lease_until).await? {
                 claimed.push(OutboxItem {
@@ -378,7 +384,14 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 }),
             };
             match sent {
-                Ok(()) => self.store.complete_outbox(item).await?,
+                Ok(()) => {
+                    // Delivered. If the delete fails, the item stays and a later duplicate
+                    // delivery may send it again: log it, but do not fail (and so re-send)
+                    // this invocation for it.
+                    if let Err(e) = self.store.complete_outbox(item).await {
+                        tracing::warn!(error = %e, item_id = %item.item_id, "delivered, but the outbox item could not be deleted");
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, item_id = %item.item_id, "delivery failed; the invocation will be retried");
                     for rest in &items[index..] {

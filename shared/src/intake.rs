@@ -29,6 +29,17 @@ pub enum AlarmState {
     InsufficientData,
 }
 
+impl AlarmKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::Metric => "metric",
+            AlarmKind::MetricMath => "metric_math",
+            AlarmKind::AnomalyDetection => "anomaly_detection",
+            AlarmKind::Composite => "composite",
+        }
+    }
+}
+
 impl AlarmState {
     pub fn as_str(self) -> &'static str {
         match self {

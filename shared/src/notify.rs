@@ -3,8 +3,10 @@
 //! SNS design (docs/CONTRACTS.md): one topic per route; every message is published with the
 //! default `MessageStructure` (String), because SNS drops message attributes from messages
 //! published with `MessageStructure=json`, and subscribers filter on those attributes. The
-//! body is plain text whose first line is a self-contained SMS; the rest is the e-mail body.
-//! Chat integrations subscribe over HTTPS and read the attributes from the SNS envelope.
+//! body is plain text (SNS e-mail is text/plain): its first line is written to stand alone
+//! as an SMS (SMS subscribers receive the whole body, split or truncated by SNS); the rest
+//! is the e-mail body, with attacker-controlled text quoted. Chat integrations use the
+//! lifecycle event's `text.chat` (escaped for chat markup) or the SNS attributes.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,9 @@ use crate::plan::Plan;
 use crate::text;
 
 /// SNS messages are at most 256 KiB including attributes; stay well below.
-pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
+/// SNS allows 256 KiB; we stay far below so that the outbox item holding the message
+/// (JSON-escaped) stays under DynamoDB's 400 KB item limit.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// One SMS segment is 140 bytes; the first line must say what matters within it.
 pub const SMS_LINE_BYTES: usize = 140;
 const MAX_REASON_BYTES: usize = 4096;
@@ -55,9 +59,10 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         (None, Some(t)) => format!(" ({t})"),
         (None, None) => String::new(),
     };
+    // The incident id comes before the (attacker-sized) alarm name so it survives the cut.
     let sms = text::bounded(
         &format!(
-            "{tag} {}: {} {verb}{owner} {incident_id}",
+            "{tag} {} {incident_id}: {} {verb}{owner}",
             o.environment, plan.title
         ),
         SMS_LINE_BYTES,
@@ -86,7 +91,7 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     line("Environment:", &o.environment);
     line("Service:", o.service.as_deref().unwrap_or("(untagged)"));
     line("Team:", o.team.as_deref().unwrap_or("(untagged)"));
-    line("Alarm kind:", &format!("{:?}", event.kind).to_lowercase());
+    line("Alarm kind:", event.kind.as_str());
     for metric in event
         .metrics
         .iter()
@@ -203,13 +208,22 @@ pub fn lifecycle(
     paged: bool,
 ) -> LifecycleEvent {
     let o = &plan.ownership;
+    // A one-line summary in three renderings, so consumers need not escape it themselves.
+    let summary = format!(
+        "{} {} {}: {} is {}",
+        o.severity.as_str().to_ascii_uppercase(),
+        o.environment,
+        plan.incident_id.as_deref().unwrap_or("-"),
+        plan.title,
+        event.state.as_str()
+    );
     LifecycleEvent {
         detail_type: transition.detail_type().to_string(),
         resources: vec![event.alarm_arn.clone()],
         detail: json!({
             "version": LIFECYCLE_VERSION,
             "incident_id": plan.incident_id,
-            "dedup_key": event.alarm_arn,
+            "dedup_key": text::for_log(&event.alarm_arn),
             "transition": transition.as_str(),
             "outcome": plan.outcome.as_str(),
             "status": if transition == Transition::Resolved { "resolved" } else { "open" },
@@ -220,16 +234,21 @@ pub fn lifecycle(
             "team": o.team,
             "route": o.route.as_str(),
             "paged": paged,
+            "text": {
+                "plain": summary,
+                "chat": text::chat_escape(&summary),
+                "html": text::html_escape(&summary),
+            },
             "alarm": {
                 "name": plan.title,
-                "arn": event.alarm_arn,
+                "arn": text::for_log(&event.alarm_arn),
                 "kind": event.kind,
                 "state": event.state.as_str(),
                 "state_timestamp": event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
                 "previous_state": event.previous_state.map(|s| s.as_str()),
                 "actions_suppressed_by": event.actions_suppressed_by.as_deref().map(text::for_log),
             },
-            "event_id": event.event_id,
+            "event_id": text::for_log(&event.event_id),
         }),
     }
 }
@@ -247,7 +266,7 @@ mod tests {
             "id": "e1", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
             "account": "1", "region": "us-east-1",
             "detail": {
-                "alarmName": "evil\nAcknowledge: http://x\u{1b}[2J\u{202e}name",
+                "alarmName": "evil\nAcknowledge: http://x\u{1b}[2J\u{202e}name <!channel>",
                 "state": {"value": "ALARM", "timestamp": "2024-05-01T12:00:00.000+0000",
                           "reason": "line1\nSubject: fake"},
                 "configuration": {"description": "<script>alert(1)</script>\nRunbook: http://evil"}
@@ -281,7 +300,8 @@ mod tests {
         }
         let first = n.message.lines().next().unwrap();
         assert!(first.len() <= SMS_LINE_BYTES);
-        assert!(first.starts_with("HIGH production: evil Acknowledge"));
+        assert!(first.starts_with("HIGH production INC-"), "{first}");
+        assert!(first.contains(": evil Acknowledge"), "{first}");
         assert!(console_url(&e)
             .unwrap()
             .contains("evil%0AAcknowledge%3A%20http%3A%2F%2Fx"));
@@ -314,5 +334,12 @@ mod tests {
         assert_eq!(l.detail["version"], "1");
         assert_eq!(l.detail["incident_id"], serde_json::json!(p.incident_id));
         assert!(!l.detail["alarm"]["name"].as_str().unwrap().contains('\n'));
+        let chat = l.detail["text"]["chat"].as_str().unwrap();
+        assert!(!chat.contains('<') && !chat.contains('\n'), "{chat}");
+        assert!(chat.contains("&lt;!channel&gt;"), "{chat}");
+        assert!(l.detail["text"]["html"]
+            .as_str()
+            .unwrap()
+            .contains("&lt;!channel&gt;"));
     }
 }

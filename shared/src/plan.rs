@@ -86,7 +86,13 @@ pub fn plan(
     let entry = |incident_id: &str, outcome: Outcome, summary: String| TimelineEntry {
         incident_id: incident_id.to_string(),
         at: event.state_timestamp,
-        entry_id: event.event_id.clone(),
+        // A stale copy has its own id, so that a redelivery after the idempotency record
+        // expired cannot overwrite the entry of the original delivery.
+        entry_id: if outcome == Outcome::Stale {
+            format!("{}#stale", event.event_id)
+        } else {
+            event.event_id.clone()
+        },
         kind: EntryKind::Event,
         outcome,
         summary,
@@ -381,7 +387,9 @@ mod tests {
             p2.tracker.open_incident.is_some(),
             "stale OK must not resolve"
         );
-        assert_eq!(p2.timeline.unwrap().incident_id, p1.incident_id.unwrap());
+        let stale_entry = p2.timeline.unwrap();
+        assert_eq!(stale_entry.incident_id, p1.incident_id.unwrap());
+        assert_eq!(stale_entry.entry_id, "old-ok#stale", "never overwrites an original entry");
         // Equal timestamps are not newer either.
         let p3 = apply(Some(&p2.tracker), &event("same", AlarmState::Ok, 5));
         assert_eq!(p3.outcome, Outcome::Stale);

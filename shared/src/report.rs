@@ -4,13 +4,15 @@
 use serde_json::{json, Value};
 
 use crate::engine::Report;
+use crate::text::single_line;
 
 pub fn to_json(report: &Report) -> Value {
     json!({
-        "event_id": report.event_id,
+        // Keys and ids from the event are attacker-controlled: no control or bidi characters.
+        "event_id": report.event_id.as_deref().map(single_line),
         "outcome": report.outcome.as_str(),
         "incident_id": report.incident_id,
-        "dedup_key": report.dedup_key,
+        "dedup_key": report.dedup_key.as_deref().map(single_line),
         "environment": report.environment,
         "severity": report.severity.map(|s| s.as_str()),
         "notifications": report.notifications.iter().map(|n| json!({

@@ -659,3 +659,29 @@ async fn hostile_alarm_text_is_neutralised_everywhere() {
     let bus = &backend.bus_events()[0].event;
     assert!(!bus.detail["alarm"]["name"].as_str().unwrap().contains('\n'));
 }
+
+#[tokio::test]
+async fn duplicate_delivers_other_events_expired_items_but_not_live_ones() {
+    let (backend, engine) = setup();
+    let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 5).unwrap();
+    backend.set_now(t0);
+    // The ALARM's invocation dies after its write: its page stays in the outbox, leased.
+    backend.inject_commit_faults([CommitFault::LostResponse]);
+    assert!(engine.handle_bytes(&sample("alarm-metric-prod-alarm.json")).await.is_err());
+    // An INSUFFICIENT_DATA for the same incident is handled normally meanwhile; its
+    // duplicate, still inside the ALARM's lease, must leave the ALARM's items alone.
+    handle(&engine, "alarm-metric-prod-insufficient.json").await;
+    let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    assert!(backend.published().is_empty(), "the live lease is respected");
+    // After the lease, the same duplicate delivers the dead invocation's page, once.
+    backend.set_now(t0 + Duration::seconds(120));
+    let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
+    assert_eq!(r.notifications.len(), 1);
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(backend.outbox_len(), 0);
+    // The ALARM's own retry then finds nothing left to send.
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    assert_eq!(backend.published().len(), 1);
+}

@@ -16,7 +16,10 @@ use klaxon::aws::AwsEngine;
 use klaxon::config::Config;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn endpoint() -> String {
@@ -68,15 +71,37 @@ impl LocalAws {
             .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
         let output = std::process::Command::new(&python)
             .arg(repo_root().join("scripts/local_aws.py"))
-            .args(["setup", "--endpoint", &endpoint, "--prefix", &prefix, "--fixtures"])
+            .args([
+                "setup",
+                "--endpoint",
+                &endpoint,
+                "--prefix",
+                &prefix,
+                "--fixtures",
+            ])
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e} (run scripts/local-aws install)", python.display()));
-        assert!(output.status.success(), "local_aws.py setup failed: {}", String::from_utf8_lossy(&output.stderr));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e} (run scripts/local-aws install)",
+                    python.display()
+                )
+            });
+        assert!(
+            output.status.success(),
+            "local_aws.py setup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let resources: Value = serde_json::from_slice(&output.stdout).unwrap();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&endpoint)
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "klaxon-tests"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "klaxon-tests",
+            ))
             .load()
             .await;
         LocalAws { sdk, resources }
@@ -87,13 +112,21 @@ impl LocalAws {
         let topic = |route: &str| r["topics"][route].as_str().unwrap().to_string();
         let vars = [
             ("KLAXON_TABLE", r["table"].as_str().unwrap().to_string()),
-            ("KLAXON_EVENT_BUS", r["event_bus"].as_str().unwrap().to_string()),
+            (
+                "KLAXON_EVENT_BUS",
+                r["event_bus"].as_str().unwrap().to_string(),
+            ),
             ("KLAXON_TOPIC_PRODUCTION", topic("production")),
             ("KLAXON_TOPIC_TEST", topic("test")),
             ("KLAXON_TOPIC_SECURITY", topic("security")),
             ("KLAXON_TOPIC_OPS", topic("ops")),
         ];
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap()
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
     }
 
     pub fn engine(&self) -> AwsEngine {
@@ -105,7 +138,10 @@ impl LocalAws {
     }
 
     pub fn queue(&self, name: &str) -> String {
-        self.resources["fixtures"]["queues"][name].as_str().unwrap().to_string()
+        self.resources["fixtures"]["queues"][name]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Drains a fixture queue: every message body, parsed as JSON. Stops after two empty
@@ -149,8 +185,16 @@ impl LocalAws {
     }
 
     /// Every item in the table (tests only: the product never scans).
-    pub async fn scan_all(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        let out = self.dynamodb().scan().table_name(self.table()).send().await.unwrap();
+    pub async fn scan_all(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let out = self
+            .dynamodb()
+            .scan()
+            .table_name(self.table())
+            .send()
+            .await
+            .unwrap();
         out.items.unwrap_or_default()
     }
 }

@@ -236,10 +236,10 @@ impl IncidentStore for DynamoDbStore {
         let result = self
             .client
             .transact_write_items()
+            // No ClientRequestToken: a Lambda retry within its 10-minute window would reuse
+            // it with a different body (IdempotentParameterMismatch). A retried request that
+            // had in fact succeeded is recognised by the writer token instead (engine.rs).
             .set_transact_items(Some(items))
-            // Same token for the same event and tracker version: an SDK-level retry of a
-            // request that in fact succeeded is recognised as a replay by DynamoDB.
-            .client_request_token(request_token(commit))
             .send()
             .await;
         match result {
@@ -520,17 +520,4 @@ fn corrupt(what: &str, reason: impl std::fmt::Display) -> KlaxonError {
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> KlaxonError {
     corrupt("request", e)
-}
-
-/// Idempotency token for TransactWriteItems (at most 36 characters).
-fn request_token(commit: &Commit) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(
-        format!(
-            "{}#{:?}",
-            commit.processed.event_id, commit.expected_tracker_version
-        )
-        .as_bytes(),
-    );
-    hex::encode(digest)[..36].to_string()
 }

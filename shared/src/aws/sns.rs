@@ -79,7 +79,11 @@ mod tests {
             attributes: [("severity".to_string(), "critical".to_string())].into(),
         };
         let request = pager.request("arn:aws:sns:us-east-1:1:t", &n);
-        assert_eq!(request.get_message_structure(), &None, "never MessageStructure=json");
+        assert_eq!(
+            request.get_message_structure(),
+            &None,
+            "never MessageStructure=json"
+        );
         let attrs = request.get_message_attributes().as_ref().unwrap();
         assert_eq!(attrs["severity"].string_value(), Some("critical"));
         assert_eq!(attrs["severity"].data_type(), "String");
