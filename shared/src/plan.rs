@@ -389,7 +389,10 @@ mod tests {
         );
         let stale_entry = p2.timeline.unwrap();
         assert_eq!(stale_entry.incident_id, p1.incident_id.unwrap());
-        assert_eq!(stale_entry.entry_id, "old-ok#stale", "never overwrites an original entry");
+        assert_eq!(
+            stale_entry.entry_id, "old-ok#stale",
+            "never overwrites an original entry"
+        );
         // Equal timestamps are not newer either.
         let p3 = apply(Some(&p2.tracker), &event("same", AlarmState::Ok, 5));
         assert_eq!(p3.outcome, Outcome::Stale);

@@ -667,13 +667,19 @@ async fn duplicate_delivers_other_events_expired_items_but_not_live_ones() {
     backend.set_now(t0);
     // The ALARM's invocation dies after its write: its page stays in the outbox, leased.
     backend.inject_commit_faults([CommitFault::LostResponse]);
-    assert!(engine.handle_bytes(&sample("alarm-metric-prod-alarm.json")).await.is_err());
+    assert!(engine
+        .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
+        .await
+        .is_err());
     // An INSUFFICIENT_DATA for the same incident is handled normally meanwhile; its
     // duplicate, still inside the ALARM's lease, must leave the ALARM's items alone.
     handle(&engine, "alarm-metric-prod-insufficient.json").await;
     let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
     assert_eq!(r.outcome, Outcome::Duplicate);
-    assert!(backend.published().is_empty(), "the live lease is respected");
+    assert!(
+        backend.published().is_empty(),
+        "the live lease is respected"
+    );
     // After the lease, the same duplicate delivers the dead invocation's page, once.
     backend.set_now(t0 + Duration::seconds(120));
     let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
@@ -684,4 +690,92 @@ async fn duplicate_delivers_other_events_expired_items_but_not_live_ones() {
     let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
     assert_eq!(r.outcome, Outcome::Duplicate);
     assert_eq!(backend.published().len(), 1);
+}
+
+/// Every path of every sample: removed, or replaced by each JSON type. The engine must
+/// answer (any outcome) and never panic; a rejected mutation must write nothing but its
+/// rejection record.
+#[tokio::test]
+async fn mutated_samples_never_panic_and_never_half_write() {
+    fn paths(v: &Value, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    let mut p = prefix.clone();
+                    p.push(k.clone());
+                    out.push(p.clone());
+                    paths(child, p, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    let mut p = prefix.clone();
+                    p.push(i.to_string());
+                    out.push(p.clone());
+                    paths(child, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn mutate(v: &mut Value, path: &[String], replacement: Option<&Value>) {
+        let (last, parents) = path.split_last().unwrap();
+        let mut cur = v;
+        for key in parents {
+            cur = match cur {
+                Value::Object(m) => m.get_mut(key).unwrap(),
+                Value::Array(a) => &mut a[key.parse::<usize>().unwrap()],
+                _ => unreachable!(),
+            };
+        }
+        match (cur, replacement) {
+            (Value::Object(m), None) => {
+                m.remove(last);
+            }
+            (Value::Object(m), Some(r)) => {
+                m.insert(last.clone(), r.clone());
+            }
+            (Value::Array(a), None) => {
+                a.remove(last.parse::<usize>().unwrap());
+            }
+            (Value::Array(a), Some(r)) => a[last.parse::<usize>().unwrap()] = r.clone(),
+            _ => unreachable!(),
+        }
+    }
+    let replacements = [
+        json!(null),
+        json!(-1.5e300),
+        json!(""),
+        json!("\u{1b}[2J\u{202e}x\ny"),
+        json!([]),
+        json!({}),
+        json!(true),
+    ];
+    let mut cases = 0;
+    for file in [
+        "alarm-metric-prod-alarm.json",
+        "alarm-composite-suppressed-alarm.json",
+        "alarm-anomaly-alarm.json",
+    ] {
+        let original = sample_json(file);
+        let mut all = Vec::new();
+        paths(&original, Vec::new(), &mut all);
+        for path in &all {
+            for replacement in std::iter::once(None).chain(replacements.iter().map(Some)) {
+                let mut v = original.clone();
+                mutate(&mut v, path, replacement);
+                let (backend, engine) = setup();
+                let r = engine
+                    .handle_value(&v)
+                    .await
+                    .unwrap_or_else(|e| panic!("{file} {path:?}: {e}"));
+                if r.outcome == Outcome::Rejected {
+                    assert!(backend.all_incidents().is_empty() && backend.published().is_empty());
+                    assert_eq!(backend.timeline_len(), 0);
+                }
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 500, "{cases}");
 }
