@@ -84,29 +84,24 @@ pub fn sns_subject(input: &str) -> String {
 
 /// Escapes text for an HTML body (email clients that render HTML, chat web views).
 pub fn html_escape(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    for ch in input.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(input, true)
 }
 
 /// Escapes text for Slack-style chat markup, where `<...>` makes links and mentions
 /// (`<!channel>`) and `&` starts an entity.
 pub fn chat_escape(input: &str) -> String {
+    escape(input, false)
+}
+
+fn escape(input: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(input.len());
     for ch in input.chars() {
         match ch {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '"' if quotes => out.push_str("&quot;"),
+            '\'' if quotes => out.push_str("&#39;"),
             c => out.push(c),
         }
     }

@@ -196,6 +196,23 @@ impl DynamoDbStore {
         Ok(items)
     }
 
+    /// Items of one incident whose sort key starts with `prefix`, read consistently.
+    async fn incident_items(
+        &self,
+        incident_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, KlaxonError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(incident_pk(incident_id)))
+            .expression_attribute_values(":prefix", s(prefix));
+        self.query_all(request).await
+    }
+
     async fn query_all(
         &self,
         request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
@@ -286,15 +303,7 @@ impl IncidentStore for DynamoDbStore {
     }
 
     async fn pending_outbox(&self, incident_id: &str) -> Result<Vec<OutboxItem>, KlaxonError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(incident_pk(incident_id)))
-            .expression_attribute_values(":prefix", s(OUTBOX_PREFIX));
-        self.query_all(request)
+        self.incident_items(incident_id, OUTBOX_PREFIX)
             .await?
             .into_iter()
             .map(parse_outbox_item)
@@ -399,15 +408,7 @@ impl IncidentStore for DynamoDbStore {
     }
 
     async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEntry>, KlaxonError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(incident_pk(incident_id)))
-            .expression_attribute_values(":prefix", s(TIMELINE_PREFIX));
-        self.query_all(request)
+        self.incident_items(incident_id, TIMELINE_PREFIX)
             .await?
             .into_iter()
             .map(|item| from_record(item, "timeline entry"))
