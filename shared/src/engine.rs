@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::error::{CommitError, KlaxonError};
 use crate::intake::{self, AlarmEvent, EventTags, Intake, InvalidEvent};
@@ -176,6 +177,24 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
     }
 
     async fn handle_alarm(&self, event: &AlarmEvent) -> Result<Report, KlaxonError> {
+        // Every log line of this event carries its ids (instrumented, not entered: the
+        // future may move between threads across awaits).
+        let span = tracing::info_span!(
+            "alarm_event",
+            event_id = %text::for_log(&event.event_id),
+            dedup_key = %text::for_log(&event.alarm_arn),
+            incident_id = tracing::field::Empty,
+        );
+        self.apply_alarm(event, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn apply_alarm(
+        &self,
+        event: &AlarmEvent,
+        span: &tracing::Span,
+    ) -> Result<Report, KlaxonError> {
         let received_at = self.clock.now();
         let (tags, tag_origin) = match &event.tags {
             EventTags::Provided(tags) => (tags.clone(), TagOrigin::Event),
@@ -183,13 +202,6 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         };
         let ownership = ownership::from_tags(&tags);
         let dedup_key = event.alarm_arn.as_str();
-        let span = tracing::info_span!(
-            "alarm_event",
-            event_id = %text::for_log(&event.event_id),
-            dedup_key = %text::for_log(dedup_key),
-            incident_id = tracing::field::Empty,
-        );
-        let _guard = span.enter();
 
         let writer = writer_token(&event.event_id, received_at);
         // The last commit attempted: if the store reports the event as processed and the
