@@ -23,6 +23,11 @@ pub enum CommitFault {
     TransactionConflict,
     /// The write lands, but the caller sees an error (a crash or a lost response).
     LostResponse,
+    /// The write lands, but the store reports the event as already processed: what an SDK
+    /// retry of a request that had in fact succeeded looks like.
+    LandedButAlreadyProcessed,
+    /// The write lands, but the store reports a conflict (as moto did under concurrency).
+    LandedButConflict,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +162,12 @@ impl IncidentStore for MemoryBackend {
             Some(CommitFault::TransactionConflict) => {
                 return Err(CommitError::Conflict("injected TransactionConflict".into()))
             }
-            Some(CommitFault::LostResponse) | None => {}
+            Some(
+                CommitFault::LostResponse
+                | CommitFault::LandedButAlreadyProcessed
+                | CommitFault::LandedButConflict,
+            )
+            | None => {}
         }
         if s.processed.contains_key(&commit.processed.event_id) {
             return Err(CommitError::AlreadyProcessed);
@@ -227,10 +237,21 @@ impl IncidentStore for MemoryBackend {
                 item.clone(),
             );
         }
-        if fault == Some(CommitFault::LostResponse) {
-            return Err(CommitError::Failed(KlaxonError::Injected(
-                "commit landed but the response was lost".into(),
-            )));
+        match fault {
+            Some(CommitFault::LostResponse) => {
+                return Err(CommitError::Failed(KlaxonError::Injected(
+                    "commit landed but the response was lost".into(),
+                )))
+            }
+            Some(CommitFault::LandedButAlreadyProcessed) => {
+                return Err(CommitError::AlreadyProcessed)
+            }
+            Some(CommitFault::LandedButConflict) => {
+                return Err(CommitError::Conflict(
+                    "injected: landed, reported as a conflict".into(),
+                ))
+            }
+            _ => {}
         }
         Ok(())
     }

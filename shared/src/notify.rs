@@ -18,7 +18,6 @@ use crate::ownership::Ownership;
 use crate::plan::Plan;
 use crate::text;
 
-/// SNS messages are at most 256 KiB including attributes; stay well below.
 /// SNS allows 256 KiB; we stay far below so that the outbox item holding the message
 /// (JSON-escaped) stays under DynamoDB's 400 KB item limit.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -63,7 +62,9 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     let sms = text::bounded(
         &format!(
             "{tag} {} {incident_id}: {} {verb}{owner}",
-            o.environment, plan.title
+            // Bounded, so that a long Environment tag cannot push the incident id out.
+            text::bounded(&o.environment, 24),
+            plan.title
         ),
         SMS_LINE_BYTES,
     );
@@ -219,7 +220,8 @@ pub fn lifecycle(
     );
     LifecycleEvent {
         detail_type: transition.detail_type().to_string(),
-        resources: vec![event.alarm_arn.clone()],
+        // Sanitised: EventBridge rejects resources with control characters.
+        resources: vec![text::bounded(&text::single_line(&event.alarm_arn), 1600)],
         detail: json!({
             "version": LIFECYCLE_VERSION,
             "incident_id": plan.incident_id,

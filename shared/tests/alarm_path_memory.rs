@@ -779,3 +779,28 @@ async fn mutated_samples_never_panic_and_never_half_write() {
     }
     assert!(cases > 500, "{cases}");
 }
+
+#[tokio::test]
+async fn a_commit_that_landed_despite_an_error_report_is_recognised_as_our_own() {
+    for fault in [
+        CommitFault::LandedButAlreadyProcessed,
+        CommitFault::LandedButConflict,
+    ] {
+        let (backend, engine) = setup();
+        backend.inject_commit_faults([fault]);
+        let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+        assert_eq!(
+            r.outcome,
+            Outcome::Opened,
+            "{fault:?}: not mistaken for a duplicate"
+        );
+        assert_eq!(
+            r.notifications.len(),
+            1,
+            "{fault:?}: paged in the same invocation"
+        );
+        assert_eq!(backend.published().len(), 1);
+        assert_eq!(backend.timeline_len(), 1);
+        assert_eq!(backend.outbox_len(), 0);
+    }
+}
