@@ -1,5 +1,6 @@
 //! `klaxon`: Klaxon's command-line tool.
 
+mod pattern;
 mod replay;
 
 use std::process::ExitCode;
@@ -18,6 +19,9 @@ enum Command {
     /// Run events through Klaxon's real handler logic on the embedded in-memory backend
     /// (no AWS account, no extra service) and show what would happen.
     Replay(replay::Args),
+    /// EventBridge event patterns, offline.
+    #[command(subcommand)]
+    Pattern(pattern::Command),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +38,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Replay(args) => runtime.block_on(replay::run(args)),
+        Command::Pattern(command) => pattern::run(command),
     }
 }

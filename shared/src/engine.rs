@@ -185,9 +185,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
             dedup_key = %text::for_log(&event.alarm_arn),
             incident_id = tracing::field::Empty,
         );
-        self.apply_alarm(event, &span)
-            .instrument(span.clone())
-            .await
+        // Boxed: unboxed, the nested future type is deep enough to overflow rustc's query
+        // depth when the handler's main computes its layout.
+        Box::pin(self.apply_alarm(event, &span).instrument(span.clone())).await
     }
 
     async fn apply_alarm(

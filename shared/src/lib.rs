@@ -12,6 +12,7 @@ pub mod memory;
 pub mod model;
 pub mod notify;
 pub mod ownership;
+pub mod pattern;
 pub mod plan;
 pub mod ports;
 pub mod report;

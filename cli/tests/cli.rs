@@ -1,0 +1,136 @@
+//! The `klaxon` binary as a user runs it: output and exit codes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn klaxon(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_klaxon"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn write(name: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("klaxon-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn pattern_test_exit_codes() {
+    let alarm = write(
+        "p1.json",
+        r#"{"source": ["aws.cloudwatch"], "detail": {"state": {"value": ["ALARM"]}}}"#,
+    );
+    assert_eq!(
+        klaxon(&[
+            "pattern",
+            "test",
+            &alarm,
+            "events/alarm-metric-prod-alarm.json"
+        ]),
+        (0, "match\n".into(), String::new())
+    );
+    assert_eq!(
+        klaxon(&[
+            "pattern",
+            "test",
+            &alarm,
+            "events/alarm-metric-prod-ok.json"
+        ]),
+        (1, "no match\n".into(), String::new())
+    );
+    let invalid = write("p2.json", r#"{"source": "aws.cloudwatch"}"#);
+    let (code, out, err) = klaxon(&[
+        "pattern",
+        "test",
+        &invalid,
+        "events/alarm-metric-prod-ok.json",
+    ]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.contains("\"source\" must be an object or an array"),
+        "{err}"
+    );
+    let (code, _, err) = klaxon(&[
+        "pattern",
+        "test",
+        &alarm,
+        "events/invalid/not-an-object.json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("must be a JSON object"), "{err}");
+}
+
+#[test]
+fn replay_json_lines_are_stable_and_complete() {
+    let files = [
+        "events/alarm-metric-prod-alarm.json",
+        "events/alarm-metric-prod-alarm.json",
+        "events/alarm-metric-prod-ok.json",
+    ];
+    let mut args = vec!["replay", "--json"];
+    args.extend(files);
+    let (code, first, _) = klaxon(&args);
+    let (_, second, _) = klaxon(&args);
+    assert_eq!(code, 0);
+    assert_eq!(first, second, "the same replay prints the same ids");
+    let lines: Vec<Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for key in [
+        "file",
+        "event_id",
+        "outcome",
+        "incident_id",
+        "dedup_key",
+        "environment",
+        "severity",
+        "notifications",
+        "error",
+    ] {
+        assert!(lines.iter().all(|l| l.get(key).is_some()), "key {key}");
+    }
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["opened", "duplicate", "resolved"]);
+    assert_eq!(lines[0]["incident_id"], lines[2]["incident_id"]);
+    assert_eq!(lines[0]["notifications"][0]["route"], "production");
+    assert!(lines[1]["notifications"].as_array().unwrap().is_empty());
+    assert_eq!(lines[1]["error"], Value::Null);
+}
+
+#[test]
+fn replay_rejected_file_does_not_stop_the_others() {
+    let (code, out, _) = klaxon(&[
+        "replay",
+        "--json",
+        "events/invalid/bad-timestamp.json",
+        "events/alarm-metric-test-alarm.json",
+    ]);
+    assert_eq!(code, 1);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["outcome"], "rejected");
+    assert!(lines[0]["error"].as_str().unwrap().contains("yesterday"));
+    assert_eq!(lines[1]["outcome"], "opened");
+    assert_eq!(lines[1]["environment"], "staging");
+}

@@ -1,0 +1,816 @@
+//! EventBridge event patterns: parsing with AWS's validation rules, and matching with
+//! AWS's semantics, offline. Agrees with AWS on the conformance corpus in
+//! `tests/conformance/event-patterns` (see docs/RUNBOOKS.md for the exceptions).
+//!
+//! Like EventBridge (and its open-source engine, event-ruler), both the event and the pattern
+//! are seen as flat paths of dot-joined keys: `{"a": {"b.c": 1}}` and `{"a.b": {"c": 1}}` both
+//! give the path `a.b.c`. Arrays in the event contribute each of their elements' values to
+//! the same path; objects and empty arrays contribute no value. A pattern is the AND of its
+//! fields; each field's list of conditions is an OR; `$or` adds alternatives.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// AWS's limit on numeric values in patterns: ±5.0e9.
+const NUMERIC_LIMIT: f64 = 5.0e9;
+/// More wildcard characters than this in one value make AWS reject the pattern as too complex.
+const MAX_WILDCARDS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Event pattern is not valid. Reason: {reason}")]
+pub struct PatternError {
+    /// Dotted path of the field where the problem is (empty at the top level).
+    pub path: String,
+    pub reason: String,
+}
+
+/// A compiled pattern: build once (per container), match many events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    root: Group,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Group {
+    fields: Vec<Field>,
+    /// Each entry is one `$or`: at least one of its alternatives must match.
+    ors: Vec<Vec<Group>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Field {
+    path: String,
+    conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Condition {
+    Exact(Scalar),
+    Prefix(String, Case),
+    Suffix(String, Case),
+    EqualsIgnoreCase(String),
+    Wildcard(String),
+    Numeric(Vec<(Op, f64)>),
+    Exists(bool),
+    Cidr(IpAddr, u8),
+    AnythingBut(AnythingBut),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Sensitive,
+    Insensitive,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum AnythingBut {
+    Values(Vec<Scalar>),
+    Prefixes(Vec<String>),
+    Suffixes(Vec<String>),
+    Wildcards(Vec<String>),
+    IgnoreCase(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+}
+
+/// A JSON scalar as a pattern or an event holds it.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+}
+
+impl Scalar {
+    fn from_json(value: &Value) -> Option<Scalar> {
+        match value {
+            Value::Null => Some(Scalar::Null),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Number(n) => n.as_f64().map(Scalar::Number),
+            Value::String(s) => Some(Scalar::String(s.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// JSON as read for a pattern: objects keep repeated keys (AWS applies each of them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawJson {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<RawJson>),
+    Object(Vec<(String, RawJson)>),
+}
+
+impl RawJson {
+    fn from_value(value: &Value) -> RawJson {
+        match value {
+            Value::Null => RawJson::Null,
+            Value::Bool(b) => RawJson::Bool(*b),
+            Value::Number(n) => RawJson::Number(n.clone()),
+            Value::String(s) => RawJson::String(s.clone()),
+            Value::Array(a) => RawJson::Array(a.iter().map(RawJson::from_value).collect()),
+            Value::Object(o) => RawJson::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), RawJson::from_value(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RawJson::Null => "null",
+            RawJson::Bool(_) => "a boolean",
+            RawJson::Number(_) => "a number",
+            RawJson::String(_) => "a string",
+            RawJson::Array(_) => "an array",
+            RawJson::Object(_) => "an object",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RawVisitor;
+        impl<'de> Visitor<'de> for RawVisitor {
+            type Value = RawJson;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E>(self) -> Result<RawJson, E> {
+                Ok(RawJson::Null)
+            }
+            fn visit_none<E>(self) -> Result<RawJson, E> {
+                Ok(RawJson::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawJson, E> {
+                Ok(RawJson::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawJson, E> {
+                Ok(RawJson::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RawJson, E> {
+                Ok(RawJson::Number(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawJson, E> {
+                serde_json::Number::from_f64(v)
+                    .map(RawJson::Number)
+                    .ok_or_else(|| E::custom("a number that is not finite"))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawJson, E> {
+                Ok(RawJson::String(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<RawJson, E> {
+                Ok(RawJson::String(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawJson, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(RawJson::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawJson, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, RawJson>()? {
+                    entries.push((k, v));
+                }
+                Ok(RawJson::Object(entries))
+            }
+        }
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
+
+fn err(path: &str, reason: impl Into<String>) -> PatternError {
+    PatternError {
+        path: path.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl Pattern {
+    /// Parses JSON text; repeated keys are all kept, as AWS does.
+    pub fn parse(text: &str) -> Result<Pattern, PatternError> {
+        let raw: RawJson =
+            serde_json::from_str(text).map_err(|e| err("", format!("not valid JSON: {e}")))?;
+        Self::from_raw(&raw)
+    }
+
+    pub fn from_value(value: &Value) -> Result<Pattern, PatternError> {
+        Self::from_raw(&RawJson::from_value(value))
+    }
+
+    pub fn from_raw(raw: &RawJson) -> Result<Pattern, PatternError> {
+        let RawJson::Object(entries) = raw else {
+            return Err(err(
+                "",
+                format!("the pattern must be a JSON object, found {}", raw.kind()),
+            ));
+        };
+        Ok(Pattern {
+            root: compile_group(entries, "")?,
+        })
+    }
+
+    /// Whether `event` matches. An event that is not a JSON object matches nothing.
+    pub fn matches(&self, event: &Value) -> bool {
+        self.matches_flat(&FlatEvent::new(event))
+    }
+
+    /// Matching against an event flattened once, for many patterns.
+    pub fn matches_flat(&self, event: &FlatEvent) -> bool {
+        event.is_object && group_matches(&self.root, event)
+    }
+}
+
+/// An event as paths of dot-joined keys to the scalar values found there.
+pub struct FlatEvent<'a> {
+    values: HashMap<String, Vec<&'a Value>>,
+    is_object: bool,
+}
+
+impl<'a> FlatEvent<'a> {
+    pub fn new(event: &'a Value) -> Self {
+        let mut values = HashMap::new();
+        flatten(event, String::new(), &mut values);
+        FlatEvent {
+            values,
+            is_object: event.is_object(),
+        }
+    }
+}
+
+fn flatten<'a>(value: &'a Value, path: String, out: &mut HashMap<String, Vec<&'a Value>>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten(v, child, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                flatten(item, path.clone(), out);
+            }
+        }
+        scalar => out.entry(path).or_default().push(scalar),
+    }
+}
+
+impl Group {
+    /// A path given twice (a repeated key, or `a.b` beside `{"a": {"b": …}}`) is one field
+    /// whose conditions are all alternatives, as in AWS.
+    fn add(&mut self, field: Field) {
+        match self.fields.iter_mut().find(|f| f.path == field.path) {
+            Some(existing) => existing.conditions.extend(field.conditions),
+            None => self.fields.push(field),
+        }
+    }
+}
+
+fn compile_group(entries: &[(String, RawJson)], prefix: &str) -> Result<Group, PatternError> {
+    let mut group = Group::default();
+    for (key, value) in entries {
+        if key == "$or" {
+            let RawJson::Array(alternatives) = value else {
+                return Err(err(
+                    prefix,
+                    format!("$or must be an array, found {}", value.kind()),
+                ));
+            };
+            if alternatives.len() < 2 {
+                return Err(err(prefix, "$or needs at least two alternatives"));
+            }
+            let mut compiled = Vec::new();
+            for alternative in alternatives {
+                let RawJson::Object(inner) = alternative else {
+                    return Err(err(
+                        prefix,
+                        format!(
+                            "each $or alternative must be an object, found {}",
+                            alternative.kind()
+                        ),
+                    ));
+                };
+                compiled.push(compile_group(inner, prefix)?);
+            }
+            group.ors.push(compiled);
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            RawJson::Object(inner) => {
+                let nested = compile_group(inner, &path)?;
+                for field in nested.fields {
+                    group.add(field);
+                }
+                group.ors.extend(nested.ors);
+            }
+            RawJson::Array(items) => {
+                if items.is_empty() {
+                    return Err(err(
+                        &path,
+                        format!("Empty arrays are not allowed (at {path})"),
+                    ));
+                }
+                let conditions = items
+                    .iter()
+                    .map(|item| compile_condition(item, &path))
+                    .collect::<Result<Vec<_>, _>>()?;
+                group.add(Field { path, conditions });
+            }
+            other => {
+                return Err(err(
+                    &path,
+                    format!(
+                        "\"{path}\" must be an object or an array, found {}",
+                        other.kind()
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(group)
+}
+
+fn number(n: &serde_json::Number, path: &str) -> Result<f64, PatternError> {
+    let value = n.as_f64().ok_or_else(|| err(path, "number out of range"))?;
+    Ok(value)
+}
+
+fn compile_condition(item: &RawJson, path: &str) -> Result<Condition, PatternError> {
+    let entries = match item {
+        RawJson::Null => return Ok(Condition::Exact(Scalar::Null)),
+        RawJson::Bool(b) => return Ok(Condition::Exact(Scalar::Bool(*b))),
+        RawJson::Number(n) => return Ok(Condition::Exact(Scalar::Number(number(n, path)?))),
+        RawJson::String(s) => return Ok(Condition::Exact(Scalar::String(s.clone()))),
+        RawJson::Array(_) => {
+            return Err(err(
+                path,
+                format!("a match value in {path} cannot be an array"),
+            ))
+        }
+        RawJson::Object(entries) => entries,
+    };
+    let [(operator, operand)] = entries.as_slice() else {
+        return Err(err(
+            path,
+            format!("a filter in {path} must have exactly one operator"),
+        ));
+    };
+    let string_operand = |name: &str| match operand {
+        RawJson::String(s) => Ok(s.clone()),
+        other => Err(err(
+            path,
+            format!("{name} in {path} must be a string, found {}", other.kind()),
+        )),
+    };
+    match operator.as_str() {
+        "prefix" | "suffix" => {
+            let (value, case) = match operand {
+                RawJson::String(s) => (s.clone(), Case::Sensitive),
+                RawJson::Object(inner) => match inner.as_slice() {
+                    [(k, RawJson::String(s))] if k == "equals-ignore-case" => (s.clone(), Case::Insensitive),
+                    _ => {
+                        return Err(err(
+                            path,
+                            format!("{operator} in {path} takes a string or {{\"equals-ignore-case\": string}}"),
+                        ))
+                    }
+                },
+                other => return Err(err(path, format!("{operator} in {path} must be a string, found {}", other.kind()))),
+            };
+            Ok(if operator == "prefix" {
+                Condition::Prefix(value, case)
+            } else {
+                Condition::Suffix(value, case)
+            })
+        }
+        "equals-ignore-case" => Ok(Condition::EqualsIgnoreCase(string_operand(
+            "equals-ignore-case",
+        )?)),
+        "wildcard" => Ok(Condition::Wildcard(wildcard(
+            &string_operand("wildcard")?,
+            path,
+        )?)),
+        "exists" => match operand {
+            RawJson::Bool(b) => Ok(Condition::Exists(*b)),
+            other => Err(err(
+                path,
+                format!(
+                    "exists in {path} must be true or false, found {}",
+                    other.kind()
+                ),
+            )),
+        },
+        "numeric" => numeric(operand, path).map(Condition::Numeric),
+        "cidr" => cidr(&string_operand("cidr")?, path),
+        "anything-but" => anything_but(operand, path).map(Condition::AnythingBut),
+        other => Err(err(
+            path,
+            format!("unrecognized operator \"{other}\" in {path} (operators are case-sensitive)"),
+        )),
+    }
+}
+
+fn wildcard(value: &str, path: &str) -> Result<String, PatternError> {
+    if value.contains("**") {
+        return Err(err(
+            path,
+            format!("consecutive wildcard characters in {path} are not allowed"),
+        ));
+    }
+    let stars = value.chars().filter(|c| *c == '*').count();
+    if stars > MAX_WILDCARDS {
+        return Err(err(
+            path,
+            format!("the wildcard in {path} is too complex ({stars} '*', at most {MAX_WILDCARDS})"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn numeric(operand: &RawJson, path: &str) -> Result<Vec<(Op, f64)>, PatternError> {
+    let RawJson::Array(items) = operand else {
+        return Err(err(
+            path,
+            format!("numeric in {path} must be an array such as [\">\", 0, \"<=\", 5]"),
+        ));
+    };
+    if items.is_empty() || items.len() % 2 != 0 || items.len() > 4 {
+        return Err(err(
+            path,
+            format!(
+                "numeric in {path} must be pairs of operator and number: [op, n] or [op, n, op, n]"
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for pair in items.chunks(2) {
+        let op = match &pair[0] {
+            RawJson::String(s) => match s.as_str() {
+                ">" => Op::Gt,
+                ">=" => Op::Ge,
+                "<" => Op::Lt,
+                "<=" => Op::Le,
+                "=" => Op::Eq,
+                other => {
+                    return Err(err(
+                        path,
+                        format!("unrecognized numeric operator \"{other}\" in {path}"),
+                    ))
+                }
+            },
+            other => {
+                return Err(err(
+                    path,
+                    format!(
+                        "expected a numeric operator in {path}, found {}",
+                        other.kind()
+                    ),
+                ))
+            }
+        };
+        let value = match &pair[1] {
+            RawJson::Number(n) => number(n, path)?,
+            other => {
+                return Err(err(
+                    path,
+                    format!(
+                        "expected a number after the operator in {path}, found {}",
+                        other.kind()
+                    ),
+                ))
+            }
+        };
+        if !(-NUMERIC_LIMIT..=NUMERIC_LIMIT).contains(&value) {
+            return Err(err(
+                path,
+                format!("numeric values in {path} must be between -5.0e9 and 5.0e9"),
+            ));
+        }
+        out.push((op, value));
+    }
+    if out.len() == 2 {
+        let lower = matches!(out[0].0, Op::Gt | Op::Ge);
+        let upper = matches!(out[1].0, Op::Lt | Op::Le);
+        if !(lower && upper) {
+            return Err(err(path, format!("a numeric range in {path} is a lower bound (> or >=) then an upper bound (< or <=)")));
+        }
+        if out[0].1 >= out[1].1 {
+            return Err(err(path, format!("the numeric range in {path} is empty")));
+        }
+    }
+    Ok(out)
+}
+
+fn cidr(value: &str, path: &str) -> Result<Condition, PatternError> {
+    let bad = || {
+        err(
+            path,
+            format!("\"{value}\" in {path} is not a valid CIDR block"),
+        )
+    };
+    let (ip, bits) = value.split_once('/').ok_or_else(bad)?;
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let bits: u8 = bits.parse().map_err(|_| bad())?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    if bits > max {
+        return Err(bad());
+    }
+    Ok(Condition::Cidr(ip, bits))
+}
+
+fn anything_but(operand: &RawJson, path: &str) -> Result<AnythingBut, PatternError> {
+    let type_error = |what: &str| err(path, format!("anything-but in {path}: {what}"));
+    match operand {
+        RawJson::String(s) => Ok(AnythingBut::Values(vec![Scalar::String(s.clone())])),
+        RawJson::Number(n) => Ok(AnythingBut::Values(vec![Scalar::Number(number(n, path)?)])),
+        RawJson::Array(items) => {
+            if items.is_empty() {
+                return Err(type_error("the list is empty"));
+            }
+            let all_strings = items.iter().all(|i| matches!(i, RawJson::String(_)));
+            let all_numbers = items.iter().all(|i| matches!(i, RawJson::Number(_)));
+            if !all_strings && !all_numbers {
+                return Err(type_error("a list must hold only strings or only numbers"));
+            }
+            items
+                .iter()
+                .map(|i| match i {
+                    RawJson::String(s) => Ok(Scalar::String(s.clone())),
+                    RawJson::Number(n) => number(n, path).map(Scalar::Number),
+                    _ => unreachable!("checked above"),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(AnythingBut::Values)
+        }
+        RawJson::Object(inner) => {
+            let [(operator, value)] = inner.as_slice() else {
+                return Err(type_error("an object must hold exactly one of prefix, suffix, wildcard, equals-ignore-case"));
+            };
+            let strings = |allow_empty: bool| -> Result<Vec<String>, PatternError> {
+                let list = match value {
+                    RawJson::String(s) => vec![s.clone()],
+                    RawJson::Array(items) if !items.is_empty() => items
+                        .iter()
+                        .map(|i| match i {
+                            RawJson::String(s) => Ok(s.clone()),
+                            other => Err(type_error(&format!(
+                                "{operator} values must be strings, found {}",
+                                other.kind()
+                            ))),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    other => {
+                        return Err(type_error(&format!(
+                            "{operator} must be a string or a list of strings, found {}",
+                            other.kind()
+                        )))
+                    }
+                };
+                if !allow_empty && list.iter().any(String::is_empty) {
+                    return Err(type_error(&format!("{operator} must not be empty")));
+                }
+                Ok(list)
+            };
+            match operator.as_str() {
+                "prefix" => Ok(AnythingBut::Prefixes(strings(false)?)),
+                "suffix" => Ok(AnythingBut::Suffixes(strings(false)?)),
+                "wildcard" => {
+                    let list = strings(true)?;
+                    for w in &list {
+                        wildcard(w, path)?;
+                    }
+                    Ok(AnythingBut::Wildcards(list))
+                }
+                "equals-ignore-case" => Ok(AnythingBut::IgnoreCase(strings(true)?)),
+                other => Err(type_error(&format!("unsupported operator \"{other}\""))),
+            }
+        }
+        other => Err(type_error(&format!(
+            "must be a string, a number, a list or an object, found {}",
+            other.kind()
+        ))),
+    }
+}
+
+fn group_matches(group: &Group, event: &FlatEvent) -> bool {
+    group.fields.iter().all(|f| field_matches(f, event))
+        && group
+            .ors
+            .iter()
+            .all(|alternatives| alternatives.iter().any(|g| group_matches(g, event)))
+}
+
+fn field_matches(field: &Field, event: &FlatEvent) -> bool {
+    let values = event
+        .values
+        .get(&field.path)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    field.conditions.iter().any(|condition| match condition {
+        Condition::Exists(expected) => values.is_empty() != *expected,
+        _ => values.iter().any(|v| condition_matches(condition, v)),
+    })
+}
+
+fn condition_matches(condition: &Condition, value: &Value) -> bool {
+    let text = value.as_str();
+    match condition {
+        Condition::Exact(expected) => Scalar::from_json(value).as_ref() == Some(expected),
+        Condition::Prefix(p, Case::Sensitive) => text.is_some_and(|t| t.starts_with(p.as_str())),
+        Condition::Prefix(p, Case::Insensitive) => {
+            text.is_some_and(|t| t.to_lowercase().starts_with(&p.to_lowercase()))
+        }
+        Condition::Suffix(s, Case::Sensitive) => text.is_some_and(|t| t.ends_with(s.as_str())),
+        Condition::Suffix(s, Case::Insensitive) => {
+            text.is_some_and(|t| t.to_lowercase().ends_with(&s.to_lowercase()))
+        }
+        Condition::EqualsIgnoreCase(s) => {
+            text.is_some_and(|t| t.to_lowercase() == s.to_lowercase())
+        }
+        Condition::Wildcard(w) => text.is_some_and(|t| wildcard_matches(w, t)),
+        Condition::Numeric(bounds) => value.as_f64().is_some_and(|n| {
+            bounds.iter().all(|(op, b)| match op {
+                Op::Gt => n > *b,
+                Op::Ge => n >= *b,
+                Op::Lt => n < *b,
+                Op::Le => n <= *b,
+                Op::Eq => n == *b,
+            })
+        }),
+        Condition::Exists(_) => unreachable!("handled per field"),
+        Condition::Cidr(network, bits) => text
+            .and_then(|t| t.parse::<IpAddr>().ok())
+            .is_some_and(|ip| in_cidr(ip, *network, *bits)),
+        Condition::AnythingBut(but) => match but {
+            AnythingBut::Values(excluded) => {
+                Scalar::from_json(value).is_some_and(|v| !excluded.contains(&v))
+            }
+            AnythingBut::Prefixes(ps) => {
+                text.is_none_or(|t| !ps.iter().any(|p| t.starts_with(p.as_str())))
+            }
+            AnythingBut::Suffixes(ss) => {
+                text.is_none_or(|t| !ss.iter().any(|s| t.ends_with(s.as_str())))
+            }
+            AnythingBut::Wildcards(ws) => {
+                text.is_none_or(|t| !ws.iter().any(|w| wildcard_matches(w, t)))
+            }
+            AnythingBut::IgnoreCase(list) => {
+                text.is_none_or(|t| !list.iter().any(|s| s.to_lowercase() == t.to_lowercase()))
+            }
+        },
+    }
+}
+
+fn in_cidr(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
+    match (ip, network) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(bits))
+            };
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(bits))
+            };
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
+/// `*` matches any run of characters (including none); `\*` is a literal star.
+fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let mut parts: Vec<String> = vec![String::new()];
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'*') => {
+                chars.next();
+                parts.last_mut().expect("non-empty").push('*');
+            }
+            '*' => parts.push(String::new()),
+            c => parts.last_mut().expect("non-empty").push(c),
+        }
+    }
+    if parts.len() == 1 {
+        return parts[0] == text;
+    }
+    let (first, rest) = parts.split_first().expect("non-empty");
+    let (last, middle) = rest.split_last().expect("two or more");
+    if !text.starts_with(first.as_str())
+        || text.len() < first.len() + last.len()
+        || !text.ends_with(last.as_str())
+    {
+        return false;
+    }
+    let mut remaining = &text[first.len()..text.len() - last.len()];
+    for part in middle {
+        match remaining.find(part.as_str()) {
+            Some(at) => remaining = &remaining[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(pattern: Value, event: Value) -> bool {
+        Pattern::from_value(&pattern).unwrap().matches(&event)
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_matches("a*c", "abbbc"));
+        assert!(wildcard_matches("a*", "a"));
+        assert!(!wildcard_matches("a*c", "ab"));
+        assert!(wildcard_matches("*/dir/*", "x/dir/y"));
+        assert!(wildcard_matches("a\\*b", "a*b"));
+        assert!(!wildcard_matches("a\\*b", "axb"));
+        assert!(
+            !wildcard_matches("ab*ba", "aba"),
+            "prefix and suffix may not overlap"
+        );
+    }
+
+    #[test]
+    fn basics() {
+        assert!(m(
+            json!({"source": ["aws.cloudwatch"]}),
+            json!({"source": "aws.cloudwatch"})
+        ));
+        assert!(!m(
+            json!({"source": ["aws.cloudwatch"]}),
+            json!({"source": "aws.ec2"})
+        ));
+        assert!(m(
+            json!({"detail": {"n": [{"numeric": [">", 0, "<=", 5]}]}}),
+            json!({"detail": {"n": 5}})
+        ));
+        assert!(m(
+            json!({"ip": [{"cidr": "10.0.0.0/8"}]}),
+            json!({"ip": "10.1.2.3"})
+        ));
+        assert!(
+            !m(json!({"a": ["x"]}), json!(["x"])),
+            "a non-object event matches nothing"
+        );
+    }
+
+    #[test]
+    fn invalid_patterns_name_the_path() {
+        let e = Pattern::from_value(&json!({"detail": {"state": "x"}})).unwrap_err();
+        assert_eq!(e.path, "detail.state");
+        assert!(e
+            .to_string()
+            .starts_with("Event pattern is not valid. Reason:"));
+        assert!(Pattern::from_value(&json!({"a": [{"Prefix": "x"}]})).is_err());
+        assert!(Pattern::from_value(&json!({"a": [{"numeric": [">", 5, "<", 1]}]})).is_err());
+        assert!(Pattern::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn repeated_keys_are_alternatives() {
+        let p = Pattern::parse(r#"{"a": [{"prefix": "us-"}], "a": [{"anything-but": "us-east"}]}"#)
+            .unwrap();
+        assert!(p.matches(&json!({"a": "eu-west"})));
+        assert!(p.matches(&json!({"a": "us-east"})), "prefix us- matches");
+        let q = Pattern::parse(r#"{"a": [{"prefix": "x"}], "a": [{"prefix": "y"}]}"#).unwrap();
+        assert!(!q.matches(&json!({"a": "z"})));
+    }
+}
