@@ -2,6 +2,7 @@
 
 mod pattern;
 mod replay;
+mod runbook;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,9 @@ enum Command {
     /// EventBridge event patterns, offline.
     #[command(subcommand)]
     Pattern(pattern::Command),
+    /// Runbooks as code: validate them.
+    #[command(subcommand)]
+    Runbook(runbook::Command),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +43,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Replay(args) => runtime.block_on(replay::run(args)),
         Command::Pattern(command) => pattern::run(command),
+        Command::Runbook(command) => runbook::run(command),
     }
 }

@@ -16,5 +16,6 @@ pub mod pattern;
 pub mod plan;
 pub mod ports;
 pub mod report;
+pub mod runbook;
 pub mod tags;
 pub mod text;

@@ -1,0 +1,309 @@
+//! The runbook file format (YAML), as serde types. Every struct denies unknown keys, so a
+//! typo is an error with its line and column. A step names its kind by the key it carries
+//! (`notify:`, `guard:`, ...), so an unknown kind is an unknown key too.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::ownership::{Route, Severity};
+
+pub const MAX_RETRIES: u32 = 5;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookSpec {
+    pub name: Spanned<String>,
+    pub description: String,
+    /// Owning team.
+    pub team: String,
+    /// A fallback runbook runs only when no other runbook matched the event.
+    #[serde(default)]
+    pub fallback: bool,
+    /// Runbooks matching one event run in ascending `order`, then by name.
+    #[serde(default = "default_order")]
+    pub order: i32,
+    /// An EventBridge event pattern.
+    pub trigger: Spanned<Value>,
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
+    #[serde(default)]
+    pub tests: Vec<TestSpec>,
+}
+
+fn default_order() -> i32 {
+    100
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Stop the runbook's remaining steps (the page, if already sent, stays sent).
+    #[default]
+    Abort,
+    Continue,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Retries for retryable errors, with backoff (enrichment a page waits for never retries).
+    #[serde(default)]
+    pub retries: u32,
+    // Exactly one of the step kinds:
+    pub metric_snapshot: Option<MetricSnapshot>,
+    pub alarm_history: Option<AlarmHistory>,
+    pub classify: Option<Classify>,
+    pub incident: Option<IncidentAction>,
+    pub notify: Option<Notify>,
+    pub emit: Option<Emit>,
+    pub put_metric: Option<PutMetric>,
+    pub guard: Option<Guard>,
+}
+
+pub const STEP_KINDS: &str =
+    "metric_snapshot, alarm_history, classify, incident, notify, emit, put_metric, guard";
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    MetricSnapshot(MetricSnapshot),
+    AlarmHistory(AlarmHistory),
+    Classify(Classify),
+    Incident(IncidentAction),
+    Notify(Notify),
+    Emit(Emit),
+    PutMetric(PutMetric),
+    Guard(Guard),
+}
+
+impl StepSpec {
+    pub fn kind(&self) -> Result<StepKind, String> {
+        let mut kinds = Vec::new();
+        if let Some(k) = &self.metric_snapshot {
+            kinds.push(StepKind::MetricSnapshot(k.clone()));
+        }
+        if let Some(k) = &self.alarm_history {
+            kinds.push(StepKind::AlarmHistory(k.clone()));
+        }
+        if let Some(k) = &self.classify {
+            kinds.push(StepKind::Classify(k.clone()));
+        }
+        if let Some(k) = &self.incident {
+            kinds.push(StepKind::Incident(k.clone()));
+        }
+        if let Some(k) = &self.notify {
+            kinds.push(StepKind::Notify(k.clone()));
+        }
+        if let Some(k) = &self.emit {
+            kinds.push(StepKind::Emit(k.clone()));
+        }
+        if let Some(k) = &self.put_metric {
+            kinds.push(StepKind::PutMetric(k.clone()));
+        }
+        if let Some(k) = &self.guard {
+            kinds.push(StepKind::Guard(k.clone()));
+        }
+        match kinds.len() {
+            1 => Ok(kinds.pop().expect("one")),
+            0 => Err(format!(
+                "a step needs exactly one kind; expected one of: {STEP_KINDS}"
+            )),
+            _ => Err(format!(
+                "a step has exactly one kind, this one has {}",
+                kinds.len()
+            )),
+        }
+    }
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::MetricSnapshot(_) => "metric_snapshot",
+            StepKind::AlarmHistory(_) => "alarm_history",
+            StepKind::Classify(_) => "classify",
+            StepKind::Incident(_) => "incident",
+            StepKind::Notify(_) => "notify",
+            StepKind::Emit(_) => "emit",
+            StepKind::PutMetric(_) => "put_metric",
+            StepKind::Guard(_) => "guard",
+        }
+    }
+
+    /// Event-pattern conditions of this step, with the key they are under.
+    pub fn conditions(&self) -> Vec<(&'static str, &Spanned<Value>)> {
+        match self {
+            StepKind::Guard(g) => vec![("when", &g.when)],
+            StepKind::Classify(c) => c.rules.iter().map(|r| ("rules.when", &r.when)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Templates of this step, with the key they are under.
+    pub fn templates(&self) -> Vec<(&'static str, &Spanned<String>)> {
+        match self {
+            StepKind::Notify(n) => {
+                let mut t = vec![("subject", &n.subject), ("body", &n.body)];
+                if let Some(sms) = &n.sms {
+                    t.push(("sms", sms));
+                }
+                t
+            }
+            StepKind::Incident(i) => i.note.iter().map(|n| ("note", n)).collect(),
+            StepKind::PutMetric(m) => m.dimensions.values().map(|d| ("dimensions", d)).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// CloudWatch GetMetricData around the alarm time: min/max/avg/last per alarm metric.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSnapshot {
+    #[serde(default = "fifteen")]
+    pub minutes_before: u32,
+    #[serde(default)]
+    pub minutes_after: u32,
+    /// How long a page waits for this enrichment, in milliseconds.
+    #[serde(default = "default_deadline")]
+    pub deadline_ms: u64,
+}
+
+/// CloudWatch DescribeAlarmHistory: recent transitions, flapping evidence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmHistory {
+    #[serde(default = "twenty_four")]
+    pub hours: u32,
+    #[serde(default = "default_deadline")]
+    pub deadline_ms: u64,
+}
+
+/// Set severity, route or team by rules over the event, first matching rule wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Classify {
+    pub rules: Vec<ClassifyRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRule {
+    /// An event pattern over the step context (see docs/RUNBOOKS.md).
+    pub when: Spanned<Value>,
+    pub severity: Option<Severity>,
+    pub route: Option<Route>,
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentVerb {
+    /// Apply the alarm transition table (open, update, resolve, note; see docs/CONTRACTS.md).
+    Track,
+    Open,
+    Annotate,
+    Resolve,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentAction {
+    pub action: IncidentVerb,
+    pub note: Option<Spanned<String>>,
+}
+
+/// A page on a route's SNS topic, from templates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Defaults to the route the event was classified to.
+    pub route: Option<Route>,
+    pub subject: Spanned<String>,
+    pub body: Spanned<String>,
+    /// The first line of the message (the SMS); defaults to Klaxon's summary line.
+    pub sms: Option<Spanned<String>>,
+}
+
+/// An event on the Klaxon bus, for chaining or for remediation on your side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Emit {
+    pub detail_type: String,
+    #[serde(default)]
+    pub detail: BTreeMap<String, Value>,
+}
+
+/// A CloudWatch metric data point (e.g. count test-environment failures per service).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutMetric {
+    #[serde(default = "klaxon_namespace")]
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, Spanned<String>>,
+    #[serde(default = "one")]
+    pub value: f64,
+    pub unit: Option<String>,
+}
+
+/// Skip the remaining steps unless the condition holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    pub when: Spanned<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub name: String,
+    /// Event file, relative to the runbook file.
+    pub event: Spanned<String>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub matched: bool,
+    pub severity: Option<Severity>,
+    pub route: Option<Route>,
+    /// Step ids that ran, in order.
+    pub steps: Option<Vec<String>>,
+    pub notification_subject_contains: Option<String>,
+}
+
+fn fifteen() -> u32 {
+    15
+}
+fn twenty_four() -> u32 {
+    24
+}
+fn default_deadline() -> u64 {
+    1500
+}
+fn one() -> f64 {
+    1.0
+}
+fn klaxon_namespace() -> String {
+    "Klaxon".to_string()
+}
+
+/// Parses a template (minijinja syntax) without rendering it.
+pub fn check_template(source: &str) -> Result<(), String> {
+    let env = minijinja::Environment::new();
+    env.template_from_str(source).map(|_| ()).map_err(|e| {
+        let mut message = e.to_string();
+        if let Some(line) = e.line() {
+            message.push_str(&format!(" (template line {line})"));
+        }
+        message
+    })
+}

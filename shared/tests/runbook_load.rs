@@ -1,0 +1,105 @@
+//! Runbook files: the shipped ones load; each deliberately broken one is rejected at load
+//! with file:line:column, the key, and what was expected.
+
+use std::path::PathBuf;
+
+use klaxon::runbook::load_path;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn shipped_runbooks_are_valid() {
+    let runbooks = load_path(&root().join("runbooks")).unwrap_or_else(|errors| {
+        panic!(
+            "{}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    assert!(runbooks
+        .iter()
+        .any(|r| r.name() == "default-alarm" && r.spec.fallback));
+}
+
+#[test]
+fn broken_runbooks_are_rejected_with_locations() {
+    // (file, line, column, text the message must contain)
+    let expected = [
+        (
+            "bad-yaml.yaml",
+            2,
+            14,
+            "description: expected string scalar",
+        ),
+        (
+            "invalid-guard.yaml",
+            10,
+            9,
+            "unrecognized operator \"Prefix\"",
+        ),
+        (
+            "invalid-pattern.yaml",
+            5,
+            3,
+            "trigger: Event pattern is not valid",
+        ),
+        (
+            "invalid-template.yaml",
+            9,
+            16,
+            "steps.page.subject: invalid template",
+        ),
+        (
+            "no-step-kind.yaml",
+            7,
+            9,
+            "expected one of: metric_snapshot",
+        ),
+        (
+            "unknown-key.yaml",
+            8,
+            5,
+            "unknown field `on_eror`, expected one of id, on_error",
+        ),
+        (
+            "unknown-step-kind.yaml",
+            8,
+            5,
+            "unknown field `send_pigeon`",
+        ),
+        ("wrong-type.yaml", 8, 14, "retries: invalid u32"),
+    ];
+    let dir = root().join("tests/runbooks-broken");
+    let errors = load_path(&dir).expect_err("every file there is broken");
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (file, line, column, needle) in expected {
+        let e = errors
+            .iter()
+            .find(|e| e.file.file_name().unwrap() == file)
+            .unwrap_or_else(|| panic!("no error for {file}"));
+        assert_eq!((e.line, e.column), (line, column), "{e}");
+        assert!(e.message.contains(needle), "{e}");
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}:{line}:{column}: ", e.file.display())));
+    }
+}
+
+#[test]
+fn duplicate_names_across_files_are_rejected() {
+    let dir = std::env::temp_dir().join(format!("klaxon-dup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "name: same\ndescription: d\nteam: t\ntrigger:\n  source: [x]\n";
+    std::fs::write(dir.join("a.yaml"), text).unwrap();
+    std::fs::write(dir.join("b.yaml"), text).unwrap();
+    let errors = load_path(&dir).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.contains("unique"), "{}", errors[0]);
+    assert_eq!(errors[0].line, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
