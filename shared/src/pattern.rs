@@ -1,6 +1,6 @@
 //! EventBridge event patterns: parsing with AWS's validation rules, and matching with
 //! AWS's semantics, offline. Agrees with AWS on the conformance corpus in
-//! `tests/conformance/event-patterns` (see docs/RUNBOOKS.md for the exceptions).
+//! `tests/conformance/event-patterns`, with no exception (docs/RUNBOOKS.md).
 //!
 //! Like EventBridge (and its open-source engine, event-ruler), both the event and the pattern
 //! are seen as flat paths of dot-joined keys: `{"a": {"b.c": 1}}` and `{"a.b": {"c": 1}}` both

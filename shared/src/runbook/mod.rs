@@ -282,6 +282,12 @@ fn syntax_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> LoadError {
         Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
         _ => message,
     };
+    // The parser's hint about its own options means nothing to a runbook author.
+    let message = message
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     // Name the key when the parser's message does not (type errors such as "invalid u32").
     let key = key_at(text, line, column);
     let message = match key {
@@ -308,4 +314,87 @@ fn key_at(text: &str, line: u64, column: u64) -> Option<String> {
     let (key, _) = before.rsplit_once(':')?;
     let key = key.trim().trim_start_matches("- ").trim().trim_matches('"');
     (!key.is_empty() && !key.contains(' ')).then(|| key.to_string())
+}
+
+/// The loaded runbooks, in run order, with the selection rule for an event.
+pub struct Catalog {
+    runbooks: Vec<Runbook>,
+}
+
+impl Catalog {
+    /// Sorts into run order: ascending `order`, then name.
+    pub fn new(mut runbooks: Vec<Runbook>) -> Self {
+        runbooks.sort_by(|a, b| {
+            a.spec
+                .order
+                .cmp(&b.spec.order)
+                .then_with(|| a.name().cmp(b.name()))
+        });
+        Catalog { runbooks }
+    }
+
+    pub fn runbooks(&self) -> &[Runbook] {
+        &self.runbooks
+    }
+
+    /// Every runbook whose trigger matches, in run order; the fallbacks only when no other
+    /// runbook matched. The event is flattened once for all triggers.
+    pub fn select(&self, event: &serde_json::Value) -> Vec<&Runbook> {
+        let flat = crate::pattern::FlatEvent::new(event);
+        let matched: Vec<&Runbook> = self
+            .runbooks
+            .iter()
+            .filter(|r| r.trigger.matches_flat(&flat))
+            .collect();
+        if matched.iter().any(|r| !r.spec.fallback) {
+            matched.into_iter().filter(|r| !r.spec.fallback).collect()
+        } else {
+            matched
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn runbook(name: &str, order: i32, fallback: bool, source: &str) -> Runbook {
+        let text = format!(
+            "name: {name}\ndescription: d\nteam: t\norder: {order}\nfallback: {fallback}\ntrigger:\n  source: [{source}]\n"
+        );
+        load_str(Path::new("mem.yaml"), &text).unwrap()
+    }
+
+    #[test]
+    fn all_matching_run_in_order_and_fallback_only_alone() {
+        let catalog = Catalog::new(vec![
+            runbook("zeta", 10, false, "aws.cloudwatch"),
+            runbook("default", 1000, true, "aws.cloudwatch"),
+            runbook("alpha", 10, false, "aws.cloudwatch"),
+            runbook("first", 1, false, "aws.cloudwatch"),
+            runbook("other", 1, false, "aws.guardduty"),
+            runbook("catch-all", 2000, true, "aws.guardduty"),
+        ]);
+        let names = |e: serde_json::Value| {
+            catalog
+                .select(&e)
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(json!({"source": "aws.cloudwatch"})),
+            ["first", "alpha", "zeta"]
+        );
+        assert_eq!(names(json!({"source": "aws.guardduty"})), ["other"]);
+        assert!(names(json!({"source": "aws.health"})).is_empty());
+        let only_fallbacks = Catalog::new(vec![runbook("default", 1000, true, "aws.cloudwatch")]);
+        assert_eq!(
+            only_fallbacks
+                .select(&json!({"source": "aws.cloudwatch"}))
+                .len(),
+            1
+        );
+    }
 }

@@ -1,0 +1,66 @@
+//! Benchmarks of the per-event hot path that needs no I/O: parsing an alarm event, planning
+//! its transition, and selecting runbooks among 200 (triggers compiled once, the event
+//! flattened once). Run: `cargo bench -p klaxon-shared --bench matching`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use klaxon::intake::{parse_bytes, Intake};
+use klaxon::runbook::{load_str, Catalog};
+
+fn sample() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/alarm-metric-prod-alarm.json"),
+    )
+    .unwrap()
+}
+
+/// 200 runbooks with realistic triggers: a mix of sources, detail-types, alarm-name
+/// prefixes, tag conditions, numeric and anything-but rules; 4 of them match the sample.
+fn catalog() -> Catalog {
+    let mut runbooks = Vec::new();
+    for i in 0..200 {
+        let trigger = match i % 5 {
+            0 => format!("source: [aws.cloudwatch]\n  detail-type: [CloudWatch Alarm State Change]\n  detail:\n    alarmName: [{{prefix: team-{i}-}}]"),
+            1 => format!("source: [aws.guardduty]\n  detail:\n    severity: [{{numeric: ['>=', {}]}}]", i % 9),
+            2 => format!("source: [aws.cloudwatch]\n  detail:\n    alarmTags:\n      Service: [service-{i}]\n    state:\n      value: [ALARM]"),
+            3 => format!("source: [aws.config]\n  detail:\n    configRuleName: [{{anything-but: {{prefix: rule-{i}}}}}]"),
+            _ => format!("source: [aws.health]\n  detail:\n    service: [EC2, RDS, service-{i}]"),
+        };
+        let text = format!("name: rb-{i}\ndescription: d\nteam: t\ntrigger:\n  {trigger}\n");
+        runbooks.push(load_str(Path::new("bench.yaml"), &text).unwrap());
+    }
+    for (i, trigger) in [
+        "source: [aws.cloudwatch]",
+        "detail-type: [CloudWatch Alarm State Change]",
+        "detail:\n    alarmTags:\n      Environment: [production]",
+        "detail:\n    state:\n      value: [ALARM]\n    alarmName: [{wildcard: 'prod-*-errors'}]",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let text = format!("name: match-{i}\ndescription: d\nteam: t\ntrigger:\n  {trigger}\n");
+        runbooks.push(load_str(Path::new("bench.yaml"), &text).unwrap());
+    }
+    Catalog::new(runbooks)
+}
+
+fn benches(c: &mut Criterion) {
+    let raw = sample();
+    let event: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let catalog = catalog();
+    assert_eq!(catalog.select(&event).len(), 4);
+    c.bench_function("select runbooks: 1 event x 204 runbooks", |b| {
+        b.iter(|| catalog.select(black_box(&event)).len())
+    });
+    c.bench_function("parse alarm event", |b| {
+        b.iter(|| match parse_bytes(black_box(&raw)) {
+            Ok(Intake::Alarm(a)) => a.alarm_name.len(),
+            _ => 0,
+        })
+    });
+}
+
+criterion_group!(matching, benches);
+criterion_main!(matching);
