@@ -72,6 +72,12 @@ fn broken_runbooks_are_rejected_with_locations() {
             5,
             "unknown field `send_pigeon`",
         ),
+        (
+            "unknown-variable.yaml",
+            10,
+            13,
+            "steps.page.body: invalid template: template failed: undefined value: `alarm.nmae` is undefined",
+        ),
         ("wrong-type.yaml", 8, 14, "retries: invalid u32"),
     ];
     let dir = root().join("tests/runbooks-broken");

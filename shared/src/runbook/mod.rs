@@ -4,6 +4,7 @@
 //! templates. The format is documented in docs/RUNBOOKS.md.
 
 pub mod spec;
+pub mod steps;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -156,6 +157,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
         }
     };
 
+    let sample = &steps::sample_context();
     let mut steps = Vec::new();
     let mut ids = HashSet::new();
     for step in &spec.steps {
@@ -199,7 +201,14 @@ pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
             }
         }
         for (key, template) in kind.templates() {
-            if let Err(e) = spec::check_template(&template.value) {
+            // Parse, then render against a sample context in strict mode, so that a
+            // misspelt variable fails here and not in a page.
+            let checked = spec::check_template(&template.value).and_then(|()| {
+                steps::render(&template.value, sample)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(e) = checked {
                 errors.push(at(
                     file,
                     template,
