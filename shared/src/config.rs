@@ -71,6 +71,12 @@ impl Config {
                 get(name)
             };
             if let Some(arn) = value {
+                if arn.ends_with(".fifo") {
+                    return Err(ConfigError::Invalid {
+                        name,
+                        reason: "a FIFO topic cannot be used: Klaxon publishes without MessageGroupId, and SMS and e-mail cannot subscribe to FIFO topics".into(),
+                    });
+                }
                 if !is_arn_of(&arn, "sns") {
                     return Err(ConfigError::Invalid {
                         name,
@@ -196,6 +202,15 @@ mod tests {
         pairs.push((IDEMPOTENCY_HOURS, "12"));
         let err = Config::from_lookup(env(&pairs)).unwrap_err();
         assert!(err.to_string().contains(IDEMPOTENCY_HOURS));
+        let mut pairs = GOOD.to_vec();
+        pairs[1] = (
+            TOPIC_PRODUCTION,
+            "arn:aws:sns:us-east-1:123456789012:pages.fifo",
+        );
+        assert!(Config::from_lookup(env(&pairs))
+            .unwrap_err()
+            .to_string()
+            .contains("FIFO"));
         let mut pairs = GOOD.to_vec();
         pairs[0] = (TABLE, "a b");
         assert!(matches!(

@@ -23,6 +23,9 @@ use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
 use crate::tags::{TagOrigin, TagResolver};
 use crate::text;
 
+/// How far ahead of our clock a state timestamp may be (clock skew allowance).
+pub const MAX_FUTURE_MINUTES: i64 = 15;
+
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// SNS topic ARN per route; a route without a topic cannot be paged.
@@ -126,21 +129,35 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
 
     /// Handles raw bytes (replay, tests): invalid JSON is rejected like any invalid event.
     pub async fn handle_bytes(&self, raw: &[u8]) -> Result<Report, KlaxonError> {
-        match intake::parse_bytes(raw) {
+        match intake::parse_bytes(raw).and_then(|intake| self.check_time(intake)) {
             Ok(intake) => self.handle_intake(intake).await,
             Err(invalid) => self.reject(invalid, raw).await,
         }
     }
 
-    /// Handles an event as the Lambda runtime hands it over.
+    /// Handles an event as the Lambda runtime hands it over. It goes through the same bytes
+    /// path, so the size limit applies and a rejection gets the same id as in replay.
     pub async fn handle_value(&self, event: &Value) -> Result<Report, KlaxonError> {
-        match intake::parse_value(event) {
-            Ok(intake) => self.handle_intake(intake).await,
-            Err(invalid) => {
-                let raw = serde_json::to_vec(event).unwrap_or_default();
-                self.reject(invalid, &raw).await
+        let raw = serde_json::to_vec(event).unwrap_or_default();
+        self.handle_bytes(&raw).await
+    }
+
+    /// A state change dated in the future would make every real event of the alarm `stale`
+    /// until then; CloudWatch's clock is AWS's, so more than a few minutes ahead is invalid.
+    fn check_time(&self, intake: Intake) -> Result<Intake, InvalidEvent> {
+        if let Intake::Alarm(event) = &intake {
+            let latest = self.clock.now() + chrono::Duration::minutes(MAX_FUTURE_MINUTES);
+            if event.state_timestamp > latest {
+                return Err(InvalidEvent {
+                    event_id: Some(event.event_id.clone()),
+                    reason: format!(
+                        "`detail.state.timestamp` {} is more than {MAX_FUTURE_MINUTES} minutes in the future",
+                        event.state_timestamp.to_rfc3339()
+                    ),
+                });
             }
         }
+        Ok(intake)
     }
 
     async fn handle_intake(&self, intake: Intake) -> Result<Report, KlaxonError> {
@@ -237,27 +254,48 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                     }
                 }
             };
-            if let Some(id) = &plan.incident_id {
-                span.record("incident_id", tracing::field::display(id));
+            tracing::debug!(attempt, "commit landed");
+            return self.finish(plan, outbox, event, tag_origin, span).await;
+        }
+        // The last attempt may have landed although it was reported as a conflict.
+        if let Some((plan, outbox)) = attempted {
+            if let (Some(p), _) = self.store.load(&event.event_id, dedup_key).await? {
+                if p.writer == writer {
+                    return self.finish(plan, outbox, event, tag_origin, span).await;
+                }
             }
-            tracing::info!(outcome = plan.outcome.as_str(), attempt, "event applied");
-            let (notifications, lifecycle_events) = self.deliver(&outbox).await?;
-            return Ok(Report {
-                outcome: plan.outcome,
-                event_id: Some(event.event_id.clone()),
-                incident_id: plan.incident_id.clone(),
-                dedup_key: Some(dedup_key.to_string()),
-                environment: Some(plan.ownership.environment.clone()),
-                severity: Some(plan.ownership.severity),
-                tag_origin: Some(tag_origin),
-                notifications,
-                lifecycle_events,
-                error: None,
-            });
         }
         Err(KlaxonError::Contention {
             dedup_key: text::for_log(dedup_key),
             attempts: self.settings.max_commit_attempts,
+        })
+    }
+
+    /// After our commit landed: deliver its outbox and report.
+    async fn finish(
+        &self,
+        plan: Plan,
+        outbox: Vec<OutboxItem>,
+        event: &AlarmEvent,
+        tag_origin: TagOrigin,
+        span: &tracing::Span,
+    ) -> Result<Report, KlaxonError> {
+        if let Some(id) = &plan.incident_id {
+            span.record("incident_id", tracing::field::display(id));
+        }
+        tracing::info!(outcome = plan.outcome.as_str(), "event applied");
+        let (notifications, lifecycle_events) = self.deliver(&outbox).await?;
+        Ok(Report {
+            outcome: plan.outcome,
+            event_id: Some(event.event_id.clone()),
+            incident_id: plan.incident_id.clone(),
+            dedup_key: Some(event.alarm_arn.clone()),
+            environment: Some(plan.ownership.environment.clone()),
+            severity: Some(plan.ownership.severity),
+            tag_origin: Some(tag_origin),
+            notifications,
+            lifecycle_events,
+            error: None,
         })
     }
 
@@ -401,11 +439,11 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                     // delivery may send it again: log it, but do not fail (and so re-send)
                     // this invocation for it.
                     if let Err(e) = self.store.complete_outbox(item).await {
-                        tracing::warn!(error = %e, item_id = %item.item_id, "delivered, but the outbox item could not be deleted");
+                        tracing::warn!(error = %e, item_id = %text::for_log(&item.item_id), "delivered, but the outbox item could not be deleted");
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, item_id = %item.item_id, "delivery failed; the invocation will be retried");
+                    tracing::error!(error = %e, item_id = %text::for_log(&item.item_id), "delivery failed; the invocation will be retried");
                     for rest in &items[index..] {
                         if let Err(release) = self.store.release_outbox(rest).await {
                             tracing::warn!(error = %release, "could not release an outbox lease; it expires by itself");

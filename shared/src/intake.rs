@@ -170,6 +170,10 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
                         format!("`id` is longer than {MAX_EVENT_ID_BYTES} bytes"),
                     ));
                 }
+                // EventBridge ids are UUIDs; an id that could forge log lines is not one.
+                if id.chars().any(char::is_control) {
+                    return Err(invalid(None, "`id` contains control characters".into()));
+                }
                 id.clone()
             }
             Some(Value::String(_)) => return Err(invalid(None, "`id` is empty".into())),
@@ -523,6 +527,16 @@ mod tests {
         v["detail-type"] = json!(ALARM_STATE_CHANGE);
         v["source"] = json!("aws.guardduty");
         assert!(matches!(parse_value(&v).unwrap(), Intake::Ignored { .. }));
+    }
+
+    #[test]
+    fn ids_with_control_characters_are_rejected() {
+        let mut v = base();
+        v["id"] = json!("abc\nforged log line");
+        assert!(parse_value(&v)
+            .unwrap_err()
+            .reason
+            .contains("control characters"));
     }
 
     #[test]

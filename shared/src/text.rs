@@ -6,7 +6,7 @@
 pub fn single_line(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     for ch in input.chars() {
-        if ch == '\n' || ch == '\r' || ch == '\t' {
+        if ch == '\n' || ch == '\r' || ch == '\t' || is_line_separator(ch) {
             out.push(' ');
         } else if !is_unsafe_char(ch) {
             out.push(ch);
@@ -19,7 +19,7 @@ pub fn single_line(input: &str) -> String {
 pub fn multi_line(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     for ch in input.replace("\r\n", "\n").chars() {
-        if ch == '\n' {
+        if ch == '\n' || is_line_separator(ch) {
             out.push('\n');
         } else if ch == '\t' || ch == '\r' {
             out.push(' ');
@@ -30,10 +30,16 @@ pub fn multi_line(input: &str) -> String {
     out
 }
 
+/// Characters that renderers show as a line break although `str::lines` does not split on
+/// them: NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR.
+fn is_line_separator(ch: char) -> bool {
+    matches!(ch, '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
 fn is_unsafe_char(ch: char) -> bool {
     ch.is_control()
         // Bidi embedding/override/isolate controls: used to disguise text ("trojan source").
-        || matches!(ch, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+        || matches!(ch, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
         // Zero-width characters that make two different names look the same.
         || matches!(ch, '\u{200B}'..='\u{200D}' | '\u{FEFF}')
 }
@@ -132,6 +138,15 @@ mod tests {
     #[test]
     fn multi_line_keeps_newlines_only() {
         assert_eq!(multi_line("a\r\nb\u{0}\tc"), "a\nb c");
+    }
+
+    #[test]
+    fn unicode_line_separators_are_line_breaks() {
+        assert_eq!(single_line("a\u{2028}b\u{2029}c\u{85}d\u{61C}"), "a b c d");
+        assert_eq!(
+            quoted_block("x\u{2028}Ack: http://evil", 100),
+            "> x\n> Ack: http://evil"
+        );
     }
 
     #[test]

@@ -804,3 +804,47 @@ async fn a_commit_that_landed_despite_an_error_report_is_recognised_as_our_own()
         assert_eq!(backend.outbox_len(), 0);
     }
 }
+
+#[tokio::test]
+async fn state_timestamps_far_in_the_future_are_rejected() {
+    let (backend, engine) = setup();
+    backend.set_now(Utc.with_ymd_and_hms(2024, 5, 1, 11, 0, 0).unwrap());
+    // The sample's state time is 12:00, an hour after "now": it would make every real
+    // event of the alarm stale until then.
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert!(r.error.unwrap().contains("in the future"));
+    assert!(backend.all_incidents().is_empty());
+    // Within the allowed skew it is accepted.
+    backend.set_now(Utc.with_ymd_and_hms(2024, 5, 1, 11, 50, 0).unwrap());
+    assert_eq!(
+        handle(&engine, "alarm-metric-prod-alarm.json")
+            .await
+            .outcome,
+        Outcome::Opened
+    );
+}
+
+#[tokio::test]
+async fn oversized_events_are_rejected_on_the_lambda_path_too() {
+    let (backend, engine) = setup();
+    let mut v = sample_json("alarm-metric-prod-alarm.json");
+    v["detail"]["state"]["reason"] = json!("x".repeat(300 * 1024));
+    let r = handle_value(&engine, &v).await;
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert!(r.error.unwrap().contains("bytes"));
+    assert!(backend.all_incidents().is_empty());
+    assert_eq!(backend.rejections().len(), 1);
+}
+
+#[tokio::test]
+async fn a_last_attempt_that_landed_is_delivered_not_reported_as_contention() {
+    let (backend, engine) = setup();
+    let mut faults = vec![CommitFault::TransactionConflict; 39];
+    faults.push(CommitFault::LandedButConflict);
+    backend.inject_commit_faults(faults);
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Opened);
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(backend.outbox_len(), 0);
+}

@@ -48,7 +48,7 @@ pub fn alarm_context(
     transition: Option<Transition>,
 ) -> Value {
     let line = |s: &str| text::bounded(&text::single_line(s), 1024);
-    let block = |s: &str| text::bounded(&text::multi_line(s), 4096);
+    let quoted = |s: &str| text::quoted_block(s, 4096);
     json!({
         "source": "aws.cloudwatch",
         "environment": ownership.environment,
@@ -66,8 +66,12 @@ pub fn alarm_context(
             "state": event.state.as_str(),
             "previous_state": event.previous_state.map(|s| s.as_str()),
             "state_timestamp": event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            "reason": event.reason.as_deref().map(block),
-            "description": event.description.as_deref().map(block),
+            // One line by default, so a template cannot be tricked into printing a forged
+            // line; the `_quoted` forms keep the lines, each behind "> ".
+            "reason": event.reason.as_deref().map(line),
+            "description": event.description.as_deref().map(line),
+            "reason_quoted": event.reason.as_deref().map(quoted),
+            "description_quoted": event.description.as_deref().map(quoted),
             "account": event.account.as_deref().map(line),
             "region": event.region.as_deref().map(line),
             "console_url": notify::console_url(event),
@@ -220,7 +224,12 @@ pub fn render_notification(
 
 /// The hop count of an incoming event (0 for events from AWS).
 pub fn incoming_hops(event: &Value) -> u64 {
-    event["detail"][HOPS_FIELD].as_u64().unwrap_or(0)
+    match &event["detail"][HOPS_FIELD] {
+        Value::Null => 0,
+        // Present but not a whole number (2.0, "2", -1): treat as at the limit, so a
+        // malformed count cannot reopen a loop.
+        hops => hops.as_u64().unwrap_or(MAX_HOPS),
+    }
 }
 
 /// Emit: an event for the Klaxon bus, one hop further than the event being handled.
@@ -396,7 +405,10 @@ mod tests {
         let config = Notify {
             route: None,
             subject: spanned("{{ alarm.name }} is {{ alarm.state }}".into()),
-            body: spanned("Alarm: {{ alarm.name }}\nReason:\n{{ alarm.reason | quote }}".into()),
+            body: spanned(
+                "Alarm: {{ alarm.name }}\nReason: {{ alarm.reason }}\n{{ alarm.reason_quoted }}"
+                    .into(),
+            ),
             sms: None,
         };
         let n = render_notification(&config, &ctx, &ownership("dev"), &standard).unwrap();
@@ -418,7 +430,11 @@ mod tests {
     fn alarm_context_with_name(name: &str) -> Value {
         let mut ctx = sample_context();
         ctx["alarm"]["name"] = json!(text::single_line(name));
-        ctx["alarm"]["reason"] = json!("line one\nAcknowledge: http://evil");
+        ctx["alarm"]["reason"] = json!(text::single_line("line one\nAcknowledge: http://evil"));
+        ctx["alarm"]["reason_quoted"] = json!(text::quoted_block(
+            "line one\nAcknowledge: http://evil",
+            4096
+        ));
         ctx
     }
 
