@@ -31,7 +31,8 @@ pub struct PatternError {
 /// A compiled pattern: build once (per container), match many events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
-    root: Group,
+    /// The pattern without `$or`: each entry one combination of alternatives (expanded once).
+    alternatives: Vec<Vec<Field>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -223,9 +224,13 @@ impl Pattern {
                 format!("the pattern must be a JSON object, found {}", raw.kind()),
             ));
         };
-        Ok(Pattern {
-            root: compile_group(entries, "")?,
-        })
+        let root = compile_group(entries, "")?;
+        let alternatives = root
+            .expand()
+            .into_iter()
+            .map(|fields| fields.into_iter().cloned().collect())
+            .collect();
+        Ok(Pattern { alternatives })
     }
 
     /// Whether `event` matches. An event that is not a JSON object matches nothing.
@@ -235,46 +240,80 @@ impl Pattern {
 
     /// Matching against an event flattened once, for many patterns.
     pub fn matches_flat(&self, event: &FlatEvent) -> bool {
-        event.is_object && group_matches(&self.root, event)
+        event.is_object
+            && self
+                .alternatives
+                .iter()
+                .any(|fields| solve(fields, event, &mut Vec::new()))
     }
 }
 
-/// An event as paths of dot-joined keys to the scalar values found there.
+/// An event as paths of dot-joined keys to the scalar values found there. Each value
+/// remembers which element of which array it came from: like AWS, a match may not combine
+/// values from different elements of the same array.
 pub struct FlatEvent<'a> {
-    values: HashMap<String, Vec<&'a Value>>,
+    values: HashMap<String, Vec<FlatValue<'a>>>,
     is_object: bool,
+}
+
+struct FlatValue<'a> {
+    value: &'a Value,
+    /// (array, element index) for every array the value sits in.
+    elements: Vec<(u32, u32)>,
 }
 
 impl<'a> FlatEvent<'a> {
     pub fn new(event: &'a Value) -> Self {
-        let mut values = HashMap::new();
-        flatten(event, String::new(), &mut values);
-        FlatEvent {
-            values,
+        let mut flat = FlatEvent {
+            values: HashMap::new(),
             is_object: event.is_object(),
+        };
+        let mut arrays = 0;
+        flat.flatten(event, String::new(), &mut Vec::new(), &mut arrays);
+        flat
+    }
+
+    fn flatten(
+        &mut self,
+        value: &'a Value,
+        path: String,
+        elements: &mut Vec<(u32, u32)>,
+        arrays: &mut u32,
+    ) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    self.flatten(v, child, elements, arrays);
+                }
+            }
+            Value::Array(items) => {
+                let id = *arrays;
+                *arrays += 1;
+                for (index, item) in items.iter().enumerate() {
+                    elements.push((id, u32::try_from(index).unwrap_or(u32::MAX)));
+                    self.flatten(item, path.clone(), elements, arrays);
+                    elements.pop();
+                }
+            }
+            scalar => self.values.entry(path).or_default().push(FlatValue {
+                value: scalar,
+                elements: elements.clone(),
+            }),
         }
     }
 }
 
-fn flatten<'a>(value: &'a Value, path: String, out: &mut HashMap<String, Vec<&'a Value>>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                flatten(v, child, out);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                flatten(item, path.clone(), out);
-            }
-        }
-        scalar => out.entry(path).or_default().push(scalar),
-    }
+/// Whether two values can be part of one match: no array where they sit in different elements.
+fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+    a.iter().all(|(array, index)| {
+        b.iter()
+            .all(|(other, other_index)| array != other || index == other_index)
+    })
 }
 
 impl Group {
@@ -438,13 +477,20 @@ fn compile_condition(item: &RawJson, path: &str) -> Result<Condition, PatternErr
 }
 
 fn wildcard(value: &str, path: &str) -> Result<String, PatternError> {
-    if value.contains("**") {
+    let parts = wildcard_parts(value).ok_or_else(|| {
+        err(
+            path,
+            format!("invalid escape in the wildcard in {path}: only \\* and \\\\ are allowed"),
+        )
+    })?;
+    // An empty part between two wildcards is two wildcards in a row.
+    if parts.len() > 2 && parts[1..parts.len() - 1].iter().any(String::is_empty) {
         return Err(err(
             path,
             format!("consecutive wildcard characters in {path} are not allowed"),
         ));
     }
-    let stars = value.chars().filter(|c| *c == '*').count();
+    let stars = parts.len() - 1;
     if stars > MAX_WILDCARDS {
         return Err(err(
             path,
@@ -452,6 +498,24 @@ fn wildcard(value: &str, path: &str) -> Result<String, PatternError> {
         ));
     }
     Ok(value.to_string())
+}
+
+/// The literal parts between unescaped `*`s; `\*` is a literal star and `\\` a literal
+/// backslash; any other escape is invalid (None).
+fn wildcard_parts(pattern: &str) -> Option<Vec<String>> {
+    let mut parts = vec![String::new()];
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped @ ('*' | '\\')) => parts.last_mut()?.push(escaped),
+                _ => return None,
+            },
+            '*' => parts.push(String::new()),
+            c => parts.last_mut()?.push(c),
+        }
+    }
+    Some(parts)
 }
 
 fn numeric(operand: &RawJson, path: &str) -> Result<Vec<(Op, f64)>, PatternError> {
@@ -619,24 +683,58 @@ fn anything_but(operand: &RawJson, path: &str) -> Result<AnythingBut, PatternErr
     }
 }
 
-fn group_matches(group: &Group, event: &FlatEvent) -> bool {
-    group.fields.iter().all(|f| field_matches(f, event))
-        && group
-            .ors
-            .iter()
-            .all(|alternatives| alternatives.iter().any(|g| group_matches(g, event)))
+impl Group {
+    /// The pattern without `$or`: every combination of alternatives, as lists of fields.
+    fn expand(&self) -> Vec<Vec<&Field>> {
+        let mut lists: Vec<Vec<&Field>> = vec![self.fields.iter().collect()];
+        for alternatives in &self.ors {
+            let mut next = Vec::new();
+            for list in &lists {
+                for alternative in alternatives {
+                    for tail in alternative.expand() {
+                        let mut combined = list.clone();
+                        combined.extend(tail);
+                        next.push(combined);
+                    }
+                }
+            }
+            lists = next;
+        }
+        lists
+    }
 }
 
-fn field_matches(field: &Field, event: &FlatEvent) -> bool {
+/// Picks, field by field, a value that satisfies the field and is consistent with the values
+/// picked so far (backtracking; patterns have few fields).
+fn solve<'e>(fields: &[Field], event: &'e FlatEvent, chosen: &mut Vec<&'e [(u32, u32)]>) -> bool {
+    let Some((field, rest)) = fields.split_first() else {
+        return true;
+    };
     let values = event
         .values
         .get(&field.path)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
-    field.conditions.iter().any(|condition| match condition {
-        Condition::Exists(expected) => values.is_empty() != *expected,
-        _ => values.iter().any(|v| condition_matches(condition, v)),
-    })
+    if values.is_empty()
+        && field.conditions.contains(&Condition::Exists(false))
+        && solve(rest, event, chosen)
+    {
+        return true;
+    }
+    for v in values {
+        let satisfies = field.conditions.iter().any(|c| match c {
+            Condition::Exists(expected) => *expected,
+            other => condition_matches(other, v.value),
+        });
+        if satisfies && chosen.iter().all(|c| consistent(c, &v.elements)) {
+            chosen.push(&v.elements);
+            if solve(rest, event, chosen) {
+                return true;
+            }
+            chosen.pop();
+        }
+    }
+    false
 }
 
 fn condition_matches(condition: &Condition, value: &Value) -> bool {
@@ -645,25 +743,30 @@ fn condition_matches(condition: &Condition, value: &Value) -> bool {
         Condition::Exact(expected) => Scalar::from_json(value).as_ref() == Some(expected),
         Condition::Prefix(p, Case::Sensitive) => text.is_some_and(|t| t.starts_with(p.as_str())),
         Condition::Prefix(p, Case::Insensitive) => {
-            text.is_some_and(|t| t.to_lowercase().starts_with(&p.to_lowercase()))
+            text.is_some_and(|t| !ci_ends(p, t, 0).is_empty())
         }
         Condition::Suffix(s, Case::Sensitive) => text.is_some_and(|t| t.ends_with(s.as_str())),
-        Condition::Suffix(s, Case::Insensitive) => {
-            text.is_some_and(|t| t.to_lowercase().ends_with(&s.to_lowercase()))
-        }
-        Condition::EqualsIgnoreCase(s) => {
-            text.is_some_and(|t| t.to_lowercase() == s.to_lowercase())
-        }
+        Condition::Suffix(s, Case::Insensitive) => text.is_some_and(|t| ci_suffix(s, t)),
+        Condition::EqualsIgnoreCase(s) => text.is_some_and(|t| ci_equals(s, t)),
         Condition::Wildcard(w) => text.is_some_and(|t| wildcard_matches(w, t)),
-        Condition::Numeric(bounds) => value.as_f64().is_some_and(|n| {
-            bounds.iter().all(|(op, b)| match op {
-                Op::Gt => n > *b,
-                Op::Ge => n >= *b,
-                Op::Lt => n < *b,
-                Op::Le => n <= *b,
-                Op::Eq => n == *b,
-            })
-        }),
+        // AWS compares numbers within ±5.0e9 at six decimal places; outside that range a
+        // numeric condition never matches.
+        Condition::Numeric(bounds) => value
+            .as_f64()
+            .filter(|n| (-NUMERIC_LIMIT..=NUMERIC_LIMIT).contains(n))
+            .is_some_and(|n| {
+                let n = fixed_point(n);
+                bounds.iter().all(|(op, b)| {
+                    let b = fixed_point(*b);
+                    match op {
+                        Op::Gt => n > b,
+                        Op::Ge => n >= b,
+                        Op::Lt => n < b,
+                        Op::Le => n <= b,
+                        Op::Eq => n == b,
+                    }
+                })
+            }),
         Condition::Exists(_) => unreachable!("handled per field"),
         Condition::Cidr(network, bits) => text
             .and_then(|t| t.parse::<IpAddr>().ok())
@@ -682,10 +785,61 @@ fn condition_matches(condition: &Condition, value: &Value) -> bool {
                 text.is_none_or(|t| !ws.iter().any(|w| wildcard_matches(w, t)))
             }
             AnythingBut::IgnoreCase(list) => {
-                text.is_none_or(|t| !list.iter().any(|s| s.to_lowercase() == t.to_lowercase()))
+                text.is_none_or(|t| !list.iter().any(|s| ci_equals(s, t)))
             }
         },
     }
+}
+
+/// A number at six decimal places (exact in i64 for |n| <= 5e9).
+fn fixed_point(n: f64) -> i64 {
+    (n * 1e6).round() as i64
+}
+
+/// AWS's case-insensitive comparison: each pattern character matches itself, its lower-case
+/// or its upper-case form (which can be longer: `ß` matches `SS`), and nothing else (the
+/// Kelvin sign does not match `k`). Returns the text positions where a match of the whole
+/// pattern starting at `start` can end.
+fn ci_ends(pattern: &str, text: &str, start: usize) -> Vec<usize> {
+    let mut positions = vec![start];
+    for c in pattern.chars() {
+        let mut variants = vec![
+            c.to_string(),
+            c.to_lowercase().collect(),
+            c.to_uppercase().collect(),
+        ];
+        variants.dedup();
+        let mut next: Vec<usize> = positions
+            .iter()
+            .flat_map(|&p| {
+                variants
+                    .iter()
+                    .filter(move |v| {
+                        text.get(p..)
+                            .is_some_and(|rest| rest.starts_with(v.as_str()))
+                    })
+                    .map(move |v| p + v.len())
+            })
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        if next.is_empty() {
+            return next;
+        }
+        positions = next;
+    }
+    positions
+}
+
+fn ci_equals(pattern: &str, text: &str) -> bool {
+    ci_ends(pattern, text, 0).contains(&text.len())
+}
+
+fn ci_suffix(pattern: &str, text: &str) -> bool {
+    text.char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()))
+        .any(|start| ci_ends(pattern, text, start).contains(&text.len()))
 }
 
 fn in_cidr(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
@@ -712,18 +866,10 @@ fn in_cidr(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
 
 /// `*` matches any run of characters (including none); `\*` is a literal star.
 fn wildcard_matches(pattern: &str, text: &str) -> bool {
-    let mut parts: Vec<String> = vec![String::new()];
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'*') => {
-                chars.next();
-                parts.last_mut().expect("non-empty").push('*');
-            }
-            '*' => parts.push(String::new()),
-            c => parts.last_mut().expect("non-empty").push(c),
-        }
-    }
+    // Validated at compile time, so the parse cannot fail here.
+    let Some(parts) = wildcard_parts(pattern) else {
+        return false;
+    };
     if parts.len() == 1 {
         return parts[0] == text;
     }
@@ -763,6 +909,20 @@ mod tests {
         assert!(wildcard_matches("a\\*b", "a*b"));
         assert!(!wildcard_matches("a\\*b", "axb"));
         assert!(
+            wildcard_matches("a\\\\*", "a\\anything"),
+            "escaped backslash, then a wildcard"
+        );
+        assert!(wildcard("a\\b", "p").is_err(), "unknown escape");
+        assert!(
+            wildcard("\\**", "p").is_ok(),
+            "a literal star then a wildcard"
+        );
+        assert!(wildcard("a**", "p").is_err());
+        assert!(
+            wildcard("\\*\\*\\*\\*\\*\\*x*", "p").is_ok(),
+            "escaped stars do not count"
+        );
+        assert!(
             !wildcard_matches("ab*ba", "aba"),
             "prefix and suffix may not overlap"
         );
@@ -790,6 +950,55 @@ mod tests {
             !m(json!({"a": ["x"]}), json!(["x"])),
             "a non-object event matches nothing"
         );
+    }
+
+    #[test]
+    fn values_from_different_array_elements_do_not_combine() {
+        let event = json!({"metrics": [
+            {"namespace": "AWS/EC2", "name": "NetworkIn"},
+            {"namespace": "AWS/RDS", "name": "CPUUtilization"}
+        ]});
+        assert!(!m(
+            json!({"metrics": {"namespace": ["AWS/EC2"], "name": ["CPUUtilization"]}}),
+            event.clone()
+        ));
+        assert!(m(
+            json!({"metrics": {"namespace": ["AWS/RDS"], "name": ["CPUUtilization"]}}),
+            event.clone()
+        ));
+        assert!(m(
+            json!({"metrics": {"namespace": ["AWS/EC2"]}, "$or": [{"metrics": {"name": ["NetworkIn"]}}, {"x": ["y"]}]}),
+            event
+        ));
+    }
+
+    #[test]
+    fn numeric_precision_and_range_like_aws() {
+        assert!(m(
+            json!({"n": [{"numeric": ["=", 1.0000001]}]}),
+            json!({"n": 1.0000002})
+        ));
+        assert!(!m(json!({"n": [{"numeric": [">", 0]}]}), json!({"n": 6e9})));
+        assert!(m(
+            json!({"n": [{"numeric": [">", 0, "<=", 5]}]}),
+            json!({"n": 5.0})
+        ));
+    }
+
+    #[test]
+    fn case_insensitive_like_aws() {
+        assert!(ci_equals("ß", "SS"));
+        assert!(ci_equals("Straße", "STRASSE"));
+        assert!(!ci_equals("k", "\u{212A}"), "the Kelvin sign is not k");
+        assert!(ci_equals("abc", "AbC"));
+        assert!(!ci_equals("abc", "abcd"));
+        assert!(!ci_ends("i", "İstanbul", 0).contains(&1));
+        assert!(ci_suffix("TXT", "file.txt"));
+        assert!(!ci_suffix("TXT", "file.tx"));
+        assert!(ci_suffix("", "x"));
+        assert!(m(json!({"a": [{"equals-ignore-case": "ß"}]}), json!({"a": "SS"})));
+        assert!(!m(json!({"a": [{"prefix": {"equals-ignore-case": "k"}}]}), json!({"a": "\u{212A}x"})));
+        assert!(m(json!({"a": [{"suffix": {"equals-ignore-case": ".TXT"}}]}), json!({"a": "f.txt"})));
     }
 
     #[test]
