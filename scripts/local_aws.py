@@ -93,6 +93,21 @@ def setup(args):
     print()
 
 
+def warmup(args):
+    """Touches every service once, one after the other. moto creates each service's backend
+    on its first request; several first requests at once (parallel tests) can race there and
+    get a garbled answer, so the test run warms the server up first."""
+    local_only(args.endpoint)
+    c = clients(args.endpoint, args.region)
+    c["dynamodb"].list_tables()
+    c["sns"].list_topics()
+    c["events"].list_event_buses()
+    c["sqs"].list_queues()
+    import boto3
+    boto3.client("cloudwatch", endpoint_url=args.endpoint, region_name=args.region,
+                 aws_access_key_id="test", aws_secret_access_key="test").list_metrics()
+
+
 def env(args):
     """Prints the environment the handler needs, for `eval` or `cargo lambda watch`."""
     acct = "123456789012"
@@ -109,14 +124,14 @@ def env(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["setup", "env"])
+    ap.add_argument("command", choices=["setup", "env", "warmup"])
     ap.add_argument("--endpoint", default="http://127.0.0.1:4566")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--prefix", default="klaxon")
     ap.add_argument("--fixtures", action="store_true",
                     help="also create SQS queues subscribed to the topics and the bus (for tests)")
     args = ap.parse_args()
-    {"setup": setup, "env": env}[args.command](args)
+    {"setup": setup, "env": env, "warmup": warmup}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod config;
 pub mod engine;
+pub mod enrich;
 pub mod error;
 pub mod intake;
 pub mod logging;

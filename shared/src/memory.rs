@@ -7,12 +7,13 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use crate::enrich::{HistoryItem, MetricDatum, MetricQuery, MetricSeries};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, LifecycleEvent, Notification,
     OutboxItem, ProcessedEvent, Rejection, TimelineEntry,
 };
-use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{Clock, IncidentStore, LifecycleBus, Metrics, Pager, TagSource};
 
 /// A fault the next commit meets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,11 @@ struct State {
     tag_faults: VecDeque<KlaxonError>,
     tag_lookups: u32,
     now: Option<DateTime<Utc>>,
+    /// Recorded CloudWatch answers for enrichment, by metric label ("namespace name").
+    metric_points: HashMap<String, Vec<(DateTime<Utc>, f64)>>,
+    alarm_history: Vec<HistoryItem>,
+    metrics_fail: bool,
+    put_metrics: Vec<MetricDatum>,
 }
 
 #[derive(Default)]
@@ -123,6 +129,26 @@ impl MemoryBackend {
 
     pub fn outbox_len(&self) -> usize {
         self.lock().outbox.len()
+    }
+
+    /// Records what GetMetricData answers for the metric labelled `label` ("namespace name").
+    pub fn record_metric_points(&self, label: &str, points: &[(DateTime<Utc>, f64)]) {
+        self.lock()
+            .metric_points
+            .insert(label.to_string(), points.to_vec());
+    }
+
+    pub fn record_alarm_history(&self, items: Vec<HistoryItem>) {
+        self.lock().alarm_history = items;
+    }
+
+    /// Every CloudWatch read fails (as moto's DescribeAlarmHistory does with a 500).
+    pub fn fail_metric_reads(&self, fail: bool) {
+        self.lock().metrics_fail = fail;
+    }
+
+    pub fn put_metrics(&self) -> Vec<MetricDatum> {
+        self.lock().put_metrics.clone()
     }
 
     /// Sets the time this backend reports as its [`Clock`]; unset, it is the system time.
@@ -372,5 +398,63 @@ impl TagSource for MemoryBackend {
             return Err(error);
         }
         Ok(s.tags.get(alarm_arn).cloned().unwrap_or_default())
+    }
+}
+
+impl Metrics for MemoryBackend {
+    async fn metric_data(
+        &self,
+        _alarm_arn: &str,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, KlaxonError> {
+        let s = self.lock();
+        if s.metrics_fail {
+            return Err(KlaxonError::Injected("GetMetricData failed".into()));
+        }
+        Ok(queries
+            .iter()
+            .map(|q| MetricSeries {
+                id: q.id.clone(),
+                points: s
+                    .metric_points
+                    .get(&q.label)
+                    .map(|p| {
+                        p.iter()
+                            .copied()
+                            .filter(|(t, _)| *t >= start && *t <= end)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn alarm_history(
+        &self,
+        _alarm_arn: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        max: i32,
+    ) -> Result<Vec<HistoryItem>, KlaxonError> {
+        let s = self.lock();
+        if s.metrics_fail {
+            return Err(KlaxonError::Injected("DescribeAlarmHistory failed".into()));
+        }
+        let mut items: Vec<HistoryItem> = s
+            .alarm_history
+            .iter()
+            .filter(|i| i.timestamp >= start && i.timestamp <= end)
+            .cloned()
+            .collect();
+        items.sort_by_key(|i| std::cmp::Reverse(i.timestamp));
+        items.truncate(usize::try_from(max).unwrap_or(0));
+        Ok(items)
+    }
+
+    async fn put_metric(&self, datum: &MetricDatum) -> Result<(), KlaxonError> {
+        self.lock().put_metrics.push(datum.clone());
+        Ok(())
     }
 }

@@ -996,9 +996,18 @@ mod tests {
         assert!(ci_suffix("TXT", "file.txt"));
         assert!(!ci_suffix("TXT", "file.tx"));
         assert!(ci_suffix("", "x"));
-        assert!(m(json!({"a": [{"equals-ignore-case": "ß"}]}), json!({"a": "SS"})));
-        assert!(!m(json!({"a": [{"prefix": {"equals-ignore-case": "k"}}]}), json!({"a": "\u{212A}x"})));
-        assert!(m(json!({"a": [{"suffix": {"equals-ignore-case": ".TXT"}}]}), json!({"a": "f.txt"})));
+        assert!(m(
+            json!({"a": [{"equals-ignore-case": "ß"}]}),
+            json!({"a": "SS"})
+        ));
+        assert!(!m(
+            json!({"a": [{"prefix": {"equals-ignore-case": "k"}}]}),
+            json!({"a": "\u{212A}x"})
+        ));
+        assert!(m(
+            json!({"a": [{"suffix": {"equals-ignore-case": ".TXT"}}]}),
+            json!({"a": "f.txt"})
+        ));
     }
 
     #[test]

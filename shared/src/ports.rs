@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::enrich::{HistoryItem, MetricDatum, MetricQuery, MetricSeries};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Incident, LifecycleEvent, Notification, OutboxItem, ProcessedEvent,
@@ -95,6 +96,34 @@ pub trait TagSource: Send + Sync {
         &self,
         alarm_arn: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send;
+}
+
+/// CloudWatch reads and writes for runbook steps: metric snapshots, alarm history, and
+/// Klaxon's own metrics.
+pub trait Metrics: Send + Sync {
+    /// GetMetricData for `queries` in the region of `alarm_arn`, between `start` and `end`.
+    fn metric_data(
+        &self,
+        alarm_arn: &str,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<MetricSeries>, KlaxonError>> + Send;
+
+    /// DescribeAlarmHistory (state updates) of the alarm, newest first, at most `max`.
+    fn alarm_history(
+        &self,
+        alarm_arn: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        max: i32,
+    ) -> impl Future<Output = Result<Vec<HistoryItem>, KlaxonError>> + Send;
+
+    /// PutMetricData of one data point, in Klaxon's own region.
+    fn put_metric(
+        &self,
+        datum: &MetricDatum,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 }
 
 pub trait Clock: Send + Sync {
@@ -187,6 +216,33 @@ impl<T: LifecycleBus> LifecycleBus for Arc<T> {
         event: &LifecycleEvent,
     ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
         (**self).put(bus, event)
+    }
+}
+
+impl<T: Metrics> Metrics for Arc<T> {
+    fn metric_data(
+        &self,
+        alarm_arn: &str,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<MetricSeries>, KlaxonError>> + Send {
+        (**self).metric_data(alarm_arn, queries, start, end)
+    }
+    fn alarm_history(
+        &self,
+        alarm_arn: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        max: i32,
+    ) -> impl Future<Output = Result<Vec<HistoryItem>, KlaxonError>> + Send {
+        (**self).alarm_history(alarm_arn, start, end, max)
+    }
+    fn put_metric(
+        &self,
+        datum: &MetricDatum,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+        (**self).put_metric(datum)
     }
 }
 

@@ -22,7 +22,7 @@ pub type AwsEngine = Engine<
     dynamodb::DynamoDbStore,
     sns::SnsPager,
     eventbridge::EventBridgeBus,
-    cloudwatch::CloudWatchTags,
+    cloudwatch::CloudWatch,
 >;
 
 /// Loads the shared AWS configuration once (standard environment and profile settings,
@@ -37,7 +37,7 @@ pub fn engine_from_sdk_config(shared: &SdkConfig, config: Config) -> AwsEngine {
         dynamodb::DynamoDbStore::new(aws_sdk_dynamodb::Client::new(shared), config.table),
         sns::SnsPager::new(aws_sdk_sns::Client::new(shared)),
         eventbridge::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(shared)),
-        cloudwatch::CloudWatchTags::new(shared.clone()),
+        cloudwatch::CloudWatch::new(shared.clone()),
         Arc::new(SystemClock),
         config.settings,
     )

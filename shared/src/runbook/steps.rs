@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{json, Value};
 
+pub use crate::enrich::MetricDatum;
 use crate::intake::AlarmEvent;
 use crate::model::{LifecycleEvent, Notification, Transition};
 use crate::notify::{self, MAX_MESSAGE_BYTES};
@@ -249,16 +250,6 @@ pub fn emit_event(config: &Emit, context: &Value, hops: u64) -> Result<Lifecycle
         resources: Vec::new(),
         detail: Value::Object(detail),
     })
-}
-
-/// A CloudWatch data point, without AWS types.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricDatum {
-    pub namespace: String,
-    pub name: String,
-    pub dimensions: Vec<(String, String)>,
-    pub value: f64,
-    pub unit: Option<String>,
 }
 
 /// CloudWatch allows at most 30 dimensions, each value 1–1024 characters.
