@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use klaxon::engine::{Engine, EngineSettings, Report};
-use klaxon::memory::MemoryBackend;
+use klaxon::engine::{EngineSettings, Report};
 use klaxon::model::Outcome;
 use klaxon::ownership::Route;
 
@@ -36,15 +34,7 @@ pub fn embedded_settings() -> EngineSettings {
 }
 
 pub async fn run(args: Args) -> ExitCode {
-    let backend = Arc::new(MemoryBackend::new());
-    let engine = Engine::new(
-        backend.clone(),
-        backend.clone(),
-        backend.clone(),
-        backend.clone(),
-        backend.clone(),
-        embedded_settings(),
-    );
+    let (backend, engine) = klaxon::memory::engine(embedded_settings());
     let mut rejected = 0usize;
     let mut failed = 0usize;
     for file in &args.files {

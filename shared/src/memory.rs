@@ -66,6 +66,30 @@ struct State {
     put_metrics: Vec<MetricDatum>,
 }
 
+/// The engine on the embedded backend: one [`MemoryBackend`] in every role.
+pub type MemoryEngine = crate::engine::Engine<
+    std::sync::Arc<MemoryBackend>,
+    std::sync::Arc<MemoryBackend>,
+    std::sync::Arc<MemoryBackend>,
+    std::sync::Arc<MemoryBackend>,
+>;
+
+/// A fresh backend and an engine running on it (`klaxon replay`, tests).
+pub fn engine(
+    settings: crate::engine::EngineSettings,
+) -> (std::sync::Arc<MemoryBackend>, MemoryEngine) {
+    let backend = std::sync::Arc::new(MemoryBackend::new());
+    let engine = crate::engine::Engine::new(
+        backend.clone(),
+        backend.clone(),
+        backend.clone(),
+        backend.clone(),
+        backend.clone(),
+        settings,
+    );
+    (backend, engine)
+}
+
 #[derive(Default)]
 pub struct MemoryBackend {
     state: Mutex<State>,

@@ -19,21 +19,13 @@ const PRODUCTION_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:klaxon-produc
 const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:klaxon-test";
 
 fn setup() -> (Arc<MemoryBackend>, Arc<MemEngine>) {
-    let backend = Arc::new(MemoryBackend::new());
     let topics = [
         (Route::Production, PRODUCTION_TOPIC.to_string()),
         (Route::Test, TEST_TOPIC.to_string()),
     ]
     .into_iter()
     .collect();
-    let engine = Engine::new(
-        backend.clone(),
-        backend.clone(),
-        backend.clone(),
-        backend.clone(),
-        backend.clone(),
-        EngineSettings::new(topics, "klaxon".into()),
-    );
+    let (backend, engine) = klaxon::memory::engine(EngineSettings::new(topics, "klaxon".into()));
     (backend, Arc::new(engine))
 }
 
