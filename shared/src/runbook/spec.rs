@@ -295,15 +295,3 @@ fn one() -> f64 {
 fn klaxon_namespace() -> String {
     "Klaxon".to_string()
 }
-
-/// Parses a template (minijinja syntax) without rendering it.
-pub fn check_template(source: &str) -> Result<(), String> {
-    let env = minijinja::Environment::new();
-    env.template_from_str(source).map(|_| ()).map_err(|e| {
-        let mut message = e.to_string();
-        if let Some(line) = e.line() {
-            message.push_str(&format!(" (template line {line})"));
-        }
-        message
-    })
-}

@@ -110,9 +110,13 @@ pub fn render(template: &str, context: &Value) -> Result<String, StepError> {
                 .and_then(|r| template.get(r))
                 .map(|snippet| format!(" at `{snippet}`"))
                 .unwrap_or_default();
+            let line = e
+                .line()
+                .map(|l| format!(" (template line {l})"))
+                .unwrap_or_default();
             match e.detail() {
-                Some(detail) => StepError::Template(format!("{}: {detail}", e.kind())),
-                None => StepError::Template(format!("{}{at}", e.kind())),
+                Some(detail) => StepError::Template(format!("{}: {detail}{line}", e.kind())),
+                None => StepError::Template(format!("{}{at}{line}", e.kind())),
             }
         })
 }
