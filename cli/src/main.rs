@@ -23,7 +23,7 @@ enum Command {
     /// EventBridge event patterns, offline.
     #[command(subcommand)]
     Pattern(pattern::Command),
-    /// Runbooks as code: validate them.
+    /// Runbooks as code: validate them and run their tests.
     #[command(subcommand)]
     Runbook(runbook::Command),
 }
@@ -43,6 +43,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Replay(args) => runtime.block_on(replay::run(args)),
         Command::Pattern(command) => pattern::run(command),
-        Command::Runbook(command) => runbook::run(command),
+        Command::Runbook(command) => runbook::run(command, &runtime),
     }
 }

@@ -1,40 +1,42 @@
 //! `klaxon replay EVENT.json…`: the alarm handler's logic, in process, on one shared
 //! in-memory backend, so deduplication and resolution show across files.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use klaxon::engine::{EngineSettings, Report};
+use klaxon::engine::Report;
 use klaxon::model::Outcome;
-use klaxon::ownership::Route;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Print JSON Lines: one object per input file, in order.
     #[arg(long)]
     json: bool,
+    /// Runbooks to run (a folder or one file); default: the ones built into klaxon.
+    #[arg(long, value_name = "PATH")]
+    runbooks: Option<PathBuf>,
     /// Event files, processed in the order given.
     #[arg(required = true, value_name = "EVENT.json")]
     files: Vec<PathBuf>,
 }
 
-/// Topic ARNs shown for each route on the embedded backend.
-pub fn embedded_settings() -> EngineSettings {
-    let topics: BTreeMap<Route, String> = Route::ALL
-        .iter()
-        .map(|r| {
-            (
-                *r,
-                format!("arn:aws:sns:us-east-1:000000000000:klaxon-{}", r.as_str()),
-            )
-        })
-        .collect();
-    EngineSettings::new(topics, "klaxon".into())
-}
-
 pub async fn run(args: Args) -> ExitCode {
-    let (backend, engine) = klaxon::memory::engine(embedded_settings());
+    let catalog = match &args.runbooks {
+        Some(path) => klaxon::runbook::Catalog::from_path(path),
+        None => klaxon::runbook::Catalog::embedded(),
+    };
+    let catalog = match catalog {
+        Ok(c) => Arc::new(c),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let (backend, engine) =
+        klaxon::memory::engine_with(klaxon::memory::embedded_settings(), catalog);
     let mut rejected = 0usize;
     let mut failed = 0usize;
     for file in &args.files {
@@ -48,16 +50,8 @@ pub async fn run(args: Args) -> ExitCode {
             Err(error) => {
                 failed += 1;
                 Report {
-                    outcome: Outcome::Rejected,
-                    event_id: None,
-                    incident_id: None,
-                    dedup_key: None,
-                    environment: None,
-                    severity: None,
-                    tag_origin: None,
-                    notifications: vec![],
-                    lifecycle_events: vec![],
                     error: Some(error),
+                    ..Report::empty(Outcome::Rejected, None)
                 }
             }
         };
@@ -118,6 +112,20 @@ fn print_human(file: &str, r: &Report) {
         }),
     );
     show("error", r.error.as_deref());
+    if !r.runbooks.is_empty() {
+        show("runbooks", Some(&r.runbooks.join(", ")));
+    }
+    for e in &r.steps {
+        println!(
+            "   step         {}/{} ({}) {} [{}]: {}",
+            e.runbook,
+            e.step,
+            e.kind,
+            e.status.as_str(),
+            e.phase.as_str(),
+            klaxon::text::single_line(&e.summary)
+        );
+    }
     for n in &r.notifications {
         println!(
             "   page         -> route {} ({})",

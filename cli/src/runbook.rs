@@ -11,11 +11,58 @@ pub enum Command {
         #[arg(value_name = "PATH", default_value = "runbooks")]
         path: PathBuf,
     },
+    /// Run the runbooks' `tests:` offline on the embedded backend; a failing test prints
+    /// what was expected and what came out, and the exit code is 1.
+    Test {
+        #[arg(value_name = "PATH", default_value = "runbooks")]
+        path: PathBuf,
+    },
 }
 
-pub fn run(command: Command) -> ExitCode {
-    let Command::Check { path } = command;
-    match klaxon::runbook::load_path(&path) {
+pub fn run(command: Command, runtime: &tokio::runtime::Runtime) -> ExitCode {
+    match command {
+        Command::Check { path } => check(&path),
+        Command::Test { path } => runtime.block_on(test(&path)),
+    }
+}
+
+async fn test(path: &std::path::Path) -> ExitCode {
+    let runbooks = match klaxon::runbook::load_path(path) {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s); no test ran", errors.len());
+            return ExitCode::from(2);
+        }
+    };
+    let catalog = std::sync::Arc::new(klaxon::runbook::Catalog::new(runbooks));
+    let results =
+        klaxon::runbook::testing::run_all(catalog, &klaxon::memory::embedded_settings()).await;
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    for r in &results {
+        if r.passed() {
+            println!("ok   {}: {}", r.runbook, klaxon::text::single_line(&r.test));
+        } else {
+            print!("{}", klaxon::runbook::testing::render_failure(r));
+        }
+    }
+    println!(
+        "{} test(s): {} passed, {} failed",
+        results.len(),
+        results.len() - failed,
+        failed
+    );
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match klaxon::runbook::load_path(path) {
         Ok(runbooks) => {
             for r in &runbooks {
                 println!(

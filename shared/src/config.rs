@@ -16,6 +16,8 @@ pub const EVENT_BUS: &str = "KLAXON_EVENT_BUS";
 pub const IDEMPOTENCY_HOURS: &str = "KLAXON_IDEMPOTENCY_HOURS";
 pub const OUTBOX_LEASE_SECONDS: &str = "KLAXON_OUTBOX_LEASE_SECONDS";
 pub const TAG_CACHE_SECONDS: &str = "KLAXON_TAG_CACHE_SECONDS";
+/// A directory (or file) of runbooks to run instead of the ones built into the binary.
+pub const RUNBOOKS: &str = "KLAXON_RUNBOOKS";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -23,12 +25,16 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("runbooks are invalid:\n{0}")]
+    Runbooks(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table: String,
     pub settings: EngineSettings,
+    /// `KLAXON_RUNBOOKS`; unset: the runbooks built into the binary.
+    pub runbooks: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -108,7 +114,37 @@ impl Config {
         if let Some(seconds) = number(&get, TAG_CACHE_SECONDS, 0, 3600)? {
             settings.tag_cache_ttl = Duration::from_secs(seconds);
         }
-        Ok(Config { table, settings })
+        let runbooks = get(RUNBOOKS).map(std::path::PathBuf::from);
+        if let Some(path) = &runbooks {
+            if !path.exists() {
+                return Err(ConfigError::Invalid {
+                    name: RUNBOOKS,
+                    reason: format!("{} does not exist", path.display()),
+                });
+            }
+        }
+        Ok(Config {
+            table,
+            settings,
+            runbooks,
+        })
+    }
+
+    /// Loads and validates the runbooks once (cold start): every error with file:line:column.
+    pub fn catalog(&self) -> Result<crate::runbook::Catalog, ConfigError> {
+        let loaded = match &self.runbooks {
+            Some(path) => crate::runbook::Catalog::from_path(path),
+            None => crate::runbook::Catalog::embedded(),
+        };
+        loaded.map_err(|errors| {
+            ConfigError::Runbooks(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })
     }
 }
 

@@ -13,13 +13,17 @@ use tracing::Instrument;
 use crate::error::{CommitError, KlaxonError};
 use crate::intake::{self, AlarmEvent, EventTags, Intake, InvalidEvent};
 use crate::model::{
-    Commit, LifecycleEvent, Notification, OutboundMessage, OutboxItem, Outcome, ProcessedEvent,
-    Rejection,
+    Commit, LifecycleEvent, Notification, OutboundMessage, OutboxItem, Outcome, PendingStep,
+    ProcessedEvent, Rejection, RunbookScope, StepEntry, StepPhase, StepRun, StepStatus,
 };
 use crate::notify;
 use crate::ownership::{self, Route, Severity};
-use crate::plan::{self, Plan};
-use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::plan;
+use crate::ports::{Clock, IncidentStore, LifecycleBus, Metrics, Pager, TagSource};
+use crate::runbook::run::{self, AfterPageEffect, AlarmInputs, Decision, EarlyResults};
+use crate::runbook::spec::OnError;
+use crate::runbook::steps::{self as step_logic, MAX_HOPS};
+use crate::runbook::{Catalog, Step};
 use crate::tags::{TagOrigin, TagResolver};
 use crate::text;
 
@@ -76,10 +80,17 @@ pub struct Report {
     pub notifications: Vec<Notification>,
     pub lifecycle_events: Vec<LifecycleEvent>,
     pub error: Option<String>,
+    /// Runbooks that ran for the event, in run order.
+    pub runbooks: Vec<String>,
+    /// Each runbook's ownership after its own classification.
+    pub scopes: Vec<RunbookScope>,
+    /// Step outcomes recorded for the event (by this invocation or, for a duplicate, by
+    /// the invocation it resumed), in sequence order.
+    pub steps: Vec<StepEntry>,
 }
 
 impl Report {
-    fn empty(outcome: Outcome, event_id: Option<String>) -> Self {
+    pub fn empty(outcome: Outcome, event_id: Option<String>) -> Self {
         Report {
             outcome,
             event_id,
@@ -91,35 +102,42 @@ impl Report {
             notifications: Vec::new(),
             lifecycle_events: Vec::new(),
             error: None,
+            runbooks: Vec::new(),
+            scopes: Vec::new(),
+            steps: Vec::new(),
         }
     }
 }
 
-pub struct Engine<S, P, B, T> {
+/// `C` is CloudWatch: alarm tags, and the reads and writes of enrichment and metric steps.
+pub struct Engine<S, P, B, C> {
     store: S,
     pager: P,
     bus: B,
-    tags: TagResolver<T>,
+    cloudwatch: TagResolver<C>,
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
+    catalog: Arc<Catalog>,
 }
 
-impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, T> {
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine<S, P, B, C> {
     pub fn new(
         store: S,
         pager: P,
         bus: B,
-        tags: T,
+        cloudwatch: C,
         clock: Arc<dyn Clock>,
         settings: EngineSettings,
+        catalog: Arc<Catalog>,
     ) -> Self {
         Engine {
-            tags: TagResolver::new(tags, settings.tag_cache_ttl),
+            cloudwatch: TagResolver::new(cloudwatch, settings.tag_cache_ttl),
             store,
             pager,
             bus,
             clock,
             settings,
+            catalog,
         }
     }
 
@@ -127,10 +145,16 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         &self.store
     }
 
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     /// Handles raw bytes (replay, tests): invalid JSON is rejected like any invalid event.
     pub async fn handle_bytes(&self, raw: &[u8]) -> Result<Report, KlaxonError> {
-        match intake::parse_bytes(raw).and_then(|intake| self.check_time(intake)) {
-            Ok(intake) => self.handle_intake(intake).await,
+        let parsed = intake::parse_bytes_value(raw)
+            .and_then(|(intake, value)| Ok((self.check_time(intake)?, value)));
+        match parsed {
+            Ok((intake, value)) => self.handle_intake(intake, &value).await,
             Err(invalid) => self.reject(invalid, raw).await,
         }
     }
@@ -160,13 +184,26 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         Ok(intake)
     }
 
-    async fn handle_intake(&self, intake: Intake) -> Result<Report, KlaxonError> {
+    async fn handle_intake(&self, intake: Intake, value: &Value) -> Result<Report, KlaxonError> {
+        // Events emitted by runbooks count their hops; past the limit Klaxon does nothing,
+        // so that runbooks triggering each other cannot loop.
+        let hops = step_logic::incoming_hops(value);
+        if hops >= MAX_HOPS {
+            let event_id = value["id"].as_str().map(text::for_log);
+            let reason = format!(
+                "hop limit: the event has passed through {hops} runbook emits (at most {MAX_HOPS}); not acted on"
+            );
+            tracing::warn!(event_id = event_id.as_deref(), reason = %reason, "event ignored");
+            let mut report = Report::empty(Outcome::Ignored, event_id);
+            report.error = Some(reason);
+            return Ok(report);
+        }
         match intake {
             Intake::Ignored { event_id, reason } => {
                 tracing::info!(event_id = event_id.as_deref().map(text::for_log), reason = %reason, "event ignored");
                 Ok(Report::empty(Outcome::Ignored, event_id))
             }
-            Intake::Alarm(event) => self.handle_alarm(&event).await,
+            Intake::Alarm(event) => self.handle_alarm(&event, value, hops).await,
         }
     }
 
@@ -193,7 +230,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         Ok(report)
     }
 
-    async fn handle_alarm(&self, event: &AlarmEvent) -> Result<Report, KlaxonError> {
+    async fn handle_alarm(
+        &self,
+        event: &AlarmEvent,
+        value: &Value,
+        hops: u64,
+    ) -> Result<Report, KlaxonError> {
         // Every log line of this event carries its ids (instrumented, not entered: the
         // future may move between threads across awaits).
         let span = tracing::info_span!(
@@ -204,48 +246,88 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         );
         // Boxed: unboxed, the nested future type is deep enough to overflow rustc's query
         // depth when the handler's main computes its layout.
-        Box::pin(self.apply_alarm(event, &span).instrument(span.clone())).await
+        Box::pin(
+            self.apply_alarm(event, value, hops, &span)
+                .instrument(span.clone()),
+        )
+        .await
     }
 
     async fn apply_alarm(
         &self,
         event: &AlarmEvent,
+        value: &Value,
+        hops: u64,
         span: &tracing::Span,
     ) -> Result<Report, KlaxonError> {
         let received_at = self.clock.now();
+        let candidates = self.catalog.candidates(value);
+        if candidates.is_empty() {
+            return Ok(self.no_runbook(event));
+        }
         let (tags, tag_origin) = match &event.tags {
             EventTags::Provided(tags) => (tags.clone(), TagOrigin::Event),
-            EventTags::LookUp => self.tags.tags(&event.alarm_arn).await?,
+            EventTags::LookUp => self.cloudwatch.tags(&event.alarm_arn).await?,
         };
         let ownership = ownership::from_tags(&tags);
         let dedup_key = event.alarm_arn.as_str();
+        let base_context = step_logic::alarm_context(event, &ownership, None, None);
+        let selected = Catalog::choose(candidates, &base_context);
+        if selected.is_empty() {
+            return Ok(self.no_runbook(event));
+        }
+        let inputs = AlarmInputs::of(event);
+        // Enrichment that ran before the page, kept across commit attempts.
+        let mut early = EarlyResults::new();
 
         let writer = writer_token(&event.event_id, received_at);
         // The last commit attempted: if the store reports the event as processed and the
         // record carries our token, that attempt landed and its outbox is ours to deliver.
-        let mut attempted: Option<(Plan, Vec<OutboxItem>)> = None;
+        let mut attempted: Option<Attempt> = None;
         for attempt in 1..=self.settings.max_commit_attempts {
             let (processed, tracker) = self.store.load(&event.event_id, dedup_key).await?;
-            let (plan, outbox) = match (processed, attempted.take()) {
+            let landed = match (processed, attempted.take()) {
                 (Some(p), Some(mine)) if p.writer == writer => mine,
                 (Some(p), _) => return self.redeliver(p, event).await,
                 (None, _) => {
-                    let plan = plan::plan(tracker.as_ref(), event, &ownership, received_at);
-                    let (commit, outbox) = self.commit_for(
-                        &plan,
+                    let prospective = plan::plan(tracker.as_ref(), event, &ownership, received_at);
+                    let walk = run::walk(
+                        &selected,
+                        &run::with_plan(base_context.clone(), &prospective),
+                        &ownership,
+                    );
+                    run::enrich_before_page(self.cloudwatch.source(), &walk, &inputs, &mut early)
+                        .await;
+                    let decision = run::decide(
+                        &walk,
+                        &early,
+                        &run::DecideInput {
+                            tracker: tracker.as_ref(),
+                            event,
+                            ownership: &ownership,
+                            base_context: &base_context,
+                            now: received_at,
+                            unowned_expiry: received_at
+                                + chrono_duration(self.settings.idempotency_ttl),
+                        },
+                    );
+                    let (commit, mine) = self.commit_for(
+                        decision,
                         event,
                         tracker.as_ref().map(|t| t.version),
                         received_at,
                         &writer,
+                        hops,
+                        &inputs,
                     );
                     match self.store.commit(&commit).await {
-                        Ok(()) => (plan, outbox),
+                        Ok(()) => mine,
                         Err(CommitError::AlreadyProcessed) => {
-                            attempted = Some((plan, outbox));
+                            attempted = Some(mine);
                             continue;
                         }
                         Err(CommitError::Conflict(why)) => {
-                            attempted = Some((plan, outbox));
+                            attempted = Some(mine);
                             tracing::debug!(attempt, reason = %why, "concurrent update; reading again");
                             tokio::time::sleep(backoff(&event.event_id, attempt)).await;
                             continue;
@@ -255,13 +337,13 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 }
             };
             tracing::debug!(attempt, "commit landed");
-            return self.finish(plan, outbox, event, tag_origin, span).await;
+            return self.finish(landed, event, tag_origin, span).await;
         }
         // The last attempt may have landed although it was reported as a conflict.
-        if let Some((plan, outbox)) = attempted {
+        if let Some(mine) = attempted {
             if let (Some(p), _) = self.store.load(&event.event_id, dedup_key).await? {
                 if p.writer == writer {
-                    return self.finish(plan, outbox, event, tag_origin, span).await;
+                    return self.finish(mine, event, tag_origin, span).await;
                 }
             }
         }
@@ -271,20 +353,46 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         })
     }
 
-    /// After our commit landed: deliver its outbox and report.
+    fn no_runbook(&self, event: &AlarmEvent) -> Report {
+        tracing::info!("no runbook matched; nothing to do");
+        let mut report = Report::empty(Outcome::Ignored, Some(event.event_id.clone()));
+        report.error = Some("no runbook matched the event".into());
+        report
+    }
+
+    /// After our commit landed: deliver its outbox, run the steps left for after the page,
+    /// and report.
     async fn finish(
         &self,
-        plan: Plan,
-        outbox: Vec<OutboxItem>,
+        landed: Attempt,
         event: &AlarmEvent,
         tag_origin: TagOrigin,
         span: &tracing::Span,
     ) -> Result<Report, KlaxonError> {
+        let Attempt {
+            decision,
+            outbox,
+            step_run,
+        } = landed;
+        let plan = &decision.plan;
         if let Some(id) = &plan.incident_id {
             span.record("incident_id", tracing::field::display(id));
         }
         tracing::info!(outcome = plan.outcome.as_str(), "event applied");
-        let (notifications, lifecycle_events) = self.deliver(&outbox).await?;
+        let delivered = self.deliver(&outbox).await;
+        let (notifications, lifecycle_events) = match delivered {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(run) = &step_run {
+                    self.release_step_run(run).await;
+                }
+                return Err(e);
+            }
+        };
+        let steps = match step_run {
+            Some(run) => self.run_steps(run, true).await?,
+            None => Vec::new(),
+        };
         Ok(Report {
             outcome: plan.outcome,
             event_id: Some(event.event_id.clone()),
@@ -296,28 +404,37 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
             notifications,
             lifecycle_events,
             error: None,
+            runbooks: decision.scopes.iter().map(|s| s.runbook.clone()).collect(),
+            scopes: decision.scopes.clone(),
+            steps,
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn commit_for(
         &self,
-        plan: &Plan,
+        decision: Decision,
         event: &AlarmEvent,
         expected_tracker_version: Option<u64>,
         now: DateTime<Utc>,
         writer: &str,
-    ) -> (Commit, Vec<OutboxItem>) {
-        let mut messages = Vec::new();
-        if let Some(transition) = plan.page {
-            messages.push(OutboundMessage::Page(notify::page(plan, event, transition)));
-        }
+        hops: u64,
+        inputs: &AlarmInputs,
+    ) -> (Commit, Attempt) {
+        let plan = &decision.plan;
+        let mut messages: Vec<OutboundMessage> = decision
+            .pages
+            .iter()
+            .cloned()
+            .map(OutboundMessage::Page)
+            .collect();
         if let Some(transition) = plan.lifecycle {
             let paged = plan
                 .tracker
                 .open_incident
                 .as_ref()
                 .map(|o| o.paged)
-                .unwrap_or(plan.page.is_some());
+                .unwrap_or(!decision.pages.is_empty());
             messages.push(OutboundMessage::Lifecycle(notify::lifecycle(
                 plan, event, transition, paged,
             )));
@@ -338,6 +455,23 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 .collect(),
             None => Vec::new(),
         };
+        let expires_at = now + chrono_duration(self.settings.idempotency_ttl);
+        let step_run =
+            (!decision.entries.is_empty() || !decision.pending.is_empty()).then(|| StepRun {
+                event_id: event.event_id.clone(),
+                incident_id: plan.incident_id.clone(),
+                alarm_arn: event.alarm_arn.clone(),
+                state_timestamp: event.state_timestamp,
+                hops,
+                metric_queries: inputs.queries.clone(),
+                context: decision.context.clone(),
+                scopes: decision.scopes.clone(),
+                entries: decision.entries.clone(),
+                pending: decision.pending.clone(),
+                created_at: now,
+                lease_until,
+                expires_at,
+            });
         let commit = Commit {
             processed: ProcessedEvent {
                 event_id: event.event_id.clone(),
@@ -345,7 +479,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 outcome: plan.outcome,
                 incident_id: plan.incident_id.clone(),
                 processed_at: now,
-                expires_at: now + chrono_duration(self.settings.idempotency_ttl),
+                expires_at,
                 writer: writer.to_string(),
             },
             expected_tracker_version,
@@ -353,8 +487,265 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
             incident: plan.incident.clone(),
             timeline: plan.timeline.clone(),
             outbox: outbox.clone(),
+            step_run: step_run.clone(),
         };
-        (commit, outbox)
+        (
+            commit,
+            Attempt {
+                decision,
+                outbox,
+                step_run,
+            },
+        )
+    }
+
+    /// Records the outcomes decided before the page and runs the steps left for after it,
+    /// each recorded as soon as it ends. `fresh`: this invocation wrote the run, so nothing
+    /// of it can have been recorded yet; otherwise entries already recorded are skipped.
+    async fn run_steps(&self, run: StepRun, fresh: bool) -> Result<Vec<StepEntry>, KlaxonError> {
+        let result = self.run_steps_inner(&run, fresh).await;
+        match result {
+            Ok(entries) => {
+                if let Err(e) = self.store.complete_step_run(&run).await {
+                    // Every step has its entry, so a later retry would only find them.
+                    tracing::warn!(error = %e, "steps done, but the step run could not be deleted");
+                }
+                Ok(entries)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording runbook steps failed; the invocation will be retried");
+                self.release_step_run(&run).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn run_steps_inner(
+        &self,
+        run: &StepRun,
+        fresh: bool,
+    ) -> Result<Vec<StepEntry>, KlaxonError> {
+        let mut recorded: Vec<StepEntry> = if fresh {
+            Vec::new()
+        } else {
+            self.store
+                .event_step_entries(run.incident_id.as_deref(), &run.event_id)
+                .await?
+        };
+        let missing: Vec<StepEntry> = run
+            .entries
+            .iter()
+            .filter(|e| !recorded.iter().any(|r| r.seq == e.seq))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.store.put_step_entries(&missing).await?;
+            recorded.extend(missing);
+        }
+        for pending in &run.pending {
+            if recorded.iter().any(|r| r.seq == pending.seq) {
+                continue; // completed by an earlier attempt: never run twice
+            }
+            let entry = self.run_pending(run, pending, &recorded).await;
+            tracing::info!(
+                runbook = %entry.runbook,
+                step = %entry.step,
+                kind = %entry.kind,
+                status = entry.status.as_str(),
+                attempts = entry.attempts,
+                duration_ms = entry.duration_ms,
+                "runbook step after the page"
+            );
+            self.store
+                .put_step_entries(std::slice::from_ref(&entry))
+                .await?;
+            recorded.push(entry);
+        }
+        recorded.sort_by_key(|e| e.seq);
+        Ok(recorded)
+    }
+
+    async fn release_step_run(&self, run: &StepRun) {
+        if let Err(e) = self
+            .store
+            .claim_step_run(run, DateTime::<Utc>::UNIX_EPOCH)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release the step run's lease; it expires by itself");
+        }
+    }
+
+    /// Runs one after-page step with its retries; never fails the invocation (the outcome
+    /// says what happened).
+    async fn run_pending(
+        &self,
+        run: &StepRun,
+        pending: &PendingStep,
+        recorded: &[StepEntry],
+    ) -> StepEntry {
+        let started = std::time::Instant::now();
+        let entry = |status: StepStatus, attempts: u32, summary: String, detail: Option<Value>| {
+            let summary = match &pending.deferred_because {
+                Some(why) => format!("after the page ({why}): {summary}"),
+                None => summary,
+            };
+            StepEntry {
+                incident_id: run.incident_id.clone(),
+                event_id: run.event_id.clone(),
+                seq: pending.seq,
+                runbook: pending.runbook.clone(),
+                step: pending.step.clone(),
+                kind: pending.kind.clone(),
+                status,
+                phase: StepPhase::AfterPage,
+                at: self.clock.now(),
+                duration_ms: run::elapsed_ms(started),
+                attempts,
+                summary: text::bounded(&text::single_line(&summary), 1024),
+                detail: detail.map(|d| d.to_string()),
+                expires_at: run.incident_id.is_none().then_some(run.expires_at),
+            }
+        };
+        let Some(runbook) = self.catalog.find(&pending.runbook) else {
+            return entry(
+                StepStatus::Failed,
+                0,
+                format!("runbook `{}` is no longer deployed", pending.runbook),
+                None,
+            );
+        };
+        let Some(step) = runbook.step(&pending.step) else {
+            return entry(
+                StepStatus::Failed,
+                0,
+                format!(
+                    "step `{}` is no longer in runbook `{}`",
+                    pending.step, pending.runbook
+                ),
+                None,
+            );
+        };
+        let aborted_by = recorded.iter().find(|e| {
+            e.runbook == pending.runbook
+                && e.status == StepStatus::Failed
+                && e.seq < pending.seq
+                && runbook
+                    .step(&e.step)
+                    .is_some_and(|s| s.on_error == OnError::Abort)
+        });
+        if let Some(failed) = aborted_by {
+            return entry(
+                StepStatus::Skipped,
+                0,
+                format!(
+                    "skipped: step `{}` failed and aborts the runbook",
+                    failed.step
+                ),
+                None,
+            );
+        }
+        let ctx = self.step_context(run, runbook, recorded);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.execute_after_page(step, &ctx, run).await {
+                Ok((summary, detail)) => return entry(StepStatus::Ok, attempt, summary, detail),
+                Err((message, retryable)) if retryable && attempt <= step.retries => {
+                    tracing::warn!(step = %step.id, attempt, error = %message, "step failed; retrying");
+                    tokio::time::sleep(run::retry_delay(attempt - 1)).await;
+                }
+                Err((message, _)) => return entry(StepStatus::Failed, attempt, message, None),
+            }
+        }
+    }
+
+    /// The context a runbook's after-page step renders against: the committed context,
+    /// the runbook's own classification, and the enrichment results recorded so far.
+    fn step_context(
+        &self,
+        run: &StepRun,
+        runbook: &crate::runbook::Runbook,
+        recorded: &[StepEntry],
+    ) -> Value {
+        let ownership = run
+            .scopes
+            .iter()
+            .find(|s| s.runbook == runbook.name())
+            .map(|s| s.ownership.clone())
+            .unwrap_or_else(|| ownership::from_tags(&[]));
+        let mut ctx = run::scoped_context(&run.context, runbook.name(), &ownership);
+        ctx[run::ENRICHMENT_KEY] = run::enrichment_context(runbook, |id| {
+            recorded
+                .iter()
+                .find(|e| e.runbook == runbook.name() && e.step == id && e.status == StepStatus::Ok)
+                .and_then(|e| e.detail.as_deref())
+                .and_then(|d| serde_json::from_str(d).ok())
+        });
+        ctx
+    }
+
+    /// One attempt at an after-page step: a summary and optional detail, or an error
+    /// message and whether a retry can help.
+    async fn execute_after_page(
+        &self,
+        step: &Step,
+        ctx: &Value,
+        run: &StepRun,
+    ) -> Result<(String, Option<Value>), (String, bool)> {
+        let aws = |e: KlaxonError| (e.to_string(), e.is_retryable());
+        if step.kind.is_enrichment() {
+            let inputs = AlarmInputs {
+                alarm_arn: run.alarm_arn.clone(),
+                state_timestamp: run.state_timestamp,
+                queries: run.metric_queries.clone(),
+            };
+            let enriched = run::enrich(self.cloudwatch.source(), &step.kind, &inputs)
+                .await
+                .map_err(aws)?;
+            return Ok((enriched.summary, Some(enriched.detail)));
+        }
+        match run::after_page_effect(&step.kind, ctx, run.hops, &run.alarm_arn) {
+            Ok(Some(AfterPageEffect::Emit(event))) => {
+                self.bus
+                    .put(&self.settings.event_bus, &event)
+                    .await
+                    .map_err(aws)?;
+                Ok((
+                    format!(
+                        "emitted `{}` on the Klaxon bus (hop {})",
+                        event.detail_type,
+                        run.hops + 1
+                    ),
+                    None,
+                ))
+            }
+            Ok(Some(AfterPageEffect::Metric(datum))) => {
+                self.cloudwatch
+                    .source()
+                    .put_metric(&datum)
+                    .await
+                    .map_err(aws)?;
+                let dimensions = datum
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Ok((
+                    format!(
+                        "put {}/{} = {} ({dimensions})",
+                        datum.namespace, datum.name, datum.value
+                    ),
+                    None,
+                ))
+            }
+            Ok(Some(AfterPageEffect::Enriched(e))) => Ok((e.summary, Some(e.detail))),
+            Ok(None) => Err((
+                format!("a {} step does not run after the page", step.kind.name()),
+                false,
+            )),
+            Err(e) => Err((e.to_string(), false)),
+        }
     }
 
     /// A duplicate delivery: nothing new happens, but anything an earlier delivery of this
@@ -367,13 +758,49 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         let mut report = Report::empty(Outcome::Duplicate, Some(event.event_id.clone()));
         report.dedup_key = Some(processed.dedup_key.clone());
         report.incident_id = processed.incident_id.clone();
-        let Some(incident_id) = processed.incident_id.as_deref() else {
-            tracing::info!(
+        if let Some(incident_id) = processed.incident_id.as_deref() {
+            let (notifications, lifecycle_events) =
+                self.redeliver_outbox(incident_id, event).await?;
+            report.notifications = notifications;
+            report.lifecycle_events = lifecycle_events;
+        }
+        // Steps an earlier delivery of this event left unfinished: finish them, skipping
+        // the ones it completed.
+        let now = self.clock.now();
+        match self.store.step_run(&event.event_id).await? {
+            Some(run) if run.lease_until > now => {
+                return Err(KlaxonError::DeliveryInProgress {
+                    incident_id: run.incident_id.clone().unwrap_or_default(),
+                    item_id: format!("step run of event {}", text::for_log(&run.event_id)),
+                    lease_until: run.lease_until.to_rfc3339(),
+                });
+            }
+            Some(run) => {
+                let lease_until = now + chrono_duration(self.settings.outbox_lease);
+                if self.store.claim_step_run(&run, lease_until).await? {
+                    tracing::warn!(
+                        "duplicate delivery found unfinished runbook steps; finishing them"
+                    );
+                    report.runbooks = run.scopes.iter().map(|s| s.runbook.clone()).collect();
+                    report.scopes = run.scopes.clone();
+                    report.steps = self
+                        .run_steps(StepRun { lease_until, ..run }, false)
+                        .await?;
+                }
+            }
+            None => tracing::info!(
                 first_outcome = processed.outcome.as_str(),
-                "duplicate delivery; nothing to do"
-            );
-            return Ok(report);
-        };
+                "duplicate delivery"
+            ),
+        }
+        Ok(report)
+    }
+
+    async fn redeliver_outbox(
+        &self,
+        incident_id: &str,
+        event: &AlarmEvent,
+    ) -> Result<(Vec<Notification>, Vec<LifecycleEvent>), KlaxonError> {
         let now = self.clock.now();
         let pending = self.store.pending_outbox(incident_id).await?;
         // This event's own items under a live lease: the invocation that wrote them may have
@@ -405,10 +832,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
                 "duplicate delivery found undelivered messages; delivering them now"
             );
         }
-        let (notifications, lifecycle_events) = self.deliver(&claimed).await?;
-        report.notifications = notifications;
-        report.lifecycle_events = lifecycle_events;
-        Ok(report)
+        self.deliver(&claimed).await
     }
 
     /// Delivers leased outbox items in order, deleting each once delivered. On failure the
@@ -455,6 +879,13 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, T: TagSource> Engine<S, P, B, 
         }
         Ok((pages, events))
     }
+}
+
+/// A commit attempt: what was decided, and what it will deliver and run once it lands.
+struct Attempt {
+    decision: Decision,
+    outbox: Vec<OutboxItem>,
+    step_run: Option<StepRun>,
 }
 
 /// A token unique to this attempt at handling an event.

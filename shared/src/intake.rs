@@ -139,6 +139,11 @@ pub struct InvalidEvent {
 }
 
 pub fn parse_bytes(raw: &[u8]) -> Result<Intake, InvalidEvent> {
+    parse_bytes_value(raw).map(|(intake, _)| intake)
+}
+
+/// Like [`parse_bytes`], also returning the parsed JSON (runbook triggers match it).
+pub fn parse_bytes_value(raw: &[u8]) -> Result<(Intake, Value), InvalidEvent> {
     if raw.len() > MAX_EVENT_BYTES {
         return Err(invalid(
             None,
@@ -151,7 +156,8 @@ pub fn parse_bytes(raw: &[u8]) -> Result<Intake, InvalidEvent> {
     }
     let value: Value = serde_json::from_slice(raw)
         .map_err(|e| invalid(None, format!("event is not valid JSON: {e}")))?;
-    parse_value(&value)
+    let intake = parse_value(&value)?;
+    Ok((intake, value))
 }
 
 pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {

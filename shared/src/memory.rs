@@ -11,7 +11,7 @@ use crate::enrich::{HistoryItem, MetricDatum, MetricQuery, MetricSeries};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, LifecycleEvent, Notification,
-    OutboxItem, ProcessedEvent, Rejection, TimelineEntry,
+    OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::{Clock, IncidentStore, LifecycleBus, Metrics, Pager, TagSource};
 
@@ -63,7 +63,14 @@ struct State {
     metric_points: HashMap<String, Vec<(DateTime<Utc>, f64)>>,
     alarm_history: Vec<HistoryItem>,
     metrics_fail: bool,
+    /// Each metric read sleeps this long first (to miss a step's deadline).
+    metrics_delay: Option<std::time::Duration>,
     put_metrics: Vec<MetricDatum>,
+    put_metric_faults: u32,
+    bus_faults: u32,
+    step_entries: BTreeMap<(String, u32), StepEntry>,
+    step_runs: HashMap<String, StepRun>,
+    step_entry_faults: u32,
 }
 
 /// The engine on the embedded backend: one [`MemoryBackend`] in every role.
@@ -74,9 +81,34 @@ pub type MemoryEngine = crate::engine::Engine<
     std::sync::Arc<MemoryBackend>,
 >;
 
+/// Settings for the embedded backend: a topic ARN per route (shown, never called) and
+/// the bus `klaxon`.
+pub fn embedded_settings() -> crate::engine::EngineSettings {
+    let topics = crate::ownership::Route::ALL
+        .iter()
+        .map(|r| {
+            (
+                *r,
+                format!("arn:aws:sns:us-east-1:000000000000:klaxon-{}", r.as_str()),
+            )
+        })
+        .collect();
+    crate::engine::EngineSettings::new(topics, "klaxon".into())
+}
+
 /// A fresh backend and an engine running on it (`klaxon replay`, tests).
 pub fn engine(
     settings: crate::engine::EngineSettings,
+) -> (std::sync::Arc<MemoryBackend>, MemoryEngine) {
+    let catalog = crate::runbook::Catalog::embedded()
+        .expect("the shipped runbooks are valid (klaxon runbook check runs in CI)");
+    engine_with(settings, std::sync::Arc::new(catalog))
+}
+
+/// A fresh backend and an engine running the given runbooks on it.
+pub fn engine_with(
+    settings: crate::engine::EngineSettings,
+    catalog: std::sync::Arc<crate::runbook::Catalog>,
 ) -> (std::sync::Arc<MemoryBackend>, MemoryEngine) {
     let backend = std::sync::Arc::new(MemoryBackend::new());
     let engine = crate::engine::Engine::new(
@@ -86,6 +118,7 @@ pub fn engine(
         backend.clone(),
         backend.clone(),
         settings,
+        catalog,
     );
     (backend, engine)
 }
@@ -169,6 +202,35 @@ impl MemoryBackend {
     /// Every CloudWatch read fails (as moto's DescribeAlarmHistory does with a 500).
     pub fn fail_metric_reads(&self, fail: bool) {
         self.lock().metrics_fail = fail;
+    }
+
+    /// Every CloudWatch read waits this long before answering.
+    pub fn delay_metric_reads(&self, delay: std::time::Duration) {
+        self.lock().metrics_delay = Some(delay);
+    }
+
+    /// The next `count` PutMetricData calls fail with a retryable error.
+    pub fn fail_next_put_metrics(&self, count: u32) {
+        self.lock().put_metric_faults = count;
+    }
+
+    /// The next `count` PutEvents calls fail with a retryable error.
+    pub fn fail_next_bus_puts(&self, count: u32) {
+        self.lock().bus_faults = count;
+    }
+
+    /// The next `count` step-entry writes fail (as if the invocation died there).
+    pub fn fail_next_step_entry_writes(&self, count: u32) {
+        self.lock().step_entry_faults = count;
+    }
+
+    /// Every step entry, by event and sequence.
+    pub fn all_step_entries(&self) -> Vec<StepEntry> {
+        self.lock().step_entries.values().cloned().collect()
+    }
+
+    pub fn step_runs_len(&self) -> usize {
+        self.lock().step_runs.len()
     }
 
     pub fn put_metrics(&self) -> Vec<MetricDatum> {
@@ -287,6 +349,9 @@ impl IncidentStore for MemoryBackend {
                 item.clone(),
             );
         }
+        if let Some(run) = &commit.step_run {
+            s.step_runs.insert(run.event_id.clone(), run.clone());
+        }
         match fault {
             Some(CommitFault::LostResponse) => {
                 return Err(CommitError::Failed(KlaxonError::Injected(
@@ -383,6 +448,69 @@ impl IncidentStore for MemoryBackend {
             .cloned()
             .collect())
     }
+
+    async fn put_step_entries(&self, entries: &[StepEntry]) -> Result<(), KlaxonError> {
+        let mut s = self.lock();
+        if s.step_entry_faults > 0 {
+            s.step_entry_faults -= 1;
+            return Err(KlaxonError::Injected("step entry write failed".into()));
+        }
+        for entry in entries {
+            s.step_entries
+                .insert((entry.event_id.clone(), entry.seq), entry.clone());
+        }
+        Ok(())
+    }
+
+    async fn event_step_entries(
+        &self,
+        _incident_id: Option<&str>,
+        event_id: &str,
+    ) -> Result<Vec<StepEntry>, KlaxonError> {
+        Ok(self
+            .lock()
+            .step_entries
+            .values()
+            .filter(|e| e.event_id == event_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn step_entries(&self, incident_id: &str) -> Result<Vec<StepEntry>, KlaxonError> {
+        let mut entries: Vec<StepEntry> = self
+            .lock()
+            .step_entries
+            .values()
+            .filter(|e| e.incident_id.as_deref() == Some(incident_id))
+            .cloned()
+            .collect();
+        entries.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
+        Ok(entries)
+    }
+
+    async fn step_run(&self, event_id: &str) -> Result<Option<StepRun>, KlaxonError> {
+        Ok(self.lock().step_runs.get(event_id).cloned())
+    }
+
+    async fn claim_step_run(
+        &self,
+        run: &StepRun,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, KlaxonError> {
+        let mut s = self.lock();
+        match s.step_runs.get_mut(&run.event_id) {
+            Some(stored) if stored.lease_until == run.lease_until => {
+                stored.lease_until = lease_until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn complete_step_run(&self, run: &StepRun) -> Result<(), KlaxonError> {
+        self.lock().step_runs.remove(&run.event_id);
+        Ok(())
+    }
 }
 
 impl Pager for MemoryBackend {
@@ -406,7 +534,12 @@ impl Pager for MemoryBackend {
 
 impl LifecycleBus for MemoryBackend {
     async fn put(&self, bus: &str, event: &LifecycleEvent) -> Result<(), KlaxonError> {
-        self.lock().bus.push(PutOnBus {
+        let mut s = self.lock();
+        if s.bus_faults > 0 {
+            s.bus_faults -= 1;
+            return Err(KlaxonError::Injected("PutEvents failed".into()));
+        }
+        s.bus.push(PutOnBus {
             bus: bus.to_string(),
             event: event.clone(),
         });
@@ -433,6 +566,10 @@ impl Metrics for MemoryBackend {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<MetricSeries>, KlaxonError> {
+        let delay = self.lock().metrics_delay;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let s = self.lock();
         if s.metrics_fail {
             return Err(KlaxonError::Injected("GetMetricData failed".into()));
@@ -462,6 +599,10 @@ impl Metrics for MemoryBackend {
         end: DateTime<Utc>,
         max: i32,
     ) -> Result<Vec<HistoryItem>, KlaxonError> {
+        let delay = self.lock().metrics_delay;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let s = self.lock();
         if s.metrics_fail {
             return Err(KlaxonError::Injected("DescribeAlarmHistory failed".into()));
@@ -478,7 +619,12 @@ impl Metrics for MemoryBackend {
     }
 
     async fn put_metric(&self, datum: &MetricDatum) -> Result<(), KlaxonError> {
-        self.lock().put_metrics.push(datum.clone());
+        let mut s = self.lock();
+        if s.put_metric_faults > 0 {
+            s.put_metric_faults -= 1;
+            return Err(KlaxonError::Injected("PutMetricData failed".into()));
+        }
+        s.put_metrics.push(datum.clone());
         Ok(())
     }
 }

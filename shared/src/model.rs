@@ -24,6 +24,8 @@ pub enum Outcome {
     Stale,
     Ignored,
     Rejected,
+    /// Runbooks ran, but none of them has an incident step.
+    Handled,
 }
 
 impl Outcome {
@@ -37,6 +39,7 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::Ignored => "ignored",
             Outcome::Rejected => "rejected",
+            Outcome::Handled => "handled",
         }
     }
 }
@@ -227,11 +230,17 @@ pub struct Notification {
     /// Plain text: the first line is a self-contained SMS, the rest is the e-mail body.
     pub message: String,
     pub attributes: BTreeMap<String, String>,
+    /// `runbook/step` that rendered it; not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub produced_by: Option<String>,
 }
 
 /// An event for the Klaxon bus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleEvent {
+    /// EventBridge `source`; `None` is Klaxon's lifecycle source (`klaxon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub detail_type: String,
     pub resources: Vec<String>,
     pub detail: Value,
@@ -269,6 +278,8 @@ pub struct Commit {
     pub incident: Option<IncidentChange>,
     pub timeline: Option<TimelineEntry>,
     pub outbox: Vec<OutboxItem>,
+    /// Runbook step outcomes to record and steps still to run after delivery.
+    pub step_run: Option<StepRun>,
 }
 
 /// An event Klaxon could not accept, kept for an operator with the reason.
@@ -281,5 +292,109 @@ pub struct Rejection {
     pub received_at: DateTime<Utc>,
     /// The start of the payload, sanitised, for diagnosis.
     pub excerpt: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How one runbook step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// Whether a step ran before the page was sent (in the decision that wrote the incident)
+/// or after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPhase {
+    BeforePage,
+    AfterPage,
+}
+
+impl StepPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepPhase::BeforePage => "before_page",
+            StepPhase::AfterPage => "after_page",
+        }
+    }
+}
+
+/// One runbook step's outcome for one event: a step entry on the incident's timeline,
+/// distinct from the event entries. `(event_id, seq)` identifies it, so writing it again
+/// (a retry) overwrites the same record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepEntry {
+    /// The incident whose timeline holds it; `None` when the event concerns no incident
+    /// (then the record expires with the event's idempotency record).
+    pub incident_id: Option<String>,
+    pub event_id: String,
+    /// Position among all steps run for this event (runbooks in run order, steps in order).
+    pub seq: u32,
+    pub runbook: String,
+    pub step: String,
+    pub kind: String,
+    pub status: StepStatus,
+    pub phase: StepPhase,
+    /// When the step finished.
+    pub at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    pub summary: String,
+    /// Step output as JSON text (enrichment results), if any.
+    pub detail: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A step that runs after the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingStep {
+    pub seq: u32,
+    pub runbook: String,
+    pub step: String,
+    pub kind: String,
+    /// Set when the step was meant to run before the page but missed its deadline or
+    /// failed there: why it runs now.
+    pub deferred_because: Option<String>,
+}
+
+/// A runbook's view of the event after its own classification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunbookScope {
+    pub runbook: String,
+    pub ownership: Ownership,
+}
+
+/// What the after-page part of an event's runbooks needs, written in the same transaction
+/// as the incident: the outcomes decided before the page (to record) and the steps still
+/// to run. A retry of the event resumes it, skipping steps that already have an entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRun {
+    pub event_id: String,
+    pub incident_id: Option<String>,
+    pub alarm_arn: String,
+    pub state_timestamp: DateTime<Utc>,
+    /// Hop count of the event being handled (see `runbook::steps::HOPS_FIELD`).
+    pub hops: u64,
+    pub metric_queries: Vec<crate::enrich::MetricQuery>,
+    /// The step context shared by all runbooks (templates render against it).
+    pub context: Value,
+    pub scopes: Vec<RunbookScope>,
+    pub entries: Vec<StepEntry>,
+    pub pending: Vec<PendingStep>,
+    pub created_at: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }

@@ -127,6 +127,7 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         subject,
         message: text::bounded(&body, MAX_MESSAGE_BYTES),
         attributes: attributes(o, incident_id, transition),
+        produced_by: None,
     }
 }
 
@@ -219,6 +220,7 @@ pub fn lifecycle(
         event.state.as_str()
     );
     LifecycleEvent {
+        source: None,
         detail_type: transition.detail_type().to_string(),
         // Sanitised: EventBridge rejects resources with control characters.
         resources: vec![text::bounded(&text::single_line(&event.alarm_arn), 1600)],

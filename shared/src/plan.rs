@@ -280,6 +280,106 @@ pub fn plan(
     }
 }
 
+/// No runbook step sent the page the plan wanted: the incident stays "never paged", so the
+/// next ALARM (or an acknowledgement flow) can still page, and no recovery page follows.
+pub fn without_page(plan: &mut Plan) {
+    let Some(transition) = plan.page.take() else {
+        return;
+    };
+    if transition == Transition::Opened {
+        if let Some(open) = plan.tracker.open_incident.as_mut() {
+            open.paged = false;
+        }
+        match plan.incident.as_mut() {
+            Some(IncidentChange::Open(incident)) => {
+                incident.paged = false;
+                incident.paged_at = None;
+            }
+            Some(IncidentChange::Update(update)) => update.paged_at = None,
+            None => {}
+        }
+    }
+    if let Some(entry) = plan.timeline.as_mut() {
+        entry.summary = format!(
+            "{}: incident {}; no runbook step sent a page",
+            entry.evidence.state.as_str(),
+            plan.outcome.as_str()
+        );
+    }
+}
+
+/// The plan when no runbook has an incident step: the alarm's state order is kept, and the
+/// open incident (if any) is named so that steps can refer to it, but nothing changes.
+pub fn observe(
+    tracker: Option<&AlarmTracker>,
+    event: &AlarmEvent,
+    ownership: &Ownership,
+    _received_at: DateTime<Utc>,
+) -> Plan {
+    let previous = tracker
+        .cloned()
+        .unwrap_or_else(|| AlarmTracker::new(&event.alarm_arn));
+    let mut next = previous.clone();
+    next.version = previous.version + 1;
+    if previous
+        .last_state_at
+        .is_none_or(|last| event.state_timestamp > last)
+    {
+        next.last_state = Some(event.state);
+        next.last_state_at = Some(event.state_timestamp);
+        next.last_event_id = Some(event.event_id.clone());
+    }
+    Plan {
+        outcome: Outcome::Handled,
+        incident_id: previous
+            .open_incident
+            .as_ref()
+            .map(|o| o.incident_id.clone()),
+        ownership: previous
+            .open_incident
+            .as_ref()
+            .map(|o| o.ownership.clone())
+            .unwrap_or_else(|| ownership.clone()),
+        tracker: next,
+        incident: None,
+        timeline: None,
+        page: None,
+        lifecycle: None,
+        title: text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES),
+    }
+}
+
+/// The plan for a runbook's `incident: open` or `incident: resolve`: the transition table
+/// applied as if the alarm were in ALARM (open) or OK (resolve). The evidence and the
+/// tracker keep the state the event really carried.
+pub fn plan_as(
+    state: AlarmState,
+    tracker: Option<&AlarmTracker>,
+    event: &AlarmEvent,
+    ownership: &Ownership,
+    received_at: DateTime<Utc>,
+) -> Plan {
+    if state == event.state {
+        return plan(tracker, event, ownership, received_at);
+    }
+    let mut as_if = event.clone();
+    as_if.state = state;
+    let mut p = plan(tracker, &as_if, ownership, received_at);
+    if p.tracker.last_event_id.as_deref() == Some(event.event_id.as_str()) {
+        p.tracker.last_state = Some(event.state);
+    }
+    if let Some(entry) = p.timeline.as_mut() {
+        entry.evidence.state = event.state;
+        entry.summary = format!(
+            "{} (runbook treated {} as {})",
+            entry.summary,
+            event.state.as_str(),
+            state.as_str()
+        );
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use crate::enrich::{HistoryItem, MetricDatum, MetricQuery, MetricSeries};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Incident, LifecycleEvent, Notification, OutboxItem, ProcessedEvent,
-    Rejection, TimelineEntry,
+    Rejection, StepEntry, StepRun, TimelineEntry,
 };
 
 /// Incident records, timelines, trackers, idempotency records and the outbox.
@@ -69,6 +69,45 @@ pub trait IncidentStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send;
 
     fn open_incidents(&self) -> impl Future<Output = Result<Vec<Incident>, KlaxonError>> + Send;
+
+    /// Writes step entries (overwriting entries with the same event id and sequence).
+    fn put_step_entries(
+        &self,
+        entries: &[StepEntry],
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+
+    /// The step entries of one event, in sequence order.
+    fn event_step_entries(
+        &self,
+        incident_id: Option<&str>,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Vec<StepEntry>, KlaxonError>> + Send;
+
+    /// All step entries on an incident's timeline.
+    fn step_entries(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<StepEntry>, KlaxonError>> + Send;
+
+    /// The unfinished step run of an event, if any.
+    fn step_run(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<StepRun>, KlaxonError>> + Send;
+
+    /// Takes (or, with a past time, gives back) the run's lease if it is still as `run`
+    /// says; false when another invocation changed or finished it first.
+    fn claim_step_run(
+        &self,
+        run: &StepRun,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, KlaxonError>> + Send;
+
+    /// Every step of the run has an entry: remove it.
+    fn complete_step_run(
+        &self,
+        run: &StepRun,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 }
 
 /// Publishes pages (SNS).
@@ -196,6 +235,44 @@ impl<T: IncidentStore> IncidentStore for Arc<T> {
     }
     fn open_incidents(&self) -> impl Future<Output = Result<Vec<Incident>, KlaxonError>> + Send {
         (**self).open_incidents()
+    }
+    fn put_step_entries(
+        &self,
+        entries: &[StepEntry],
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+        (**self).put_step_entries(entries)
+    }
+    fn event_step_entries(
+        &self,
+        incident_id: Option<&str>,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Vec<StepEntry>, KlaxonError>> + Send {
+        (**self).event_step_entries(incident_id, event_id)
+    }
+    fn step_entries(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<StepEntry>, KlaxonError>> + Send {
+        (**self).step_entries(incident_id)
+    }
+    fn step_run(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<StepRun>, KlaxonError>> + Send {
+        (**self).step_run(event_id)
+    }
+    fn claim_step_run(
+        &self,
+        run: &StepRun,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, KlaxonError>> + Send {
+        (**self).claim_step_run(run, lease_until)
+    }
+    fn complete_step_run(
+        &self,
+        run: &StepRun,
+    ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
+        (**self).complete_step_run(run)
     }
 }
 

@@ -22,5 +22,16 @@ pub fn to_json(report: &Report) -> Value {
         })).collect::<Vec<_>>(),
         "lifecycle_events": report.lifecycle_events.iter().map(|e| e.detail_type.clone()).collect::<Vec<_>>(),
         "error": report.error,
+        "runbooks": report.runbooks,
+        "steps": report.steps.iter().map(|e| json!({
+            "runbook": e.runbook,
+            "step": e.step,
+            "kind": e.kind,
+            "outcome": e.status.as_str(),
+            "phase": e.phase.as_str(),
+            "attempts": e.attempts,
+            "duration_ms": e.duration_ms,
+            "summary": e.summary,
+        })).collect::<Vec<_>>(),
     })
 }

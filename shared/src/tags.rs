@@ -31,6 +31,11 @@ pub struct TagResolver<T> {
 }
 
 impl<T: TagSource> TagResolver<T> {
+    /// The underlying source (CloudWatch also answers the enrichment steps).
+    pub fn source(&self) -> &T {
+        &self.source
+    }
+
     pub fn new(source: T, ttl: Duration) -> Self {
         TagResolver {
             source,

@@ -158,6 +158,20 @@ async fn every_valid_sample_is_handled_as_documented() {
             None,
         ),
         (
+            "alarm-alb-unhealthy-hosts-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("critical"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-latency-anomaly-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
             "alarm-metric-tags-unavailable-alarm.json",
             Outcome::Opened,
             Some("production"),

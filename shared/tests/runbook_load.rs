@@ -49,8 +49,20 @@ fn broken_runbooks_are_rejected_with_locations() {
             "trigger: Event pattern is not valid",
         ),
         (
+            "enrichment-in-guard.yaml",
+            11,
+            13,
+            "conditions cannot use `enrichment`",
+        ),
+        (
+            "enrichment-unguarded.yaml",
+            14,
+            13,
+            "template fails when enrichment is missing",
+        ),
+        (
             "invalid-template.yaml",
-            9,
+            11,
             16,
             "steps.page.subject: invalid template",
         ),
@@ -59,6 +71,12 @@ fn broken_runbooks_are_rejected_with_locations() {
             7,
             9,
             "expected one of: metric_snapshot",
+        ),
+        (
+            "notify-without-incident.yaml",
+            7,
+            9,
+            "put an `incident` step before it",
         ),
         (
             "unknown-key.yaml",
@@ -74,7 +92,7 @@ fn broken_runbooks_are_rejected_with_locations() {
         ),
         (
             "unknown-variable.yaml",
-            10,
+            12,
             13,
             "steps.page.body: invalid template: template failed: undefined value: `alarm.nmae` is undefined",
         ),

@@ -129,8 +129,15 @@ impl LocalAws {
         .unwrap()
     }
 
+    /// The engine with the shipped runbooks.
     pub fn engine(&self) -> AwsEngine {
-        klaxon::aws::engine_from_sdk_config(&self.sdk, self.config())
+        let catalog = klaxon::runbook::Catalog::embedded().expect("shipped runbooks are valid");
+        self.engine_with(catalog)
+    }
+
+    /// The engine with the given runbooks.
+    pub fn engine_with(&self, catalog: klaxon::runbook::Catalog) -> AwsEngine {
+        klaxon::aws::engine_from_sdk_config(&self.sdk, self.config(), std::sync::Arc::new(catalog))
     }
 
     pub fn table(&self) -> String {

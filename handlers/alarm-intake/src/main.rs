@@ -13,7 +13,11 @@ async fn main() -> Result<(), Error> {
     // Fail the cold start, naming the variable, rather than fail every event later.
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let engine = klaxon::aws::engine(config).await;
+    // The runbooks are loaded and validated here, once: a broken runbook fails the cold
+    // start with file:line:column, never an event.
+    let engine = klaxon::aws::engine(config)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid runbooks"))?;
     run(service_fn(|event: LambdaEvent<Value>| {
         handle(&engine, event)
     }))

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, OutboundMessage, OutboxItem,
-    ProcessedEvent, Rejection, TimelineEntry,
+    ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::IncidentStore;
 
@@ -34,6 +34,10 @@ const TRACKER_SK: &str = "TRACKER";
 const PROCESSED_SK: &str = "PROCESSED";
 const TIMELINE_PREFIX: &str = "TIMELINE#";
 const OUTBOX_PREFIX: &str = "OUTBOX#";
+const STEP_PREFIX: &str = "STEP#";
+const STEP_RUN_SK: &str = "STEPRUN";
+/// BatchWriteItem takes at most 25 puts.
+const BATCH_WRITE_MAX: usize = 25;
 const NO_SERVICE: &str = "(none)";
 
 fn incident_pk(id: &str) -> String {
@@ -44,6 +48,16 @@ fn tracker_pk(dedup_key: &str) -> String {
 }
 fn processed_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")
+}
+/// Step entries live on the incident's timeline, or under the event when it concerns none.
+fn step_pk(incident_id: Option<&str>, event_id: &str) -> String {
+    match incident_id {
+        Some(id) => incident_pk(id),
+        None => processed_pk(event_id),
+    }
+}
+fn step_sk_prefix(event_id: &str) -> String {
+    format!("{STEP_PREFIX}{event_id}#")
 }
 /// Fixed-width UTC time, so that sort keys order chronologically.
 pub fn sort_time(t: DateTime<Utc>) -> String {
@@ -101,7 +115,7 @@ impl DynamoDbStore {
     }
 
     fn transact_items(&self, commit: &Commit) -> Result<Vec<TransactWriteItem>, KlaxonError> {
-        let mut items = Vec::with_capacity(4 + commit.outbox.len());
+        let mut items = Vec::with_capacity(5 + commit.outbox.len());
         // Order matters: cancellation reasons come back by index (0: event, 1: tracker).
         let p = &commit.processed;
         let mut processed = record(
@@ -193,6 +207,9 @@ impl DynamoDbStore {
         for item in &commit.outbox {
             items.push(self.put(outbox_item(item)?, None, None)?);
         }
+        if let Some(run) = &commit.step_run {
+            items.push(self.put(step_run_item(run)?, None, None)?);
+        }
         Ok(items)
     }
 
@@ -211,6 +228,38 @@ impl DynamoDbStore {
             .expression_attribute_values(":pk", s(incident_pk(incident_id)))
             .expression_attribute_values(":prefix", s(prefix));
         self.query_all(request).await
+    }
+
+    fn step_run_key(event_id: &str) -> Item {
+        Self::key(processed_pk(event_id), STEP_RUN_SK)
+    }
+
+    async fn set_step_run_lease(
+        &self,
+        run: &StepRun,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, KlaxonError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::step_run_key(&run.event_id)))
+            .update_expression("SET lease_until_ms = :new")
+            .condition_expression("lease_until_ms = :old")
+            .expression_attribute_values(":new", n(lease_until.timestamp_millis()))
+            .expression_attribute_values(":old", n(run.lease_until.timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
+        }
     }
 
     async fn query_all(
@@ -415,6 +464,117 @@ impl IncidentStore for DynamoDbStore {
             .collect()
     }
 
+    async fn put_step_entries(&self, entries: &[StepEntry]) -> Result<(), KlaxonError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in entries.chunks(BATCH_WRITE_MAX) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for entry in chunk {
+                let put = PutRequest::builder()
+                    .set_item(Some(step_entry_item(entry)?))
+                    .build()
+                    .map_err(build_error)?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            // BatchWriteItem may leave items unprocessed under throttling: send them again,
+            // a few times, then fail (retryably) rather than lose them.
+            for attempt in 0..5u32 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| super::classify("dynamodb", "BatchWriteItem", e))?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            if !requests.is_empty() {
+                return Err(KlaxonError::Aws {
+                    service: "dynamodb",
+                    operation: "BatchWriteItem",
+                    code: "UnprocessedItems".into(),
+                    message: format!("{} step entries left unprocessed", requests.len()),
+                    retryable: true,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn event_step_entries(
+        &self,
+        incident_id: Option<&str>,
+        event_id: &str,
+    ) -> Result<Vec<StepEntry>, KlaxonError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(step_pk(incident_id, event_id)))
+            .expression_attribute_values(":prefix", s(step_sk_prefix(event_id)));
+        self.query_all(request)
+            .await?
+            .into_iter()
+            .map(|item| from_record(item, "step entry"))
+            .collect()
+    }
+
+    async fn step_entries(&self, incident_id: &str) -> Result<Vec<StepEntry>, KlaxonError> {
+        let mut entries: Vec<StepEntry> = self
+            .incident_items(incident_id, STEP_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| from_record(item, "step entry"))
+            .collect::<Result<_, _>>()?;
+        entries.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
+        Ok(entries)
+    }
+
+    async fn step_run(&self, event_id: &str) -> Result<Option<StepRun>, KlaxonError> {
+        let Some(item) = self.get(processed_pk(event_id), STEP_RUN_SK).await? else {
+            return Ok(None);
+        };
+        let json = match item.get("run_json") {
+            Some(AttributeValue::S(v)) => v,
+            _ => return Err(corrupt("step run", "missing run_json")),
+        };
+        let mut run: StepRun = serde_json::from_str(json).map_err(|e| corrupt("step run", e))?;
+        // The lease lives in its own attribute (claims change only it).
+        if let Some(AttributeValue::N(ms)) = item.get("lease_until_ms") {
+            let ms: i64 = ms.parse().map_err(|e| corrupt("step run", e))?;
+            run.lease_until = DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| corrupt("step run", "bad lease"))?;
+        }
+        Ok(Some(run))
+    }
+
+    async fn claim_step_run(
+        &self,
+        run: &StepRun,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, KlaxonError> {
+        self.set_step_run_lease(run, lease_until).await
+    }
+
+    async fn complete_step_run(&self, run: &StepRun) -> Result<(), KlaxonError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::step_run_key(&run.event_id)))
+            .send()
+            .await
+            .map_err(|e| super::classify("dynamodb", "DeleteItem", e))?;
+        Ok(())
+    }
+
     async fn open_incidents(&self) -> Result<Vec<Incident>, KlaxonError> {
         let request = self
             .client
@@ -465,6 +625,36 @@ fn outbox_item(item: &OutboxItem) -> Result<Item, KlaxonError> {
         ),
         // Stored as JSON text: the lifecycle detail is arbitrary JSON and must round-trip exactly.
         ("message_json".into(), s(message)),
+    ]))
+}
+
+fn step_entry_item(entry: &StepEntry) -> Result<Item, KlaxonError> {
+    let mut item = record(
+        entry,
+        step_pk(entry.incident_id.as_deref(), &entry.event_id),
+        &format!("{}{:04}", step_sk_prefix(&entry.event_id), entry.seq),
+        "step_entry",
+    )?;
+    if let Some(expires_at) = entry.expires_at {
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.timestamp()));
+    }
+    Ok(item)
+}
+
+fn step_run_item(run: &StepRun) -> Result<Item, KlaxonError> {
+    // JSON text: the step context is arbitrary JSON and must round-trip exactly.
+    let json = serde_json::to_string(run).map_err(|e| corrupt("step run", e))?;
+    Ok(HashMap::from([
+        (PK.into(), s(processed_pk(&run.event_id))),
+        (SK.into(), s(STEP_RUN_SK)),
+        ("entity".into(), s("step_run")),
+        ("event_id".into(), s(run.event_id.clone())),
+        (
+            "lease_until_ms".into(),
+            n(run.lease_until.timestamp_millis()),
+        ),
+        (TTL_ATTRIBUTE.into(), n(run.expires_at.timestamp())),
+        ("run_json".into(), s(json)),
     ]))
 }
 

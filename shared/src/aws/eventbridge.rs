@@ -21,7 +21,7 @@ impl LifecycleBus for EventBridgeBus {
     async fn put(&self, bus: &str, event: &LifecycleEvent) -> Result<(), KlaxonError> {
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(bus)
-            .source(LIFECYCLE_SOURCE)
+            .source(event.source.as_deref().unwrap_or(LIFECYCLE_SOURCE))
             .detail_type(&event.detail_type)
             .set_resources(Some(event.resources.clone()))
             .detail(event.detail.to_string())

@@ -27,12 +27,17 @@ pub type AwsEngine = Engine<
 
 /// Loads the shared AWS configuration once (standard environment and profile settings,
 /// including `AWS_ENDPOINT_URL`) and builds every client from it.
-pub async fn engine(config: Config) -> AwsEngine {
+pub async fn engine(config: Config) -> Result<AwsEngine, crate::config::ConfigError> {
+    let catalog = Arc::new(config.catalog()?);
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    engine_from_sdk_config(&shared, config)
+    Ok(engine_from_sdk_config(&shared, config, catalog))
 }
 
-pub fn engine_from_sdk_config(shared: &SdkConfig, config: Config) -> AwsEngine {
+pub fn engine_from_sdk_config(
+    shared: &SdkConfig,
+    config: Config,
+    catalog: Arc<crate::runbook::Catalog>,
+) -> AwsEngine {
     Engine::new(
         dynamodb::DynamoDbStore::new(aws_sdk_dynamodb::Client::new(shared), config.table),
         sns::SnsPager::new(aws_sdk_sns::Client::new(shared)),
@@ -40,6 +45,7 @@ pub fn engine_from_sdk_config(shared: &SdkConfig, config: Config) -> AwsEngine {
         cloudwatch::CloudWatch::new(shared.clone()),
         Arc::new(SystemClock),
         config.settings,
+        catalog,
     )
 }
 

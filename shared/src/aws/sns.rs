@@ -77,6 +77,7 @@ mod tests {
             subject: "s".into(),
             message: "m".into(),
             attributes: [("severity".to_string(), "critical".to_string())].into(),
+            produced_by: None,
         };
         let request = pager.request("arn:aws:sns:us-east-1:1:t", &n);
         assert_eq!(

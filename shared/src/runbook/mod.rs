@@ -3,8 +3,10 @@
 //! never at run time: unknown keys, unknown step kinds, invalid event patterns, invalid
 //! templates. The format is documented in docs/RUNBOOKS.md.
 
+pub mod run;
 pub mod spec;
 pub mod steps;
+pub mod testing;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -43,6 +45,8 @@ pub struct Runbook {
     pub file: PathBuf,
     pub spec: RunbookSpec,
     pub trigger: Pattern,
+    /// The compiled `when:` condition over the step context.
+    pub when: Option<Pattern>,
     pub steps: Vec<Step>,
 }
 
@@ -60,11 +64,30 @@ impl Runbook {
     pub fn name(&self) -> &str {
         &self.spec.name.value
     }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+/// At most this many steps per runbook: a runbook is a checklist, not a program.
+pub const MAX_STEPS: usize = 25;
+
+/// Whether loading also checks the `tests:` blocks' event files (not in a Lambda
+/// container, which has the runbooks but not the test events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    WithTests,
+    Runtime,
 }
 
 /// Loads every `*.yaml`/`*.yml` file under `path` (or the one file `path`), in name order.
 /// All errors of all files are returned together.
 pub fn load_path(path: &Path) -> Result<Vec<Runbook>, Vec<LoadError>> {
+    load_path_with(path, LoadMode::WithTests)
+}
+
+pub fn load_path_with(path: &Path, mode: LoadMode) -> Result<Vec<Runbook>, Vec<LoadError>> {
     let files = runbook_files(path).map_err(|e| {
         vec![LoadError {
             file: path.to_path_buf(),
@@ -77,7 +100,7 @@ pub fn load_path(path: &Path) -> Result<Vec<Runbook>, Vec<LoadError>> {
     let mut errors = Vec::new();
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => match load_str(&file, &text) {
+            Ok(text) => match load_str_with(&file, &text, mode) {
                 Ok(runbook) => runbooks.push(runbook),
                 Err(mut e) => errors.append(&mut e),
             },
@@ -89,8 +112,17 @@ pub fn load_path(path: &Path) -> Result<Vec<Runbook>, Vec<LoadError>> {
             }),
         }
     }
+    check_unique_names(&runbooks, &mut errors);
+    if errors.is_empty() {
+        Ok(runbooks)
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_unique_names(runbooks: &[Runbook], errors: &mut Vec<LoadError>) {
     let mut names = HashSet::new();
-    for r in &runbooks {
+    for r in runbooks {
         if !names.insert(r.name().to_string()) {
             errors.push(at(
                 &r.file,
@@ -101,11 +133,6 @@ pub fn load_path(path: &Path) -> Result<Vec<Runbook>, Vec<LoadError>> {
                 ),
             ));
         }
-    }
-    if errors.is_empty() {
-        Ok(runbooks)
-    } else {
-        Err(errors)
     }
 }
 
@@ -132,8 +159,13 @@ fn at<T>(file: &Path, spanned: &Spanned<T>, message: String) -> LoadError {
     }
 }
 
-/// Parses and validates one runbook.
+/// Parses and validates one runbook, including its tests' event files.
 pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
+    load_str_with(file, text, LoadMode::WithTests)
+}
+
+/// Parses and validates one runbook.
+pub fn load_str_with(file: &Path, text: &str, mode: LoadMode) -> Result<Runbook, Vec<LoadError>> {
     let spec: RunbookSpec =
         serde_saphyr::from_str(text).map_err(|e| vec![syntax_error(file, text, &e)])?;
     let mut errors = Vec::new();
@@ -157,9 +189,54 @@ pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
         }
     };
 
-    let sample = &steps::sample_context();
+    let when = match &spec.when {
+        Some(condition) => {
+            if mentions_key(&condition.value, run::ENRICHMENT_KEY) {
+                errors.push(at(
+                    file,
+                    condition,
+                    "when: cannot use `enrichment` (it runs after the runbook is chosen)".into(),
+                ));
+            }
+            match Pattern::from_value(&condition.value) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errors.push(at(file, condition, format!("when: {e}")));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    // Templates are checked twice: with every enrichment result present, and with none
+    // (enrichment can miss its deadline or fail, and the page must still render).
+    let enrichment_ids: Vec<(String, bool)> = spec
+        .steps
+        .iter()
+        .filter_map(|s| {
+            if s.metric_snapshot.is_some() {
+                Some((s.id.value.clone(), true))
+            } else if s.alarm_history.is_some() {
+                Some((s.id.value.clone(), false))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let (with_enrichment, without_enrichment) = steps::sample_contexts(&enrichment_ids);
+    if spec.steps.len() > MAX_STEPS {
+        errors.push(at(
+            file,
+            &spec.name,
+            format!(
+                "steps: {} steps; a runbook has at most {MAX_STEPS}",
+                spec.steps.len()
+            ),
+        ));
+    }
     let mut steps = Vec::new();
     let mut ids = HashSet::new();
+    let mut seen_incident_step = false;
     for step in &spec.steps {
         let id = &step.id.value;
         if !is_identifier(id) {
@@ -193,8 +270,37 @@ pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
                 continue;
             }
         };
+        match &kind {
+            StepKind::Incident(action) => {
+                seen_incident_step = true;
+                if action.action == spec::IncidentVerb::Annotate && action.note.is_none() {
+                    errors.push(at(
+                        file,
+                        &step.id,
+                        format!("steps.{id}.incident.note: `annotate` needs a `note` template"),
+                    ));
+                }
+            }
+            StepKind::Notify(_) if !seen_incident_step => errors.push(at(
+                file,
+                &step.id,
+                format!(
+                    "steps.{id}.notify: a page belongs to an incident; put an `incident` step before it in this runbook"
+                ),
+            )),
+            _ => {}
+        }
         let mut patterns = Vec::new();
         for (key, condition) in kind.conditions() {
+            if mentions_key(&condition.value, run::ENRICHMENT_KEY) {
+                errors.push(at(
+                    file,
+                    condition,
+                    format!(
+                        "steps.{id}.{key}: conditions cannot use `enrichment` (it may not have run yet); use it in templates"
+                    ),
+                ));
+            }
             match Pattern::from_value(&condition.value) {
                 Ok(p) => patterns.push(p),
                 Err(e) => errors.push(at(file, condition, format!("steps.{id}.{key}: {e}"))),
@@ -203,11 +309,19 @@ pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
         for (key, template) in kind.templates() {
             // Rendering against a sample context in strict mode parses the template too, so
             // a syntax error and a misspelt variable both fail here, not in a page.
-            if let Err(e) = steps::render(&template.value, sample) {
+            if let Err(e) = steps::render(&template.value, &with_enrichment) {
                 errors.push(at(
                     file,
                     template,
                     format!("steps.{id}.{key}: invalid template: {e}"),
+                ));
+            } else if let Err(e) = steps::render(&template.value, &without_enrichment) {
+                errors.push(at(
+                    file,
+                    template,
+                    format!(
+                        "steps.{id}.{key}: template fails when enrichment is missing ({e}); enrichment can miss its deadline or fail, so test it first: {{% if enrichment.<step> %}}...{{% endif %}}"
+                    ),
                 ));
             }
         }
@@ -219,7 +333,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
             patterns,
         });
     }
-    for test in &spec.tests {
+    for test in spec.tests.iter().filter(|_| mode == LoadMode::WithTests) {
         let event = file
             .parent()
             .unwrap_or(Path::new("."))
@@ -256,10 +370,23 @@ pub fn load_str(file: &Path, text: &str) -> Result<Runbook, Vec<LoadError>> {
             file: file.to_path_buf(),
             spec,
             trigger,
+            when,
             steps,
         }),
         _ => Err(errors),
     }
+}
+
+/// Whether a pattern uses `key` at its top level (or in a top-level `$or` branch).
+fn mentions_key(pattern: &serde_json::Value, key: &str) -> bool {
+    let Some(map) = pattern.as_object() else {
+        return false;
+    };
+    map.contains_key(key)
+        || map
+            .get("$or")
+            .and_then(|v| v.as_array())
+            .is_some_and(|branches| branches.iter().any(|b| mentions_key(b, key)))
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -320,6 +447,9 @@ fn key_at(text: &str, line: u64, column: u64) -> Option<String> {
     (!key.is_empty() && !key.contains(' ')).then(|| key.to_string())
 }
 
+// The shipped runbooks, `(file name, text)`, generated by build.rs from `runbooks/`.
+include!(concat!(env!("OUT_DIR"), "/embedded_runbooks.rs"));
+
 /// The loaded runbooks, in run order, with the selection rule for an event.
 pub struct Catalog {
     runbooks: Vec<Runbook>,
@@ -341,15 +471,65 @@ impl Catalog {
         &self.runbooks
     }
 
+    pub fn find(&self, name: &str) -> Option<&Runbook> {
+        self.runbooks.iter().find(|r| r.name() == name)
+    }
+
+    /// The runbooks built into the binary (`runbooks/` at build time), validated like
+    /// any other runbook file.
+    pub fn embedded() -> Result<Self, Vec<LoadError>> {
+        let mut runbooks = Vec::new();
+        let mut errors = Vec::new();
+        for (name, text) in EMBEDDED {
+            match load_str_with(&Path::new("runbooks").join(name), text, LoadMode::Runtime) {
+                Ok(r) => runbooks.push(r),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        check_unique_names(&runbooks, &mut errors);
+        if errors.is_empty() {
+            Ok(Catalog::new(runbooks))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The runbooks of a directory (or file), for a container (`KLAXON_RUNBOOKS`).
+    pub fn from_path(path: &Path) -> Result<Self, Vec<LoadError>> {
+        load_path_with(path, LoadMode::Runtime).map(Catalog::new)
+    }
+
     /// Every runbook whose trigger matches, in run order; the fallbacks only when no other
-    /// runbook matched. The event is flattened once for all triggers.
+    /// runbook matched. For runbooks without `when:` (see [`Catalog::choose`]).
     pub fn select(&self, event: &serde_json::Value) -> Vec<&Runbook> {
+        Self::fallback_rule(self.candidates(event))
+    }
+
+    /// Every runbook whose trigger matches the event, in run order. The event is flattened
+    /// once for all triggers.
+    pub fn candidates(&self, event: &serde_json::Value) -> Vec<&Runbook> {
         let flat = crate::pattern::FlatEvent::new(event);
-        let matched: Vec<&Runbook> = self
-            .runbooks
+        self.runbooks
             .iter()
             .filter(|r| r.trigger.matches_flat(&flat))
-            .collect();
+            .collect()
+    }
+
+    /// The runbooks that run: candidates whose `when:` matches the step context, the
+    /// fallbacks only when no other runbook is left.
+    pub fn choose<'a>(
+        candidates: Vec<&'a Runbook>,
+        context: &serde_json::Value,
+    ) -> Vec<&'a Runbook> {
+        Self::fallback_rule(
+            candidates
+                .into_iter()
+                .filter(|r| r.when.as_ref().is_none_or(|w| w.matches(context)))
+                .collect(),
+        )
+    }
+
+    fn fallback_rule(matched: Vec<&Runbook>) -> Vec<&Runbook> {
         if matched.iter().any(|r| !r.spec.fallback) {
             matched.into_iter().filter(|r| !r.spec.fallback).collect()
         } else {

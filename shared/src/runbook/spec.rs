@@ -25,8 +25,11 @@ pub struct RunbookSpec {
     /// Runbooks matching one event run in ascending `order`, then by name.
     #[serde(default = "default_order")]
     pub order: i32,
-    /// An EventBridge event pattern.
+    /// An EventBridge event pattern over the event as delivered.
     pub trigger: Spanned<Value>,
+    /// Optional: an event pattern over the step context (the alarm and its tags, looked up
+    /// if need be); the runbook runs only when both `trigger` and `when` match.
+    pub when: Option<Spanned<Value>>,
     #[serde(default)]
     pub steps: Vec<StepSpec>,
     #[serde(default)]
@@ -135,6 +138,24 @@ impl StepKind {
         }
     }
 
+    /// Steps that read CloudWatch to add context (they may run before a page, under a
+    /// deadline, when a `notify` follows them).
+    pub fn is_enrichment(&self) -> bool {
+        matches!(
+            self,
+            StepKind::MetricSnapshot(_) | StepKind::AlarmHistory(_)
+        )
+    }
+
+    /// How long a page waits for this enrichment.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        match self {
+            StepKind::MetricSnapshot(m) => Some(m.deadline_ms),
+            StepKind::AlarmHistory(h) => Some(h.deadline_ms),
+            _ => None,
+        }
+    }
+
     /// Event-pattern conditions of this step, with the key they are under.
     pub fn conditions(&self) -> Vec<(&'static str, &Spanned<Value>)> {
         match self {
@@ -147,13 +168,10 @@ impl StepKind {
     /// Templates of this step, with the key they are under.
     pub fn templates(&self) -> Vec<(&'static str, &Spanned<String>)> {
         match self {
-            StepKind::Notify(n) => {
-                let mut t = vec![("subject", &n.subject), ("body", &n.body)];
-                if let Some(sms) = &n.sms {
-                    t.push(("sms", sms));
-                }
-                t
-            }
+            StepKind::Notify(n) => [("subject", &n.subject), ("body", &n.body), ("sms", &n.sms)]
+                .into_iter()
+                .filter_map(|(key, t)| t.as_ref().map(|t| (key, t)))
+                .collect(),
             StepKind::Incident(i) => i.note.iter().map(|n| ("note", n)).collect(),
             StepKind::PutMetric(m) => m.dimensions.values().map(|d| ("dimensions", d)).collect(),
             _ => Vec::new(),
@@ -211,6 +229,17 @@ pub enum IncidentVerb {
     Resolve,
 }
 
+impl IncidentVerb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentVerb::Track => "track",
+            IncidentVerb::Open => "open",
+            IncidentVerb::Annotate => "annotate",
+            IncidentVerb::Resolve => "resolve",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentAction {
@@ -224,8 +253,9 @@ pub struct IncidentAction {
 pub struct Notify {
     /// Defaults to the route the event was classified to.
     pub route: Option<Route>,
-    pub subject: Spanned<String>,
-    pub body: Spanned<String>,
+    /// Each part defaults to Klaxon's standard page (docs/CONTRACTS.md).
+    pub subject: Option<Spanned<String>>,
+    pub body: Option<Spanned<String>>,
     /// The first line of the message (the SMS); defaults to Klaxon's summary line.
     pub sms: Option<Spanned<String>>,
 }
@@ -266,7 +296,30 @@ pub struct TestSpec {
     pub name: String,
     /// Event file, relative to the runbook file.
     pub event: Spanned<String>,
+    /// Tags the alarm has when the event carries none (as `ListTagsForResource` answers).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// What CloudWatch answers the enrichment steps.
+    #[serde(default)]
+    pub recorded: Recorded,
     pub expect: Expect,
+}
+
+/// Recorded CloudWatch answers for a runbook test.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// GetMetricData values per metric (`"<namespace> <name>"`), oldest first, one per
+    /// minute, the last one at the alarm's state time.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, Vec<f64>>,
+    /// DescribeAlarmHistory state updates, newest first, ten minutes apart, the first at
+    /// the alarm's state time: `ALARM`, `OK`, `INSUFFICIENT_DATA`.
+    #[serde(default)]
+    pub alarm_history: Vec<String>,
+    /// Every CloudWatch read fails (a throttled or unreachable API).
+    #[serde(default)]
+    pub unavailable: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,9 +328,16 @@ pub struct Expect {
     pub matched: bool,
     pub severity: Option<Severity>,
     pub route: Option<Route>,
-    /// Step ids that ran, in order.
+    /// Step ids that ran (ok or failed, not skipped), in order.
     pub steps: Option<Vec<String>>,
+    /// Step ids that were skipped.
+    pub skipped: Option<Vec<String>>,
+    /// Whether this runbook sent a notification.
+    pub notified: Option<bool>,
     pub notification_subject_contains: Option<String>,
+    pub notification_body_contains: Option<String>,
+    /// The event's outcome: opened, updated, resolved, noted, stale, ignored, handled.
+    pub outcome: Option<String>,
 }
 
 fn fifteen() -> u32 {

@@ -60,6 +60,9 @@ pub fn alarm_context(
         "route": ownership.route.as_str(),
         "incident_id": incident_id,
         "transition": transition.map(|t| t.as_str()),
+        // Set by the runner: the incident outcome of this event, and the runbook running.
+        "outcome": Value::Null,
+        "runbook": Value::Null,
         "alarm": {
             "name": line(&event.alarm_name),
             "arn": line(&event.alarm_arn),
@@ -198,20 +201,25 @@ pub fn render_notification(
         Some(route) => route,
         None => ownership.route,
     };
-    let subject = text::sns_subject(&render(&config.subject.value, context)?);
+    let subject = match &config.subject {
+        Some(template) => text::sns_subject(&render(&template.value, context)?),
+        None => standard.subject.clone(),
+    };
+    let (standard_first, standard_body) = standard
+        .message
+        .split_once("\n\n")
+        .unwrap_or((standard.message.as_str(), ""));
     let first_line = match &config.sms {
         Some(sms) => text::bounded(
             &text::single_line(&render(&sms.value, context)?),
             notify::SMS_LINE_BYTES,
         ),
-        None => standard
-            .message
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        None => standard_first.to_string(),
     };
-    let body = text::multi_line(&render(&config.body.value, context)?);
+    let body = match &config.body {
+        Some(template) => text::multi_line(&render(&template.value, context)?),
+        None => standard_body.to_string(),
+    };
     let mut attributes = standard.attributes.clone();
     attributes.insert(notify::attr::ROUTE.into(), route.as_str().into());
     attributes.insert(
@@ -224,6 +232,7 @@ pub fn render_notification(
         subject,
         message: text::bounded(&format!("{first_line}\n\n{body}"), MAX_MESSAGE_BYTES),
         attributes,
+        produced_by: None,
     })
 }
 
@@ -250,6 +259,7 @@ pub fn emit_event(config: &Emit, context: &Value, hops: u64) -> Result<Lifecycle
     detail.insert(HOPS_FIELD.into(), json!(hops + 1));
     detail.insert("incident_id".into(), context["incident_id"].clone());
     Ok(LifecycleEvent {
+        source: Some(EMIT_SOURCE.to_string()),
         detail_type: config.detail_type.clone(),
         resources: Vec::new(),
         detail: Value::Object(detail),
@@ -275,6 +285,31 @@ pub fn metric_datum(config: &PutMetric, context: &Value) -> Result<MetricDatum, 
         value: config.value,
         unit: config.unit.clone(),
     })
+}
+
+/// Contexts for checking a runbook's templates at load time: with a sample result for
+/// each enrichment step (`(step id, is metric snapshot)`), and with every result missing.
+pub fn sample_contexts(enrichment_steps: &[(String, bool)]) -> (Value, Value) {
+    let mut with = sample_context();
+    with["outcome"] = json!("opened");
+    with["runbook"] = json!("sample");
+    let mut without = with.clone();
+    for (id, is_snapshot) in enrichment_steps {
+        let sample = if *is_snapshot {
+            json!({
+                "start": "2024-05-01T11:45:00Z", "end": "2024-05-01T12:00:00Z",
+                "metrics": [{"label": "AWS/EC2 CPUUtilization", "points": 3, "min": 1.0, "max": 3.0, "avg": 2.0, "last": 3.0}],
+            })
+        } else {
+            json!({
+                "transitions": 3, "to_alarm": 2, "flapping": false,
+                "recent": [{"timestamp": "2024-05-01T12:00:00Z", "summary": "Alarm updated from OK to ALARM", "new_state": "ALARM"}],
+            })
+        };
+        with["enrichment"][id] = sample;
+        without["enrichment"][id] = Value::Null;
+    }
+    (with, without)
 }
 
 /// A context for checking templates at load time: every key present, as at run time.
@@ -396,14 +431,15 @@ mod tests {
             subject: "s".into(),
             message: "STANDARD FIRST LINE\n\nrest".into(),
             attributes: BTreeMap::from([("severity".to_string(), "low".to_string())]),
+            produced_by: None,
         };
         let config = Notify {
             route: None,
-            subject: spanned("{{ alarm.name }} is {{ alarm.state }}".into()),
-            body: spanned(
+            subject: Some(spanned("{{ alarm.name }} is {{ alarm.state }}".into())),
+            body: Some(spanned(
                 "Alarm: {{ alarm.name }}\nReason: {{ alarm.reason }}\n{{ alarm.reason_quoted }}"
                     .into(),
-            ),
+            )),
             sms: None,
         };
         let n = render_notification(&config, &ctx, &ownership("dev"), &standard).unwrap();

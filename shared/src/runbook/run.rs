@@ -1,0 +1,726 @@
+//! Running the matched runbooks of one alarm event, in three parts:
+//!
+//! 1. [`walk`] (pure): classify and guard steps decide each runbook's ownership and which
+//!    steps run; the first `incident` step reached decides what happens to the incident.
+//! 2. [`enrich`] (CloudWatch): enrichment steps that a `notify` follows run before the page,
+//!    side by side, each under its deadline and without retries. A miss or an error never
+//!    holds the page: the step runs again after it.
+//! 3. [`decide`] (pure): the incident plan, the pages the `notify` steps render, the step
+//!    outcomes so far, and the steps left for after the page. The engine writes all of it in
+//!    one transaction, delivers the pages, then runs the rest ([`run_after_page`]).
+//!
+//! Conditions (`guard`, `classify`) see the alarm, its tags, the classification so far and
+//! the incident outcome, never enrichment (it may not have run); templates see everything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::enrich::{self, MetricQuery};
+use crate::error::KlaxonError;
+use crate::intake::{AlarmEvent, AlarmState};
+use crate::model::{
+    AlarmTracker, LifecycleEvent, Notification, PendingStep, RunbookScope, StepEntry, StepPhase,
+    StepStatus,
+};
+use crate::notify;
+use crate::ownership::{Ownership, Route};
+use crate::plan::{self, Plan};
+use crate::ports::Metrics;
+use crate::runbook::spec::{IncidentVerb, OnError, StepKind};
+use crate::runbook::steps;
+use crate::runbook::Runbook;
+use crate::text;
+
+/// The key under which templates find enrichment results: `enrichment.<step id>`.
+pub const ENRICHMENT_KEY: &str = "enrichment";
+const SUMMARY_BYTES: usize = 1024;
+
+/// What the walk decided for one step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    Skipped(String),
+    /// A classify or guard step: done, with its summary.
+    Done(String),
+    Incident(IncidentVerb),
+    Notify,
+    EnrichBeforePage,
+    AfterPage,
+}
+
+#[derive(Debug)]
+pub struct RunbookWalk<'a> {
+    pub runbook: &'a Runbook,
+    pub ownership: Ownership,
+    /// One per step of the runbook, same order.
+    pub steps: Vec<Planned>,
+}
+
+#[derive(Debug)]
+pub struct Walk<'a> {
+    pub runbooks: Vec<RunbookWalk<'a>>,
+    /// The incident step that decides the incident: (runbook index, step index, verb).
+    pub decider: Option<(usize, usize, IncidentVerb)>,
+}
+
+/// The context one runbook's conditions and templates see.
+pub fn scoped_context(base: &Value, runbook: &str, ownership: &Ownership) -> Value {
+    let mut ctx = base.clone();
+    ctx["runbook"] = json!(runbook);
+    ctx["severity"] = json!(ownership.severity.as_str());
+    ctx["route"] = json!(ownership.route.as_str());
+    ctx["team"] = json!(ownership.team);
+    ctx
+}
+
+/// Sets the incident fields of the context from a plan.
+pub fn with_plan(mut base: Value, plan: &Plan) -> Value {
+    base["incident_id"] = json!(plan.incident_id);
+    base["outcome"] = json!(plan.outcome.as_str());
+    base["transition"] = json!(transition_of(plan).map(|t| t.as_str()));
+    base
+}
+
+fn transition_of(plan: &Plan) -> Option<crate::model::Transition> {
+    plan.lifecycle
+}
+
+pub fn walk<'a>(selected: &[&'a Runbook], base: &Value, ownership: &Ownership) -> Walk<'a> {
+    let mut walks = Vec::with_capacity(selected.len());
+    let mut decider = None;
+    for (r, runbook) in selected.iter().enumerate() {
+        let mut own = ownership.clone();
+        let mut ctx = scoped_context(base, runbook.name(), &own);
+        let mut planned = Vec::with_capacity(runbook.steps.len());
+        let mut stopped_by: Option<String> = None;
+        let notify_at = runbook
+            .steps
+            .iter()
+            .rposition(|s| matches!(s.kind, StepKind::Notify(_)));
+        for (i, step) in runbook.steps.iter().enumerate() {
+            if let Some(guard) = &stopped_by {
+                planned.push(Planned::Skipped(format!(
+                    "skipped: guard `{guard}` did not hold"
+                )));
+                continue;
+            }
+            let p = match &step.kind {
+                StepKind::Classify(config) => {
+                    let c = steps::classify(config, &step.patterns, &ctx, &own);
+                    own = c.ownership;
+                    ctx = scoped_context(&ctx, runbook.name(), &own);
+                    Planned::Done(c.summary)
+                }
+                StepKind::Guard(_) => {
+                    let holds = step.patterns.first().is_some_and(|p| p.matches(&ctx));
+                    if holds {
+                        Planned::Done("condition holds".into())
+                    } else {
+                        stopped_by = Some(step.id.clone());
+                        let rest = runbook.steps.len() - i - 1;
+                        Planned::Done(format!(
+                            "condition does not hold: the {rest} remaining step(s) are skipped"
+                        ))
+                    }
+                }
+                StepKind::Incident(action) => {
+                    if decider.is_none() && action.action != IncidentVerb::Annotate {
+                        decider = Some((r, i, action.action));
+                    }
+                    Planned::Incident(action.action)
+                }
+                StepKind::Notify(_) => Planned::Notify,
+                kind if kind.is_enrichment() && notify_at.is_some_and(|n| n > i) => {
+                    Planned::EnrichBeforePage
+                }
+                _ => Planned::AfterPage,
+            };
+            planned.push(p);
+        }
+        walks.push(RunbookWalk {
+            runbook,
+            ownership: own,
+            steps: planned,
+        });
+    }
+    Walk {
+        runbooks: walks,
+        decider,
+    }
+}
+
+/// What an enrichment step found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enriched {
+    pub summary: String,
+    pub detail: Value,
+}
+
+/// The alarm facts enrichment needs; kept in the step run so that steps after the page
+/// need not re-read the event.
+#[derive(Debug, Clone)]
+pub struct AlarmInputs {
+    pub alarm_arn: String,
+    pub state_timestamp: DateTime<Utc>,
+    pub queries: Vec<MetricQuery>,
+}
+
+impl AlarmInputs {
+    pub fn of(event: &AlarmEvent) -> Self {
+        AlarmInputs {
+            alarm_arn: event.alarm_arn.clone(),
+            state_timestamp: event.state_timestamp,
+            queries: enrich::queries_for(event),
+        }
+    }
+}
+
+/// Runs one enrichment step against CloudWatch.
+pub async fn enrich<M: Metrics>(
+    metrics: &M,
+    kind: &StepKind,
+    inputs: &AlarmInputs,
+) -> Result<Enriched, KlaxonError> {
+    match kind {
+        StepKind::MetricSnapshot(config) => {
+            let start = inputs.state_timestamp
+                - chrono::Duration::minutes(i64::from(config.minutes_before));
+            let end =
+                inputs.state_timestamp + chrono::Duration::minutes(i64::from(config.minutes_after));
+            if inputs.queries.is_empty() {
+                return Ok(Enriched {
+                    summary: "the alarm names no metric to query (composite alarm, or metric math without plain metrics)".into(),
+                    detail: json!({"start": start, "end": end, "metrics": []}),
+                });
+            }
+            let series = metrics
+                .metric_data(&inputs.alarm_arn, &inputs.queries, start, end)
+                .await?;
+            let summaries: Vec<enrich::MetricSummary> = inputs
+                .queries
+                .iter()
+                .map(|q| enrich::summarize(q, series.iter().find(|s| s.id == q.id)))
+                .collect();
+            let summary = summaries
+                .iter()
+                .map(|m| match (m.last, m.max, m.avg) {
+                    (Some(last), Some(max), Some(avg)) => format!(
+                        "{}: last {} max {} avg {} ({} points)",
+                        m.label,
+                        number(last),
+                        number(max),
+                        number(avg),
+                        m.points
+                    ),
+                    _ => format!("{}: no data points", m.label),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok(Enriched {
+                summary: text::bounded(&text::single_line(&summary), SUMMARY_BYTES),
+                detail: json!({"start": start, "end": end, "metrics": summaries}),
+            })
+        }
+        StepKind::AlarmHistory(config) => {
+            let start = inputs.state_timestamp - chrono::Duration::hours(i64::from(config.hours));
+            let items = metrics
+                .alarm_history(&inputs.alarm_arn, start, inputs.state_timestamp, 100)
+                .await?;
+            let mut report = enrich::history_report(items, 10);
+            // History summaries quote the alarm name: attacker-controlled text.
+            for item in &mut report.recent {
+                item.summary = text::bounded(&text::single_line(&item.summary), 512);
+            }
+            let summary = format!(
+                "{} state change(s) in {} h, {} into ALARM{}",
+                report.transitions,
+                config.hours,
+                report.to_alarm,
+                if report.flapping {
+                    ": the alarm is flapping"
+                } else {
+                    ""
+                }
+            );
+            Ok(Enriched {
+                summary,
+                detail: serde_json::to_value(&report).unwrap_or(Value::Null),
+            })
+        }
+        other => Err(KlaxonError::CorruptRecord {
+            key: other.name().to_string(),
+            reason: "not an enrichment step".into(),
+        }),
+    }
+}
+
+fn number(v: f64) -> String {
+    let rounded = (v * 1000.0).round() / 1000.0;
+    format!("{rounded}")
+}
+
+/// The result of an enrichment step that ran before the page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EarlyEnrichment {
+    Done {
+        enriched: Enriched,
+        duration_ms: u64,
+    },
+    /// Missed its deadline or failed: why, for the step that runs after the page.
+    Deferred(String),
+}
+
+/// Results of enrichment that ran before the page, by (runbook, step id).
+pub type EarlyResults = HashMap<(String, String), EarlyEnrichment>;
+
+/// Runs every enrichment step the walk wants before the page and `done` lacks, side by
+/// side, each under its own deadline and without retries.
+pub async fn enrich_before_page<M: Metrics>(
+    metrics: &M,
+    walk: &Walk<'_>,
+    inputs: &AlarmInputs,
+    done: &mut EarlyResults,
+) {
+    let mut wanted = Vec::new();
+    for w in &walk.runbooks {
+        for (step, planned) in w.runbook.steps.iter().zip(&w.steps) {
+            let key = (w.runbook.name().to_string(), step.id.clone());
+            if *planned == Planned::EnrichBeforePage && !done.contains_key(&key) {
+                wanted.push((key, step));
+            }
+        }
+    }
+    let runs = wanted.into_iter().map(|(key, step)| async move {
+        let deadline = Duration::from_millis(step.kind.deadline_ms().unwrap_or(1500));
+        let started = Instant::now();
+        let result = match tokio::time::timeout(deadline, enrich(metrics, &step.kind, inputs)).await
+        {
+            Ok(Ok(enriched)) => EarlyEnrichment::Done {
+                enriched,
+                duration_ms: elapsed_ms(started),
+            },
+            Ok(Err(e)) => EarlyEnrichment::Deferred(format!(
+                "failed before the page ({})",
+                text::for_log(&e.to_string())
+            )),
+            Err(_) => EarlyEnrichment::Deferred(format!(
+                "missed its {} ms deadline before the page",
+                deadline.as_millis()
+            )),
+        };
+        (key, result)
+    });
+    for (key, result) in futures_util::future::join_all(runs).await {
+        done.insert(key, result);
+    }
+}
+
+pub fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Everything decided before the page.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub plan: Plan,
+    pub pages: Vec<Notification>,
+    pub entries: Vec<StepEntry>,
+    pub pending: Vec<PendingStep>,
+    pub scopes: Vec<RunbookScope>,
+    /// The context after-page steps render against (per runbook, see [`scoped_context`]).
+    pub context: Value,
+}
+
+/// Inputs of [`decide`] that do not come from the walk.
+pub struct DecideInput<'a> {
+    pub tracker: Option<&'a AlarmTracker>,
+    pub event: &'a AlarmEvent,
+    pub ownership: &'a Ownership,
+    pub base_context: &'a Value,
+    pub now: DateTime<Utc>,
+    /// Expiry of step entries when the event concerns no incident.
+    pub unowned_expiry: DateTime<Utc>,
+}
+
+/// The incident plan for the walk's deciding step (or none: nothing changes).
+pub fn plan_for(walk: &Walk<'_>, input: &DecideInput<'_>) -> Plan {
+    let Some((r, _, verb)) = walk.decider else {
+        return plan::observe(input.tracker, input.event, input.ownership, input.now);
+    };
+    let ownership = &walk.runbooks[r].ownership;
+    match verb {
+        IncidentVerb::Open => plan::plan_as(
+            AlarmState::Alarm,
+            input.tracker,
+            input.event,
+            ownership,
+            input.now,
+        ),
+        IncidentVerb::Resolve => plan::plan_as(
+            AlarmState::Ok,
+            input.tracker,
+            input.event,
+            ownership,
+            input.now,
+        ),
+        IncidentVerb::Track | IncidentVerb::Annotate => {
+            plan::plan(input.tracker, input.event, ownership, input.now)
+        }
+    }
+}
+
+pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) -> Decision {
+    let mut plan = plan_for(walk, input);
+    let base = with_plan(input.base_context.clone(), &plan);
+    let mut pages: Vec<Notification> = Vec::new();
+    let mut paged_routes: BTreeMap<Route, String> = BTreeMap::new();
+    let mut entries = Vec::new();
+    let mut pending = Vec::new();
+    let mut scopes = Vec::new();
+    let mut seq: u32 = 0;
+    let entry = |seq: u32,
+                 runbook: &Runbook,
+                 step: usize,
+                 status: StepStatus,
+                 summary: String,
+                 detail: Option<&Value>,
+                 duration_ms: u64| {
+        let s = &runbook.steps[step];
+        StepEntry {
+            // Set for all entries at the end, once the plan is final.
+            incident_id: None,
+            event_id: input.event.event_id.clone(),
+            seq,
+            runbook: runbook.name().to_string(),
+            step: s.id.clone(),
+            kind: s.kind.name().to_string(),
+            status,
+            phase: StepPhase::BeforePage,
+            at: input.now,
+            duration_ms,
+            attempts: u32::from(status != StepStatus::Skipped),
+            summary: text::bounded(&text::single_line(&summary), SUMMARY_BYTES),
+            detail: detail.map(Value::to_string),
+            expires_at: None,
+        }
+    };
+
+    for (r, w) in walk.runbooks.iter().enumerate() {
+        let runbook = w.runbook;
+        let is_decider = walk.decider.is_some_and(|(d, _, _)| d == r);
+        // The deciding runbook pages with the incident's ownership (a recovery goes where
+        // the page went); the others with their own classification.
+        let own = if is_decider {
+            plan.ownership.clone()
+        } else {
+            w.ownership.clone()
+        };
+        scopes.push(RunbookScope {
+            runbook: runbook.name().to_string(),
+            ownership: own.clone(),
+        });
+        let mut ctx = scoped_context(&base, runbook.name(), &own);
+        ctx[ENRICHMENT_KEY] = enrichment_context(runbook, |id| {
+            match early.get(&(runbook.name().to_string(), id.to_string())) {
+                Some(EarlyEnrichment::Done { enriched, .. }) => Some(enriched.detail.clone()),
+                _ => None,
+            }
+        });
+        let mut aborted_by: Option<String> = None;
+        for (i, planned) in w.steps.iter().enumerate() {
+            let step = &runbook.steps[i];
+            let this_seq = seq;
+            seq += 1;
+            if let Some(failed) = &aborted_by {
+                entries.push(entry(
+                    this_seq,
+                    runbook,
+                    i,
+                    StepStatus::Skipped,
+                    format!("skipped: step `{failed}` failed and aborts the runbook"),
+                    None,
+                    0,
+                ));
+                continue;
+            }
+            let (status, summary, detail, duration) = match planned {
+                Planned::Skipped(why) => (StepStatus::Skipped, why.clone(), None, 0),
+                Planned::Done(summary) => (StepStatus::Ok, summary.clone(), None, 0),
+                Planned::AfterPage => {
+                    pending.push(PendingStep {
+                        seq: this_seq,
+                        runbook: runbook.name().to_string(),
+                        step: step.id.clone(),
+                        kind: step.kind.name().to_string(),
+                        deferred_because: None,
+                    });
+                    continue;
+                }
+                Planned::EnrichBeforePage => {
+                    match early.get(&(runbook.name().to_string(), step.id.clone())) {
+                        Some(EarlyEnrichment::Done {
+                            enriched,
+                            duration_ms,
+                        }) => (
+                            StepStatus::Ok,
+                            enriched.summary.clone(),
+                            Some(enriched.detail.clone()),
+                            *duration_ms,
+                        ),
+                        other => {
+                            let why = match other {
+                                Some(EarlyEnrichment::Deferred(why)) => why.clone(),
+                                _ => "did not run before the page".into(),
+                            };
+                            pending.push(PendingStep {
+                                seq: this_seq,
+                                runbook: runbook.name().to_string(),
+                                step: step.id.clone(),
+                                kind: step.kind.name().to_string(),
+                                deferred_because: Some(why),
+                            });
+                            continue;
+                        }
+                    }
+                }
+                Planned::Incident(verb) => {
+                    let note = match &step.kind {
+                        StepKind::Incident(a) => a
+                            .note
+                            .as_ref()
+                            .map(|n| steps::render(&n.value, &ctx).map_err(|e| e.to_string())),
+                        _ => None,
+                    };
+                    incident_outcome(walk, r, i, *verb, &plan, note)
+                }
+                Planned::Notify => {
+                    let StepKind::Notify(config) = &step.kind else {
+                        unreachable!("planned from the kind")
+                    };
+                    let produced_by = format!("{}/{}", runbook.name(), step.id);
+                    let (status, summary) = notify_step(
+                        config,
+                        &ctx,
+                        &own,
+                        &plan,
+                        input.event,
+                        &mut paged_routes,
+                        &mut pages,
+                        produced_by,
+                    );
+                    (status, summary, None, 0)
+                }
+            };
+            if status == StepStatus::Failed && step.on_error == OnError::Abort {
+                aborted_by = Some(step.id.clone());
+            }
+            entries.push(entry(
+                this_seq,
+                runbook,
+                i,
+                status,
+                summary,
+                detail.as_ref(),
+                duration,
+            ));
+        }
+        if let Some(failed) = &aborted_by {
+            // Steps of this runbook meant for after the page do not run either.
+            for p in pending.iter().filter(|p| p.runbook == runbook.name()) {
+                entries.push(entry(
+                    p.seq,
+                    runbook,
+                    step_index(runbook, &p.step),
+                    StepStatus::Skipped,
+                    format!("skipped: step `{failed}` failed and aborts the runbook"),
+                    None,
+                    0,
+                ));
+            }
+            pending.retain(|p| p.runbook != runbook.name());
+        }
+    }
+    if pages.is_empty() {
+        plan::without_page(&mut plan);
+    }
+    let incident_id = plan.incident_id.clone();
+    for e in &mut entries {
+        e.incident_id = incident_id.clone();
+        e.expires_at = incident_id.is_none().then_some(input.unowned_expiry);
+    }
+    entries.sort_by_key(|e| e.seq);
+    Decision {
+        context: base,
+        plan,
+        pages,
+        entries,
+        pending,
+        scopes,
+    }
+}
+
+/// A notify step: the page it renders (at most one per route and event), or why none.
+#[allow(clippy::too_many_arguments)]
+fn notify_step(
+    config: &crate::runbook::spec::Notify,
+    ctx: &Value,
+    own: &Ownership,
+    plan: &Plan,
+    event: &AlarmEvent,
+    paged_routes: &mut BTreeMap<Route, String>,
+    pages: &mut Vec<Notification>,
+    produced_by: String,
+) -> (StepStatus, String) {
+    let (Some(transition), Some(_)) = (plan.page, plan.incident_id.as_deref()) else {
+        return (
+            StepStatus::Skipped,
+            format!(
+                "no page due: the event's outcome is {}",
+                plan.outcome.as_str()
+            ),
+        );
+    };
+    let standard = notify::page(plan, event, transition);
+    let (mut page, status, summary) = match steps::render_notification(config, ctx, own, &standard)
+    {
+        Ok(page) => {
+            let summary = format!(
+                "page on route {} ({})",
+                page.route.as_str(),
+                transition.as_str()
+            );
+            (page, StepStatus::Ok, summary)
+        }
+        // Never lose a page to a template: send Klaxon's own.
+        Err(e) => {
+            let summary = format!(
+                "{e}; Klaxon's standard page was sent on route {} instead",
+                standard.route.as_str()
+            );
+            (standard, StepStatus::Failed, summary)
+        }
+    };
+    match paged_routes.entry(page.route) {
+        std::collections::btree_map::Entry::Occupied(by) => (
+            StepStatus::Skipped,
+            format!(
+                "route {} was already paged for this event by {}",
+                page.route.as_str(),
+                by.get()
+            ),
+        ),
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(produced_by.clone());
+            page.produced_by = Some(produced_by);
+            pages.push(page);
+            (status, summary)
+        }
+    }
+}
+
+fn step_index(runbook: &Runbook, id: &str) -> usize {
+    runbook.steps.iter().position(|s| s.id == id).unwrap_or(0)
+}
+
+fn incident_outcome(
+    walk: &Walk<'_>,
+    r: usize,
+    i: usize,
+    verb: IncidentVerb,
+    plan: &Plan,
+    note: Option<Result<String, String>>,
+) -> (StepStatus, String, Option<Value>, u64) {
+    let note_text = match note {
+        Some(Ok(n)) => Some(text::bounded(&text::single_line(&n), 512)),
+        Some(Err(e)) => return (StepStatus::Failed, format!("note: {e}"), None, 0),
+        None => None,
+    };
+    let with_note = |s: String| match &note_text {
+        Some(n) => format!("{s}; note: {n}"),
+        None => s,
+    };
+    if walk.decider.is_some_and(|(dr, di, _)| dr == r && di == i) {
+        let what = match (&plan.incident_id, plan.timeline.as_ref()) {
+            (Some(id), Some(entry)) => format!("{} {id}: {}", plan.outcome.as_str(), entry.summary),
+            (Some(id), None) => format!("{} {id}", plan.outcome.as_str()),
+            (None, _) => format!(
+                "{}: no incident concerned (no open incident for this state)",
+                plan.outcome.as_str()
+            ),
+        };
+        return (StepStatus::Ok, with_note(what), None, 0);
+    }
+    if verb == IncidentVerb::Annotate {
+        return match &plan.incident_id {
+            Some(id) => (
+                StepStatus::Ok,
+                with_note(format!("annotated {id}")),
+                None,
+                0,
+            ),
+            None => (
+                StepStatus::Skipped,
+                "no incident to annotate".into(),
+                None,
+                0,
+            ),
+        };
+    }
+    let (dr, di, dverb) = walk.decider.expect("a non-annotate step implies a decider");
+    let by = &walk.runbooks[dr];
+    (
+        StepStatus::Skipped,
+        format!(
+            "the incident is decided by runbook `{}` step `{}` ({})",
+            by.runbook.name(),
+            by.runbook.steps[di].id,
+            dverb.as_str()
+        ),
+        None,
+        0,
+    )
+}
+
+/// `enrichment.<id>` for each enrichment step of the runbook: its result, or null.
+pub fn enrichment_context(runbook: &Runbook, result: impl Fn(&str) -> Option<Value>) -> Value {
+    let mut map = serde_json::Map::new();
+    for step in runbook.steps.iter().filter(|s| s.kind.is_enrichment()) {
+        map.insert(step.id.clone(), result(&step.id).unwrap_or(Value::Null));
+    }
+    Value::Object(map)
+}
+
+/// What an after-page step produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterPageEffect {
+    Enriched(Enriched),
+    Emit(LifecycleEvent),
+    Metric(crate::enrich::MetricDatum),
+}
+
+/// The pure part of an after-page step: what to call, rendered from the context.
+pub fn after_page_effect(
+    kind: &StepKind,
+    ctx: &Value,
+    hops: u64,
+    alarm_arn: &str,
+) -> Result<Option<AfterPageEffect>, steps::StepError> {
+    match kind {
+        StepKind::Emit(config) => {
+            let mut event = steps::emit_event(config, ctx, hops)?;
+            event.resources = vec![text::bounded(&text::single_line(alarm_arn), 1600)];
+            Ok(Some(AfterPageEffect::Emit(event)))
+        }
+        StepKind::PutMetric(config) => Ok(Some(AfterPageEffect::Metric(steps::metric_datum(
+            config, ctx,
+        )?))),
+        _ => Ok(None),
+    }
+}
+
+/// Backoff between retries of an after-page step: 100 ms, 200 ms, 400 ms, ... at most 2 s.
+pub fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.min(5)).min(2000))
+}
