@@ -88,6 +88,13 @@ def setup(args):
         c["events"].put_targets(Rule=f"{p}-lifecycle", EventBusName=p,
                                 Targets=[{"Id": "lifecycle-queue", "Arn": arn}])
         fx["queues"]["lifecycle"] = url
+        # Events that runbooks emit (source klaxon.runbook).
+        url, arn = queue(c["sqs"], f"{p}-runbook-events")
+        c["events"].put_rule(Name=f"{p}-runbook-events", EventBusName=p,
+                             EventPattern=json.dumps({"source": ["klaxon.runbook"]}))
+        c["events"].put_targets(Rule=f"{p}-runbook-events", EventBusName=p,
+                                Targets=[{"Id": "runbook-events-queue", "Arn": arn}])
+        fx["queues"]["runbook_events"] = url
         out["fixtures"] = fx
     json.dump(out, sys.stdout)
     print()

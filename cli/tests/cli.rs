@@ -102,6 +102,8 @@ fn replay_json_lines_are_stable_and_complete() {
         "severity",
         "notifications",
         "error",
+        "runbooks",
+        "steps",
     ] {
         assert!(lines.iter().all(|l| l.get(key).is_some()), "key {key}");
     }
@@ -114,6 +116,55 @@ fn replay_json_lines_are_stable_and_complete() {
     assert_eq!(lines[0]["notifications"][0]["route"], "production");
     assert!(lines[1]["notifications"].as_array().unwrap().is_empty());
     assert_eq!(lines[1]["error"], Value::Null);
+    assert_eq!(lines[0]["runbooks"], serde_json::json!(["default-alarm"]));
+    let steps: Vec<(String, String, String, String)> = lines[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let f = |k: &str| s[k].as_str().unwrap().to_string();
+            (f("runbook"), f("step"), f("kind"), f("outcome"))
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (
+                "default-alarm".into(),
+                "track".into(),
+                "incident".into(),
+                "ok".into()
+            ),
+            (
+                "default-alarm".into(),
+                "page".into(),
+                "notify".into(),
+                "ok".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn runbook_test_passes_on_the_shipped_runbooks_and_fails_with_a_diff() {
+    let (code, out, err) = klaxon(&["runbook", "test", "runbooks"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+    let (code, out, _) = klaxon(&["runbook", "test", "tests/runbooks-wrong-expectation"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL wrong-expectation: wrongly expects"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    - expected: production\n    + got:      test"),
+        "{out}"
+    );
+    assert!(out.contains("2 test(s): 1 passed, 1 failed"), "{out}");
+    // A runbook that does not load runs no test.
+    let (code, _, err) = klaxon(&["runbook", "test", "tests/runbooks-broken"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no test ran"), "{err}");
 }
 
 #[test]

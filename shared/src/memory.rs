@@ -35,6 +35,8 @@ pub enum CommitFault {
 pub struct Published {
     pub topic_arn: String,
     pub notification: Notification,
+    /// When it was published (to show what a page waited for).
+    pub at: std::time::Instant,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +72,8 @@ struct State {
     bus_faults: u32,
     step_entries: BTreeMap<(String, u32), StepEntry>,
     step_runs: HashMap<String, StepRun>,
-    step_entry_faults: u32,
+    /// Step-entry writes that succeed before the next one fails (`None`: no fault).
+    step_entry_fault_after: Option<u32>,
 }
 
 /// The engine on the embedded backend: one [`MemoryBackend`] in every role.
@@ -219,9 +222,10 @@ impl MemoryBackend {
         self.lock().bus_faults = count;
     }
 
-    /// The next `count` step-entry writes fail (as if the invocation died there).
-    pub fn fail_next_step_entry_writes(&self, count: u32) {
-        self.lock().step_entry_faults = count;
+    /// After `successes` more step-entry writes, one fails (as if the invocation died
+    /// between a step's effect and its record).
+    pub fn fail_step_entry_write_after(&self, successes: u32) {
+        self.lock().step_entry_fault_after = Some(successes);
     }
 
     /// Every step entry, by event and sequence.
@@ -451,9 +455,13 @@ impl IncidentStore for MemoryBackend {
 
     async fn put_step_entries(&self, entries: &[StepEntry]) -> Result<(), KlaxonError> {
         let mut s = self.lock();
-        if s.step_entry_faults > 0 {
-            s.step_entry_faults -= 1;
-            return Err(KlaxonError::Injected("step entry write failed".into()));
+        match s.step_entry_fault_after {
+            Some(0) => {
+                s.step_entry_fault_after = None;
+                return Err(KlaxonError::Injected("step entry write failed".into()));
+            }
+            Some(n) => s.step_entry_fault_after = Some(n - 1),
+            None => {}
         }
         for entry in entries {
             s.step_entries
@@ -527,6 +535,7 @@ impl Pager for MemoryBackend {
         s.published.push(Published {
             topic_arn: topic_arn.to_string(),
             notification: notification.clone(),
+            at: std::time::Instant::now(),
         });
         Ok(format!("memory-message-{}", s.published.len()))
     }
