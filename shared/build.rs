@@ -1,5 +1,7 @@
 //! Embeds the shipped runbooks (`runbooks/*.yaml` at the workspace root) into the library,
-//! so that a Lambda binary carries them and validates them at cold start.
+//! so that a Lambda binary carries them and validates them at cold start. Each is embedded
+//! as its YAML and, when that parses, as JSON too: deserializing JSON is far cheaper than
+//! parsing YAML, and a cold start pays for every runbook.
 
 use std::path::Path;
 
@@ -17,14 +19,21 @@ fn main() {
         .unwrap_or_default();
     files.sort();
     let mut out = String::from(
-        "/// Shipped runbooks: (file name, YAML text).\npub const EMBEDDED: &[(&str, &str)] = &[\n",
+        "/// Shipped runbooks: (file name, YAML text, JSON form if the YAML parsed).\n\
+         pub const EMBEDDED: &[(&str, &str, Option<&str>)] = &[\n",
     );
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
         let name = file.file_name().unwrap().to_string_lossy();
         let absolute = file.canonicalize().unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        // A file that does not parse is embedded as YAML only: loading it reports the
+        // error with its line and column (at `klaxon runbook check`, or the cold start).
+        let json = serde_saphyr::from_str::<serde_json::Value>(&text)
+            .ok()
+            .map(|v| v.to_string());
         out.push_str(&format!(
-            "    ({name:?}, include_str!({:?})),\n",
+            "    ({name:?}, include_str!({:?}), {json:?}),\n",
             absolute.display().to_string()
         ));
     }

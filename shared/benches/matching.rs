@@ -1,6 +1,8 @@
-//! Benchmarks of the per-event hot path that needs no I/O: parsing an alarm event, planning
-//! its transition, and selecting runbooks among 200 (triggers compiled once, the event
-//! flattened once). Run: `cargo bench -p klaxon-shared --bench matching`.
+//! Benchmarks of the per-event work that needs no network: parsing an alarm event,
+//! selecting runbooks among 200 (triggers compiled once, the event flattened once), handling
+//! one event end to end through the engine on the embedded backend with 204 runbooks (4 of
+//! them run classify, track and a templated notify), and loading the shipped runbooks (what
+//! a cold start pays). Run: `cargo bench -p klaxon-shared --bench matching`.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -40,11 +42,26 @@ fn catalog() -> Catalog {
     .iter()
     .enumerate()
     {
-        let text = format!("name: match-{i}\ndescription: d\nteam: t\ntrigger:\n  {trigger}\n");
+        let text =
+            format!("name: match-{i}\ndescription: d\nteam: t\ntrigger:\n  {trigger}\n{STEPS}");
         runbooks.push(load_str(Path::new("bench.yaml"), &text).unwrap());
     }
     Catalog::new(runbooks)
 }
+
+const STEPS: &str = r#"steps:
+  - id: severity
+    classify:
+      rules:
+        - when: {production: [true], alarm: {name: [{prefix: prod-}]}}
+          severity: critical
+  - id: track
+    incident: {action: track}
+  - id: page
+    notify:
+      subject: "[{{ severity | upper }}] {{ alarm.name }} {{ transition }}"
+      body: "{{ incident_id }} {{ alarm.reason_quoted }} {{ service or 'untagged' }}"
+"#;
 
 fn benches(c: &mut Criterion) {
     let raw = sample();
@@ -53,6 +70,32 @@ fn benches(c: &mut Criterion) {
     assert_eq!(catalog.select(&event).len(), 4);
     c.bench_function("select runbooks: 1 event x 204 runbooks", |b| {
         b.iter(|| catalog.select(black_box(&event)).len())
+    });
+    let catalog = std::sync::Arc::new(catalog);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    c.bench_function(
+        "handle 1 alarm event end to end (embedded backend, 204 runbooks, 4 run)",
+        |b| {
+            b.iter_batched(
+                || {
+                    klaxon::memory::engine_with(
+                        klaxon::memory::embedded_settings(),
+                        catalog.clone(),
+                    )
+                },
+                |(_backend, engine)| {
+                    let report = runtime.block_on(engine.handle_bytes(black_box(&raw)));
+                    report.map(|r| r.steps.len()).unwrap_or(0)
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
+    c.bench_function("load the shipped runbooks (cold start)", |b| {
+        b.iter(|| klaxon::runbook::Catalog::embedded().map(|c| c.runbooks().len()))
     });
     c.bench_function("parse alarm event", |b| {
         b.iter(|| match parse_bytes(black_box(&raw)) {

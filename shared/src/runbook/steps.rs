@@ -290,7 +290,9 @@ pub fn metric_datum(config: &PutMetric, context: &Value) -> Result<MetricDatum, 
 /// Contexts for checking a runbook's templates at load time: with a sample result for
 /// each enrichment step (`(step id, is metric snapshot)`), and with every result missing.
 pub fn sample_contexts(enrichment_steps: &[(String, bool)]) -> (Value, Value) {
-    let mut with = sample_context();
+    // Built once per process: every runbook load starts from it.
+    static SAMPLE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let mut with = SAMPLE.get_or_init(sample_context).clone();
     with["outcome"] = json!("opened");
     with["runbook"] = json!("sample");
     let mut without = with.clone();
