@@ -185,3 +185,15 @@ fn replay_rejected_file_does_not_stop_the_others() {
     assert_eq!(lines[1]["outcome"], "opened");
     assert_eq!(lines[1]["environment"], "staging");
 }
+
+#[test]
+fn the_documented_example_runbook_is_the_tested_one_and_passes() {
+    let example = std::fs::read_to_string(root().join("docs/examples/checkout-5xx.yaml")).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/RUNBOOKS.md")).unwrap();
+    assert!(
+        doc.contains(&format!("```yaml\n{example}```")),
+        "docs/RUNBOOKS.md must show docs/examples/checkout-5xx.yaml verbatim"
+    );
+    let (code, out, err) = klaxon(&["runbook", "test", "docs/examples"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
