@@ -472,6 +472,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
                 lease_until,
                 expires_at,
             });
+        let step_run = step_run.map(fit_in_one_item);
         let commit = Commit {
             processed: ProcessedEvent {
                 event_id: event.event_id.clone(),
@@ -879,6 +880,25 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
         }
         Ok((pages, events))
     }
+}
+
+/// DynamoDB items are at most 400 KB. A step run is usually a few KB; with very many runbooks
+/// on one event it could grow past that, and the commit (with the page) would fail. Then the
+/// enrichment results are left out of the step entries (their summaries stay).
+const MAX_STEP_RUN_BYTES: usize = 300 * 1024;
+
+fn fit_in_one_item(mut run: StepRun) -> StepRun {
+    let size = serde_json::to_vec(&run).map(|v| v.len()).unwrap_or(0);
+    if size > MAX_STEP_RUN_BYTES {
+        tracing::warn!(
+            bytes = size,
+            "step run too large for one DynamoDB item; enrichment details dropped from its entries"
+        );
+        for entry in &mut run.entries {
+            entry.detail = None;
+        }
+    }
+    run
 }
 
 /// A commit attempt: what was decided, and what it will deliver and run once it lands.
