@@ -136,7 +136,7 @@ impl Config {
             Some(path) => crate::runbook::Catalog::from_path(path),
             None => crate::runbook::Catalog::embedded(),
         };
-        loaded.map_err(|errors| {
+        let catalog = loaded.map_err(|errors| {
             ConfigError::Runbooks(
                 errors
                     .iter()
@@ -144,7 +144,29 @@ impl Config {
                     .collect::<Vec<_>>()
                     .join("\n"),
             )
-        })
+        })?;
+        // A page to a route without a topic could never be delivered: refuse to start.
+        for (runbook, step, route) in catalog.routes() {
+            if !self.settings.topics.contains_key(&route) {
+                return Err(ConfigError::Invalid {
+                    name: topic_variable(route),
+                    reason: format!(
+                        "runbook `{runbook}` step `{step}` sends to route `{}`, which has no topic",
+                        route.as_str()
+                    ),
+                });
+            }
+        }
+        Ok(catalog)
+    }
+}
+
+fn topic_variable(route: Route) -> &'static str {
+    match route {
+        Route::Production => TOPIC_PRODUCTION,
+        Route::Test => TOPIC_TEST,
+        Route::Security => TOPIC_SECURITY,
+        Route::Ops => TOPIC_OPS,
     }
 }
 

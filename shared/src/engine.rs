@@ -295,6 +295,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
                         &selected,
                         &run::with_plan(base_context.clone(), &prospective),
                         &ownership,
+                        prospective.page.is_some(),
                     );
                     run::enrich_before_page(self.cloudwatch.source(), &walk, &inputs, &mut early)
                         .await;
@@ -390,7 +391,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
             }
         };
         let steps = match step_run {
-            Some(run) => self.run_steps(run, true).await?,
+            Some(mut run) => {
+                // The stored run may have been trimmed to fit one item (`fit_in_one_item`);
+                // this invocation still has every outcome.
+                run.entries = decision.entries.clone();
+                self.run_steps(run, true).await?
+            }
             None => Vec::new(),
         };
         Ok(Report {
@@ -705,7 +711,18 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
                 .map_err(aws)?;
             return Ok((enriched.summary, Some(enriched.detail)));
         }
-        match run::after_page_effect(&step.kind, ctx, run.hops, &run.alarm_arn) {
+        let label = format!(
+            "{}/{}",
+            ctx["runbook"].as_str().unwrap_or_default(),
+            step.id
+        );
+        let origin = run::EffectOrigin {
+            hops: run.hops,
+            alarm_arn: &run.alarm_arn,
+            event_id: &run.event_id,
+            step: &label,
+        };
+        match run::after_page_effect(&step.kind, ctx, &origin) {
             Ok(Some(AfterPageEffect::Emit(event))) => {
                 self.bus
                     .put(&self.settings.event_bus, &event)
@@ -883,8 +900,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
 }
 
 /// DynamoDB items are at most 400 KB. A step run is usually a few KB; with very many runbooks
-/// on one event it could grow past that, and the commit (with the page) would fail. Then the
-/// enrichment results are left out of the step entries (their summaries stay).
+/// on one event it could grow past that, and the commit (with the page) would fail for good.
+/// Then the enrichment results are left out of the stored entries, and if that is not enough,
+/// the stored entries themselves.
 const MAX_STEP_RUN_BYTES: usize = 300 * 1024;
 
 fn fit_in_one_item(mut run: StepRun) -> StepRun {
@@ -897,6 +915,17 @@ fn fit_in_one_item(mut run: StepRun) -> StepRun {
         for entry in &mut run.entries {
             entry.detail = None;
         }
+    }
+    let size = serde_json::to_vec(&run).map(|v| v.len()).unwrap_or(0);
+    if size > MAX_STEP_RUN_BYTES {
+        // Still too large: keep only the steps to run. The invocation that commits writes
+        // the outcomes itself; only a retry after a crash would miss them.
+        tracing::warn!(
+            bytes = size,
+            entries = run.entries.len(),
+            "step run still too large; its before-page outcomes are not stored with it"
+        );
+        run.entries.clear();
     }
     run
 }

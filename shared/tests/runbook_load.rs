@@ -49,6 +49,12 @@ fn broken_runbooks_are_rejected_with_locations() {
             "trigger: Event pattern is not valid",
         ),
         (
+            "deadline-too-long.yaml",
+            7,
+            9,
+            "steps.snapshot.metric_snapshot.deadline_ms: 120000 is outside 50-5000",
+        ),
+        (
             "enrichment-in-guard.yaml",
             11,
             13,

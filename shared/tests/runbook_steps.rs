@@ -132,6 +132,11 @@ async fn every_step_is_on_the_timeline_with_enrichment_in_the_page() {
     assert_eq!(emitted.len(), 1);
     assert_eq!(emitted[0].event.detail["klaxon_hops"], 1);
     assert_eq!(emitted[0].event.detail["incident_id"], json!(incident));
+    assert_eq!(emitted[0].event.detail["klaxon_step"], "full/tell");
+    assert_eq!(
+        emitted[0].event.detail["klaxon_event_id"],
+        "33ecabbf-275a-4866-8b05-7e030062d0dc"
+    );
 }
 
 #[tokio::test]
@@ -381,4 +386,83 @@ async fn a_runbook_test_expecting_the_wrong_outcome_fails_with_a_diff() {
         text.contains("steps\n    - expected: [\"track\"]"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_failed_step_never_skips_a_page_but_aborts_the_rest() {
+    let text = runbook(
+        "abort-before-page",
+        r#"  - id: track
+    incident: {action: track}
+  - id: to-production
+    notify: {route: production, subject: "never for staging"}
+  - id: to-ops
+    notify: {route: ops, subject: "ops copy"}
+  - id: count
+    put_metric: {name: Counted}
+"#,
+    );
+    let (backend, engine) = engine(&[&text]);
+    let report = engine
+        .handle_bytes(&sample("alarm-metric-test-alarm.json"))
+        .await
+        .unwrap();
+    let by_id = |id: &str| report.steps.iter().find(|e| e.step == id).unwrap();
+    // Refused (staging cannot page production): Klaxon's standard page goes to its route.
+    assert_eq!(by_id("to-production").status, StepStatus::Failed);
+    assert!(by_id("to-production").summary.contains("standard page"));
+    // `abort` does not stop a page...
+    assert_eq!(by_id("to-ops").status, StepStatus::Ok);
+    // ...but stops the other steps.
+    assert_eq!(by_id("count").status, StepStatus::Skipped);
+    let topics: Vec<String> = backend
+        .published()
+        .into_iter()
+        .map(|p| p.topic_arn)
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "arn:aws:sns:us-east-1:000000000000:klaxon-test",
+            "arn:aws:sns:us-east-1:000000000000:klaxon-ops"
+        ]
+    );
+    assert!(backend.put_metrics().is_empty());
+}
+
+#[test]
+fn a_route_without_a_topic_fails_the_cold_start_naming_the_variable() {
+    let dir = std::env::temp_dir().join(format!("klaxon-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("ops.yaml"),
+        runbook(
+            "to-ops",
+            "  - id: track\n    incident: {action: track}\n  - id: page\n    notify: {route: ops}\n",
+        ),
+    )
+    .unwrap();
+    let vars = [
+        ("KLAXON_TABLE", "klaxon"),
+        ("KLAXON_EVENT_BUS", "klaxon"),
+        (
+            "KLAXON_TOPIC_PRODUCTION",
+            "arn:aws:sns:us-east-1:123456789012:p",
+        ),
+        ("KLAXON_TOPIC_TEST", "arn:aws:sns:us-east-1:123456789012:t"),
+    ];
+    let dir_text = dir.to_string_lossy().into_owned();
+    let config = klaxon::config::Config::from_lookup(|name| {
+        if name == "KLAXON_RUNBOOKS" {
+            return Some(dir_text.clone());
+        }
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    let error = config.catalog().err().expect("refused").to_string();
+    assert!(error.contains("KLAXON_TOPIC_OPS"), "{error}");
+    assert!(error.contains("runbook `to-ops` step `page`"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

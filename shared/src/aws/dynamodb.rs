@@ -489,7 +489,7 @@ impl IncidentStore for DynamoDbStore {
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table))
                     .unwrap_or_default();
-                if requests.is_empty() {
+                if requests.is_empty() || attempt == 4 {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
@@ -520,11 +520,17 @@ impl IncidentStore for DynamoDbStore {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(step_pk(incident_id, event_id)))
             .expression_attribute_values(":prefix", s(step_sk_prefix(event_id)));
-        self.query_all(request)
+        let entries: Vec<StepEntry> = self
+            .query_all(request)
             .await?
             .into_iter()
             .map(|item| from_record(item, "step entry"))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        // The prefix also matches an event id that continues with `#...`: keep this event's.
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.event_id == event_id)
+            .collect())
     }
 
     async fn step_entries(&self, incident_id: &str) -> Result<Vec<StepEntry>, KlaxonError> {

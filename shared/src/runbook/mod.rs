@@ -289,6 +289,9 @@ fn validate(file: &Path, spec: RunbookSpec, mode: LoadMode) -> Result<Runbook, V
                 continue;
             }
         };
+        if let Some(problem) = out_of_bounds(&kind) {
+            errors.push(at(file, &step.id, format!("steps.{id}.{problem}")));
+        }
         match &kind {
             StepKind::Incident(action) => {
                 seen_incident_step = true;
@@ -399,6 +402,67 @@ fn validate(file: &Path, spec: RunbookSpec, mode: LoadMode) -> Result<Runbook, V
     }
 }
 
+/// Limits that keep a step within a Lambda invocation and CloudWatch's own limits.
+fn out_of_bounds(kind: &StepKind) -> Option<String> {
+    let check = |key: &str, value: u64, min: u64, max: u64, why: &str| {
+        (value < min || value > max).then(|| {
+            format!(
+                "{}.{key}: {value} is outside {min}-{max} ({why})",
+                kind.name()
+            )
+        })
+    };
+    match kind {
+        StepKind::MetricSnapshot(m) => check(
+            "deadline_ms",
+            m.deadline_ms,
+            MIN_DEADLINE_MS,
+            MAX_DEADLINE_MS,
+            "a page waits at most this long",
+        )
+        .or_else(|| {
+            check(
+                "minutes_before",
+                u64::from(m.minutes_before),
+                1,
+                1440,
+                "at most a day of data",
+            )
+        })
+        .or_else(|| {
+            check(
+                "minutes_after",
+                u64::from(m.minutes_after),
+                0,
+                60,
+                "at most an hour after the alarm",
+            )
+        }),
+        StepKind::AlarmHistory(h) => check(
+            "deadline_ms",
+            h.deadline_ms,
+            MIN_DEADLINE_MS,
+            MAX_DEADLINE_MS,
+            "a page waits at most this long",
+        )
+        .or_else(|| {
+            check(
+                "hours",
+                u64::from(h.hours),
+                1,
+                720,
+                "CloudWatch keeps alarm history for 30 days",
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// A page waits at most this long for enrichment (a Lambda invocation must also commit and
+/// deliver within its timeout).
+pub const MAX_DEADLINE_MS: u64 = 5000;
+pub const MIN_DEADLINE_MS: u64 = 50;
+
 /// Whether a pattern uses `key` at its top level (or in a top-level `$or` branch).
 fn mentions_key(pattern: &serde_json::Value, key: &str) -> bool {
     let Some(map) = pattern.as_object() else {
@@ -491,6 +555,29 @@ impl Catalog {
 
     pub fn runbooks(&self) -> &[Runbook] {
         &self.runbooks
+    }
+
+    /// Every route a runbook names (`notify.route`, `classify` rules), with where:
+    /// `(runbook, step, route)`. A route without an SNS topic must fail the cold start.
+    pub fn routes(&self) -> Vec<(&str, &str, crate::ownership::Route)> {
+        let mut routes = Vec::new();
+        for r in &self.runbooks {
+            for step in &r.steps {
+                match &step.kind {
+                    StepKind::Notify(n) => {
+                        routes.extend(n.route.map(|route| (r.name(), step.id.as_str(), route)))
+                    }
+                    StepKind::Classify(c) => routes.extend(
+                        c.rules
+                            .iter()
+                            .filter_map(|rule| rule.route)
+                            .map(|route| (r.name(), step.id.as_str(), route)),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        routes
     }
 
     pub fn find(&self, name: &str) -> Option<&Runbook> {

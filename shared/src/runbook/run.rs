@@ -87,7 +87,14 @@ fn transition_of(plan: &Plan) -> Option<crate::model::Transition> {
     plan.lifecycle
 }
 
-pub fn walk<'a>(selected: &[&'a Runbook], base: &Value, ownership: &Ownership) -> Walk<'a> {
+/// `page_due`: whether the event's transition deserves a page (from the transition table);
+/// when it does not, no enrichment runs before the commit.
+pub fn walk<'a>(
+    selected: &[&'a Runbook],
+    base: &Value,
+    ownership: &Ownership,
+    page_due: bool,
+) -> Walk<'a> {
     let mut walks = Vec::with_capacity(selected.len());
     let mut decider = None;
     for (r, runbook) in selected.iter().enumerate() {
@@ -138,6 +145,13 @@ pub fn walk<'a>(selected: &[&'a Runbook], base: &Value, ownership: &Ownership) -
                 _ => Planned::AfterPage,
             };
             planned.push(p);
+        }
+        // Enrichment waits before the commit only for a notify that will run and can page.
+        for i in 0..planned.len() {
+            let notify_ahead = planned[i + 1..].contains(&Planned::Notify);
+            if planned[i] == Planned::EnrichBeforePage && !(page_due && notify_ahead) {
+                planned[i] = Planned::AfterPage;
+            }
         }
         walks.push(RunbookWalk {
             runbook,
@@ -428,12 +442,14 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                 _ => None,
             }
         });
-        let mut aborted_by: Option<String> = None;
+        // (step id, seq) of a failed step whose on_error is abort.
+        let mut aborted_by: Option<(String, u32)> = None;
         for (i, planned) in w.steps.iter().enumerate() {
             let step = &runbook.steps[i];
             let this_seq = seq;
             seq += 1;
-            if let Some(failed) = &aborted_by {
+            // `abort` stops the runbook's other steps, never a page.
+            if let (Some((failed, _)), false) = (&aborted_by, *planned == Planned::Notify) {
                 entries.push(entry(
                     this_seq,
                     runbook,
@@ -513,8 +529,11 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                     (status, summary, None, 0)
                 }
             };
-            if status == StepStatus::Failed && step.on_error == OnError::Abort {
-                aborted_by = Some(step.id.clone());
+            if status == StepStatus::Failed
+                && step.on_error == OnError::Abort
+                && aborted_by.is_none()
+            {
+                aborted_by = Some((step.id.clone(), this_seq));
             }
             entries.push(entry(
                 this_seq,
@@ -526,9 +545,11 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                 duration,
             ));
         }
-        if let Some(failed) = &aborted_by {
-            // Steps of this runbook meant for after the page do not run either.
-            for p in pending.iter().filter(|p| p.runbook == runbook.name()) {
+        if let Some((failed, failed_seq)) = &aborted_by {
+            // Steps of this runbook after the failed one, meant for after the page, do not
+            // run either; those before it still do.
+            let aborted = |p: &PendingStep| p.runbook == runbook.name() && p.seq > *failed_seq;
+            for p in pending.iter().filter(|p| aborted(p)) {
                 entries.push(entry(
                     p.seq,
                     runbook,
@@ -539,7 +560,7 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                     0,
                 ));
             }
-            pending.retain(|p| p.runbook != runbook.name());
+            pending.retain(|p| !aborted(p));
         }
     }
     if pages.is_empty() {
@@ -634,7 +655,11 @@ fn incident_outcome(
 ) -> (StepStatus, String, Option<Value>, u64) {
     let note_text = match note {
         Some(Ok(n)) => Some(text::bounded(&text::single_line(&n), 512)),
-        Some(Err(e)) => return (StepStatus::Failed, format!("note: {e}"), None, 0),
+        // The note is the point of `annotate`; elsewhere the incident change happened anyway.
+        Some(Err(e)) if verb == IncidentVerb::Annotate => {
+            return (StepStatus::Failed, format!("note: {e}"), None, 0)
+        }
+        Some(Err(e)) => Some(format!("(could not be rendered: {e})")),
         None => None,
     };
     let with_note = |s: String| match &note_text {
@@ -701,16 +726,27 @@ pub enum AfterPageEffect {
 }
 
 /// The pure part of an after-page step: what to call, rendered from the context.
+/// What identifies an after-page step's effect: emitted events carry it, so consumers can
+/// deduplicate (a step can run twice in the documented window).
+pub struct EffectOrigin<'a> {
+    pub hops: u64,
+    pub alarm_arn: &'a str,
+    pub event_id: &'a str,
+    /// `runbook/step`
+    pub step: &'a str,
+}
+
 pub fn after_page_effect(
     kind: &StepKind,
     ctx: &Value,
-    hops: u64,
-    alarm_arn: &str,
+    origin: &EffectOrigin<'_>,
 ) -> Result<Option<AfterPageEffect>, steps::StepError> {
     match kind {
         StepKind::Emit(config) => {
-            let mut event = steps::emit_event(config, ctx, hops)?;
-            event.resources = vec![text::bounded(&text::single_line(alarm_arn), 1600)];
+            let mut event = steps::emit_event(config, ctx, origin.hops)?;
+            event.resources = vec![text::bounded(&text::single_line(origin.alarm_arn), 1600)];
+            event.detail["klaxon_event_id"] = json!(text::for_log(origin.event_id));
+            event.detail["klaxon_step"] = json!(origin.step);
             Ok(Some(AfterPageEffect::Emit(event)))
         }
         StepKind::PutMetric(config) => Ok(Some(AfterPageEffect::Metric(steps::metric_datum(
