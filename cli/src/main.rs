@@ -1,5 +1,6 @@
 //! `klaxon`: Klaxon's command-line tool.
 
+mod infra;
 mod pattern;
 mod replay;
 mod runbook;
@@ -23,6 +24,9 @@ enum Command {
     /// EventBridge event patterns, offline.
     #[command(subcommand)]
     Pattern(pattern::Command),
+    /// Deployment: the EventBridge rules derived from the runbooks.
+    #[command(subcommand)]
+    Infra(infra::Command),
     /// Runbooks as code: validate them and run their tests.
     #[command(subcommand)]
     Runbook(runbook::Command),
@@ -44,5 +48,6 @@ fn main() -> ExitCode {
         Command::Replay(args) => runtime.block_on(replay::run(args)),
         Command::Pattern(command) => pattern::run(command),
         Command::Runbook(command) => runbook::run(command, &runtime),
+        Command::Infra(command) => infra::run(command),
     }
 }

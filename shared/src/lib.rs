@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod enrich;
 pub mod error;
+pub mod infra;
 pub mod intake;
 pub mod logging;
 pub mod memory;

@@ -1,0 +1,266 @@
+//! The EventBridge rules that feed Klaxon's handlers, derived from the runbooks' triggers:
+//! one truth for the handler's own matching and for the deployed rules (`klaxon infra rules`
+//! writes `infra/rules.json`, which the CDK app reads, and the rules block of the SAM
+//! template). The rules only pre-filter: the handler evaluates every runbook itself.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::pattern::Pattern;
+use crate::runbook::Catalog;
+
+/// Klaxon's own alarms (its health alarms) are named with this prefix; the intake rules
+/// exclude them, so that Klaxon watching itself cannot loop into a paging storm.
+pub const SELF_ALARM_PREFIX: &str = "klaxon-";
+
+/// Which handler serves the events of a source.
+pub fn handler_for(source: &str) -> Option<&'static str> {
+    match source {
+        "aws.cloudwatch" => Some("alarm-intake"),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Logical name, also the SAM resource suffix: `AlarmIntakeRule`.
+    pub name: String,
+    pub handler: String,
+    pub runbooks: Vec<String>,
+    pub event_pattern: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("runbook `{runbook}`: {reason}")]
+pub struct RuleError {
+    pub runbook: String,
+    pub reason: String,
+}
+
+/// One rule per handler: the triggers of the runbooks it serves, without those another
+/// trigger already covers, combined with `$or`, and Klaxon's own alarms excluded.
+pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
+    let mut by_handler: BTreeMap<&'static str, Vec<(String, Value)>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for runbook in catalog.runbooks() {
+        let trigger = &runbook.spec.trigger.value;
+        let sources: Vec<&str> = trigger["source"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let error = |reason: String| RuleError {
+            runbook: runbook.name().to_string(),
+            reason,
+        };
+        if sources.is_empty() {
+            errors.push(error(
+                "its trigger must name `source` with exact values, so that a handler can be chosen and the deployed rule stays narrow".into(),
+            ));
+            continue;
+        }
+        if trigger.get("resources").is_some() {
+            errors.push(error(
+                "its trigger uses `resources`, which the deployed rule needs to exclude Klaxon's own alarms; match the alarm name under `detail` instead".into(),
+            ));
+            continue;
+        }
+        let mut handlers: Vec<&'static str> = Vec::new();
+        for source in &sources {
+            match handler_for(source) {
+                Some(h) if !handlers.contains(&h) => handlers.push(h),
+                Some(_) => {}
+                None => errors.push(error(format!("no handler serves source `{source}` yet"))),
+            }
+        }
+        for handler in handlers {
+            by_handler
+                .entry(handler)
+                .or_default()
+                .push((runbook.name().to_string(), trigger.clone()));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(by_handler
+        .into_iter()
+        .map(|(handler, triggers)| {
+            let runbooks = triggers.iter().map(|(name, _)| name.clone()).collect();
+            let kept = without_covered(triggers.into_iter().map(|(_, t)| t).collect());
+            let mut pattern = if kept.len() == 1 {
+                kept.into_iter().next().expect("one").as_object().cloned().unwrap_or_default()
+            } else {
+                let mut m = Map::new();
+                m.insert("$or".into(), Value::Array(kept));
+                m
+            };
+            pattern.insert(
+                "resources".into(),
+                json!([{"anything-but": {"wildcard": format!("arn:aws:cloudwatch:*:*:alarm:{SELF_ALARM_PREFIX}*")}}]),
+            );
+            let event_pattern = Value::Object(pattern);
+            debug_assert!(Pattern::from_value(&event_pattern).is_ok());
+            Rule {
+                name: format!("{}Rule", pascal(handler)),
+                handler: handler.to_string(),
+                runbooks,
+                event_pattern,
+            }
+        })
+        .collect())
+}
+
+/// Drops triggers that another trigger covers: a trigger whose every condition also appears,
+/// identically, in another is at least as broad, so the narrower one adds nothing to a
+/// pre-filter. (Only plain triggers are compared; `$or` ones are kept.)
+fn without_covered(all: Vec<Value>) -> Vec<Value> {
+    let mut triggers: Vec<Value> = Vec::new();
+    for t in all {
+        if !triggers.contains(&t) {
+            triggers.push(t);
+        }
+    }
+    let leaves: Vec<Option<BTreeMap<String, Value>>> =
+        triggers.iter().map(|t| flat_leaves(t, "")).collect();
+    let covered = |i: usize| {
+        leaves[i].as_ref().is_some_and(|narrow| {
+            leaves.iter().enumerate().any(|(j, broad)| {
+                j != i
+                    && broad.as_ref().is_some_and(|broad| {
+                        broad.len() < narrow.len()
+                            && broad.iter().all(|(k, v)| narrow.get(k) == Some(v))
+                    })
+            })
+        })
+    };
+    let keep: Vec<bool> = (0..triggers.len()).map(|i| !covered(i)).collect();
+    triggers
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(t, k)| k.then_some(t))
+        .collect()
+}
+
+/// Leaf conditions by dotted path; `None` when the pattern uses `$or`.
+fn flat_leaves(pattern: &Value, prefix: &str) -> Option<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    for (key, value) in pattern.as_object()? {
+        if key == "$or" {
+            return None;
+        }
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Object(_) => out.extend(flat_leaves(value, &path)?),
+            leaf => {
+                out.insert(path, leaf.clone());
+            }
+        }
+    }
+    Some(out)
+}
+
+fn pascal(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// The CloudWatch namespaces the runbooks' `put_metric` steps write (the IAM condition on
+/// `cloudwatch:PutMetricData`), always with Klaxon's own.
+pub fn metric_namespaces(catalog: &Catalog) -> Vec<String> {
+    let mut namespaces = std::collections::BTreeSet::from(["Klaxon".to_string()]);
+    for runbook in catalog.runbooks() {
+        for step in &runbook.steps {
+            if let crate::runbook::StepKind::PutMetric(m) = &step.kind {
+                namespaces.insert(m.namespace.clone());
+            }
+        }
+    }
+    namespaces.into_iter().collect()
+}
+
+/// The committed form (`infra/rules.json`), stable for a diff.
+pub fn rules_document(rules: &[Rule], metric_namespaces: &[String]) -> Value {
+    json!({
+        "generated_by": "klaxon infra rules (do not edit: change runbooks/ and run it again)",
+        "self_alarm_prefix": SELF_ALARM_PREFIX,
+        "metric_namespaces": metric_namespaces,
+        "rules": rules.iter().map(|r| json!({
+            "name": r.name,
+            "handler": r.handler,
+            "runbooks": r.runbooks,
+            "event_pattern": r.event_pattern,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::load_str;
+    use std::path::Path;
+
+    fn catalog(triggers: &[(&str, &str)]) -> Catalog {
+        Catalog::new(
+            triggers
+                .iter()
+                .map(|(name, trigger)| {
+                    load_str(
+                        Path::new("t.yaml"),
+                        &format!("name: {name}\ndescription: d\nteam: t\ntrigger: {trigger}\n"),
+                    )
+                    .unwrap()
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn covered_triggers_are_dropped_and_self_alarms_excluded() {
+        let c = catalog(&[
+            ("all", r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}"#),
+            ("same", r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}"#),
+            ("narrow", r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"], "detail": {"alarmName": [{"prefix": "db-"}]}}"#),
+        ]);
+        let rules = super::rules(&c).unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].name, "AlarmIntakeRule");
+        assert_eq!(rules[0].runbooks, ["all", "narrow", "same"]);
+        let p = &rules[0].event_pattern;
+        assert!(p.get("$or").is_none(), "{p}");
+        let pattern = Pattern::from_value(p).unwrap();
+        let event = |name: &str| {
+            json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
+                   "resources": [format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}")]})
+        };
+        assert!(pattern.matches(&event("db-cpu")));
+        assert!(!pattern.matches(&event("klaxon-alarm-intake-errors")));
+    }
+
+    #[test]
+    fn distinct_triggers_are_ored_and_unknown_sources_refused() {
+        let c = catalog(&[
+            ("a", r#"{"source": ["aws.cloudwatch"], "detail": {"state": {"value": ["ALARM"]}}}"#),
+            ("b", r#"{"source": ["aws.cloudwatch"], "detail": {"alarmName": [{"prefix": "x"}]}}"#),
+        ]);
+        let rules = super::rules(&c).unwrap();
+        assert_eq!(rules[0].event_pattern["$or"].as_array().unwrap().len(), 2);
+        assert!(Pattern::from_value(&rules[0].event_pattern).is_ok());
+        let bad = catalog(&[("g", r#"{"source": ["aws.guardduty"]}"#), ("n", r#"{"detail-type": ["x"]}"#)]);
+        let errors = super::rules(&bad).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].to_string().contains("no handler serves source `aws.guardduty`"));
+        assert!(errors[1].to_string().contains("must name `source`"));
+    }
+}
