@@ -165,6 +165,13 @@ async fn every_valid_sample_is_handled_as_documented() {
             Some(Route::Production),
         ),
         (
+            "alarm-klaxon-self-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
             "alarm-latency-anomaly-alarm.json",
             Outcome::Opened,
             Some("production"),

@@ -1,0 +1,139 @@
+//! The deployed intake rules (`infra/rules.json`, generated from the runbooks by
+//! `klaxon infra rules`) created on moto's EventBridge: every sample in `events/` is put with
+//! PutEvents, and lands in the stand-in queue of the handler that serves it (an SQS queue in
+//! place of the function) or, if no runbook would act on it or it is one of Klaxon's own
+//! alarms, nowhere. The expectation comes from Klaxon's own matcher (the runbook triggers);
+//! moto's EventBridge is the independent judge of the deployed patterns.
+
+use klaxon::runbook::Catalog;
+use klaxon_integration_tests::{repo_root, LocalAws};
+use serde_json::Value;
+
+#[tokio::test]
+async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
+    let aws = LocalAws::fresh("rules").await;
+    let rules: Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("infra/rules.json")).expect("infra/rules.json"),
+    )
+    .unwrap();
+    let events = aws_sdk_eventbridge::Client::new(&aws.sdk);
+    let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
+    let bus = aws.resources["event_bus"].as_str().unwrap().to_string();
+
+    // One stand-in queue per handler.
+    let mut queues = std::collections::BTreeMap::new();
+    for rule in rules["rules"].as_array().unwrap() {
+        let handler = rule["handler"].as_str().unwrap();
+        let name = format!("{}-{handler}", aws.table());
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let rule_name = format!("{}-{}", aws.table(), rule["name"].as_str().unwrap());
+        events
+            .put_rule()
+            .name(&rule_name)
+            .event_bus_name(&bus)
+            .event_pattern(rule["event_pattern"].to_string())
+            .send()
+            .await
+            .expect("moto accepts the generated pattern");
+        events
+            .put_targets()
+            .rule(&rule_name)
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id(handler)
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        queues.insert(handler.to_string(), url);
+    }
+
+    let catalog = Catalog::embedded().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut delivered = 0;
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let event: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        let own_alarm = event["detail"]["alarmName"]
+            .as_str()
+            .is_some_and(|n| n.starts_with(klaxon::infra::SELF_ALARM_PREFIX));
+        let served = !catalog.candidates(&event).is_empty() && !own_alarm;
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&bus)
+            .source(event["source"].as_str().unwrap())
+            .detail_type(event["detail-type"].as_str().unwrap())
+            .detail(event["detail"].to_string())
+            .set_resources(event["resources"].as_array().map(|r| {
+                r.iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect()
+            }))
+            .build();
+        let out = events.put_events().entries(entry).send().await.unwrap();
+        assert_eq!(out.failed_entry_count(), 0, "{name}");
+        for (handler, url) in &queues {
+            let messages = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            for m in &messages {
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let expected = usize::from(served && handler == "alarm-intake");
+            assert_eq!(
+                messages.len(),
+                expected,
+                "{name}: {} message(s) reached {handler}, expected {expected}",
+                messages.len()
+            );
+            if expected == 1 {
+                let body: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+                assert_eq!(body["detail"], event["detail"], "{name}");
+                delivered += 1;
+            }
+        }
+        if name.starts_with("alarm-") && !own_alarm {
+            assert!(served, "{name}: an alarm sample no runbook serves");
+        }
+        if name.starts_with("cloudwatch-") || own_alarm {
+            assert!(!served, "{name} must reach no handler");
+        }
+    }
+    assert!(delivered >= 18, "only {delivered} samples delivered");
+}
