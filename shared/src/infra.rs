@@ -229,9 +229,18 @@ mod tests {
     #[test]
     fn covered_triggers_are_dropped_and_self_alarms_excluded() {
         let c = catalog(&[
-            ("all", r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}"#),
-            ("same", r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}"#),
-            ("narrow", r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"], "detail": {"alarmName": [{"prefix": "db-"}]}}"#),
+            (
+                "all",
+                r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}"#,
+            ),
+            (
+                "same",
+                r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}"#,
+            ),
+            (
+                "narrow",
+                r#"{"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"], "detail": {"alarmName": [{"prefix": "db-"}]}}"#,
+            ),
         ]);
         let rules = super::rules(&c).unwrap();
         assert_eq!(rules.len(), 1);
@@ -251,16 +260,27 @@ mod tests {
     #[test]
     fn distinct_triggers_are_ored_and_unknown_sources_refused() {
         let c = catalog(&[
-            ("a", r#"{"source": ["aws.cloudwatch"], "detail": {"state": {"value": ["ALARM"]}}}"#),
-            ("b", r#"{"source": ["aws.cloudwatch"], "detail": {"alarmName": [{"prefix": "x"}]}}"#),
+            (
+                "a",
+                r#"{"source": ["aws.cloudwatch"], "detail": {"state": {"value": ["ALARM"]}}}"#,
+            ),
+            (
+                "b",
+                r#"{"source": ["aws.cloudwatch"], "detail": {"alarmName": [{"prefix": "x"}]}}"#,
+            ),
         ]);
         let rules = super::rules(&c).unwrap();
         assert_eq!(rules[0].event_pattern["$or"].as_array().unwrap().len(), 2);
         assert!(Pattern::from_value(&rules[0].event_pattern).is_ok());
-        let bad = catalog(&[("g", r#"{"source": ["aws.guardduty"]}"#), ("n", r#"{"detail-type": ["x"]}"#)]);
+        let bad = catalog(&[
+            ("g", r#"{"source": ["aws.guardduty"]}"#),
+            ("n", r#"{"detail-type": ["x"]}"#),
+        ]);
         let errors = super::rules(&bad).unwrap_err();
         assert_eq!(errors.len(), 2);
-        assert!(errors[0].to_string().contains("no handler serves source `aws.guardduty`"));
+        assert!(errors[0]
+            .to_string()
+            .contains("no handler serves source `aws.guardduty`"));
         assert!(errors[1].to_string().contains("must name `source`"));
     }
 }

@@ -89,11 +89,11 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
             .source(event["source"].as_str().unwrap())
             .detail_type(event["detail-type"].as_str().unwrap())
             .detail(event["detail"].to_string())
-            .set_resources(event["resources"].as_array().map(|r| {
-                r.iter()
-                    .map(|v| v.as_str().unwrap().to_string())
-                    .collect()
-            }))
+            .set_resources(
+                event["resources"]
+                    .as_array()
+                    .map(|r| r.iter().map(|v| v.as_str().unwrap().to_string()).collect()),
+            )
             .build();
         let out = events.put_events().entries(entry).send().await.unwrap();
         assert_eq!(out.failed_entry_count(), 0, "{name}");
