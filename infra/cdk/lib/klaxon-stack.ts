@@ -1,0 +1,279 @@
+// Klaxon's resources in CDK: the same as infra/template.yaml (SAM). The intake rules come from
+// infra/rules.json, generated from the runbooks by `klaxon infra rules`; test/klaxon.test.ts
+// compares this stack with the SAM template on rules, functions, environment and IAM.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Aws, CfnCondition, CfnParameter, Duration, Fn, RemovalPolicy, Stack, StackProps, CfnOutput } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+
+export const REPO_ROOT = path.join(__dirname, '..', '..', '..');
+
+export interface RulesDocument {
+  self_alarm_prefix: string;
+  metric_namespaces: string[];
+  rules: { name: string; handler: string; runbooks: string[]; event_pattern: Record<string, unknown> }[];
+}
+
+export function loadRules(): RulesDocument {
+  return JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra', 'rules.json'), 'utf8'));
+}
+
+export interface KlaxonStackProps extends StackProps {
+  /** Lambda architecture; the build must match (arm64 needs the aarch64 Rust target and Zig). */
+  readonly architecture?: lambda.Architecture;
+}
+
+export class KlaxonStack extends Stack {
+  constructor(scope: Construct, id: string, props: KlaxonStackProps = {}) {
+    super(scope, id, props);
+    const rules = loadRules();
+    const architecture = props.architecture ?? lambda.Architecture.ARM_64;
+
+    const alertEmail = new CfnParameter(this, 'AlertEmail', {
+      type: 'String', default: '',
+      description: "Optional e-mail address subscribed to the ops topic (Klaxon's own health alarms).",
+    });
+    const logRetentionDays = new CfnParameter(this, 'LogRetentionDays', {
+      type: 'Number', default: 90, allowedValues: ['7', '14', '30', '60', '90', '180', '365', '731'],
+    });
+    const idempotencyHours = new CfnParameter(this, 'IdempotencyHours', {
+      type: 'Number', default: 48, minValue: 30, maxValue: 720,
+    });
+    const hasAlertEmail = new CfnCondition(this, 'HasAlertEmail', {
+      expression: Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, '')),
+    });
+
+    // With the AWS-managed SNS key, CloudWatch alarm actions cannot publish: a customer key
+    // whose policy lets CloudWatch (and EventBridge and SNS, for the queues) use it.
+    const key = new kms.Key(this, 'KlaxonKey', {
+      description: 'Klaxon data and messages',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      alias: `alias/${Aws.STACK_NAME}`,
+    });
+    const sourceAccount = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } };
+    key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsPublishToEncryptedTopics',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'], resources: ['*'], conditions: sourceAccount,
+    }));
+    key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'EventBridgeAndSnsWriteEncryptedQueues',
+      principals: [new iam.ServicePrincipal('events.amazonaws.com'), new iam.ServicePrincipal('sns.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'], resources: ['*'], conditions: sourceAccount,
+    }));
+    key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'CloudWatchLogsEncryptsLogGroups',
+      principals: [new iam.ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+      actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+      resources: ['*'],
+      conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:/aws/lambda/${Aws.STACK_NAME}-*` } },
+    }));
+
+    const table = new dynamodb.CfnTable(this, 'IncidentTable', {
+      billingMode: 'PAY_PER_REQUEST',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      sseSpecification: { sseEnabled: true, sseType: 'KMS', kmsMasterKeyId: key.keyId },
+      timeToLiveSpecification: { attributeName: 'expires_at_epoch', enabled: true },
+      attributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk']
+        .map((attributeName) => ({ attributeName, attributeType: 'S' })),
+      keySchema: [{ attributeName: 'pk', keyType: 'HASH' }, { attributeName: 'sk', keyType: 'RANGE' }],
+      globalSecondaryIndexes: [
+        ['open-incidents', 'gsi1'], ['by-service', 'gsi2'], ['escalation-due', 'gsi3'],
+      ].map(([indexName, prefix]) => ({
+        indexName,
+        keySchema: [{ attributeName: `${prefix}pk`, keyType: 'HASH' }, { attributeName: `${prefix}sk`, keyType: 'RANGE' }],
+        projection: { projectionType: 'ALL' },
+      })),
+    });
+    table.applyRemovalPolicy(RemovalPolicy.RETAIN);
+
+    const topic = (id: string) => new sns.Topic(this, id, { masterKey: key });
+    const production = topic('ProductionTopic');
+    const test = topic('TestTopic');
+    const security = topic('SecurityTopic');
+    const ops = topic('OpsTopic');
+    ops.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'KlaxonHealthAlarmsPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'], resources: [ops.topicArn], conditions: sourceAccount,
+    }));
+
+    const deadLetterQueue = (id: string) => new sqs.Queue(this, id, {
+      encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: key, retentionPeriod: Duration.days(14),
+    });
+    const subscriptionDlq = deadLetterQueue('SubscriptionDeadLetterQueue');
+    subscriptionDlq.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'TopicsDeadLetter',
+      principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+      actions: ['sqs:SendMessage'], resources: [subscriptionDlq.queueArn],
+      conditions: { ArnEquals: { 'aws:SourceArn': [production, test, security, ops].map((t) => t.topicArn) } },
+    }));
+    const opsEmail = new sns.CfnSubscription(this, 'OpsEmail', {
+      topicArn: ops.topicArn, protocol: 'email', endpoint: alertEmail.valueAsString,
+      redrivePolicy: { deadLetterTargetArn: subscriptionDlq.queueArn },
+    });
+    opsEmail.cfnOptions.condition = hasAlertEmail;
+
+    const bus = new events.EventBus(this, 'KlaxonBus', { eventBusName: `${Aws.STACK_NAME}-bus` });
+
+    const intakeDlq = deadLetterQueue('IntakeDeadLetterQueue');
+    intakeDlq.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'IntakeRulesDeadLetter',
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'], resources: [intakeDlq.queueArn],
+      conditions: {
+        ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/*` },
+        ...sourceAccount,
+      },
+    }));
+    const failureQueue = deadLetterQueue('IntakeFailureQueue');
+
+    const functionName = `${Aws.STACK_NAME}-alarm-intake`;
+    const logGroup = new logs.LogGroup(this, 'AlarmIntakeLogGroup', {
+      logGroupName: `/aws/lambda/${functionName}`, encryptionKey: key, removalPolicy: RemovalPolicy.DESTROY,
+    });
+    (logGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
+
+    // Least privilege, spelled out (no grant* helpers: they add actions Klaxon never calls).
+    const role = new iam.Role(this, 'AlarmIntakeRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      inlinePolicies: {
+        'alarm-intake': new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
+            new iam.PolicyStatement({
+              sid: 'IncidentRecords',
+              actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
+                'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
+              resources: [table.attrArn, `${table.attrArn}/index/*`],
+            }),
+            new iam.PolicyStatement({ sid: 'Pages', actions: ['sns:Publish'], resources: [production, test, security, ops].map((t) => t.topicArn) }),
+            new iam.PolicyStatement({ sid: 'LifecycleAndRunbookEvents', actions: ['events:PutEvents'], resources: [bus.eventBusArn] }),
+            new iam.PolicyStatement({
+              sid: 'AlarmTagsAndHistory',
+              actions: ['cloudwatch:ListTagsForResource', 'cloudwatch:DescribeAlarmHistory'],
+              resources: [`arn:${Aws.PARTITION}:cloudwatch:*:${Aws.ACCOUNT_ID}:alarm:*`],
+            }),
+            // GetMetricData supports no resource-level permissions.
+            new iam.PolicyStatement({ sid: 'MetricSnapshots', actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
+            new iam.PolicyStatement({ sid: 'FailedEventsDestination', actions: ['sqs:SendMessage'], resources: [failureQueue.queueArn] }),
+            new iam.PolicyStatement({ sid: 'EncryptedTableTopicsQueuesEnvironment', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
+          ],
+        }),
+      },
+    });
+    // PutMetricData supports no resource-level permissions: limited to the runbooks' namespaces.
+    new iam.Policy(this, 'AlarmIntakeMetricsPolicy', {
+      policyName: 'runbook-metrics',
+      roles: [role],
+      statements: [new iam.PolicyStatement({
+        sid: 'RunbookMetrics', actions: ['cloudwatch:PutMetricData'], resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': rules.metric_namespaces } },
+      })],
+    });
+
+    const fn = new RustFunction(this, 'AlarmIntakeFunction', {
+      manifestPath: path.join(REPO_ROOT, 'Cargo.toml'),
+      binaryName: 'alarm-intake',
+      functionName,
+      description: 'CloudWatch alarm state changes -> runbooks -> incidents and pages',
+      architecture,
+      memorySize: 128,
+      timeout: Duration.seconds(30),
+      reservedConcurrentExecutions: 50,
+      role,
+      environmentEncryption: key,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: {
+        KLAXON_TABLE: table.ref,
+        KLAXON_TOPIC_PRODUCTION: production.topicArn,
+        KLAXON_TOPIC_TEST: test.topicArn,
+        KLAXON_TOPIC_SECURITY: security.topicArn,
+        KLAXON_TOPIC_OPS: ops.topicArn,
+        KLAXON_EVENT_BUS: bus.eventBusName,
+        KLAXON_IDEMPOTENCY_HOURS: idempotencyHours.valueAsString,
+        KLAXON_OUTBOX_LEASE_SECONDS: '60',
+      },
+      bundling: { cargoLambdaFlags: ['--quiet'] },
+    });
+    (fn.node.defaultChild as lambda.CfnFunction).addMetadata('checkov', {
+      skip: [
+        { id: 'CKV_AWS_117', comment: 'no VPC: the function calls only AWS APIs; a VPC would need NAT or endpoints for six services and slow cold starts' },
+        { id: 'CKV_AWS_116', comment: 'failed asynchronous events go to IntakeFailureQueue through an on-failure destination, which keeps the error; a legacy DLQ would duplicate it' },
+      ],
+    });
+    // Asynchronous invocations: 2 retries, then the failure queue, never dropped.
+    new lambda.CfnEventInvokeConfig(this, 'AlarmIntakeInvokeConfig', {
+      functionName: fn.functionName,
+      qualifier: '$LATEST',
+      maximumRetryAttempts: 2,
+      maximumEventAgeInSeconds: 21600,
+      destinationConfig: { onFailure: { destination: failureQueue.queueArn } },
+    });
+
+    const functions: Record<string, lambda.IFunction> = { 'alarm-intake': fn };
+    for (const rule of rules.rules) {
+      const target = functions[rule.handler];
+      if (!target) throw new Error(`rules.json names handler ${rule.handler}, which this stack lacks`);
+      const cfnRule = new events.CfnRule(this, rule.name, {
+        description: `Feeds ${rule.handler} (runbooks: ${rule.runbooks.join(', ')}); Klaxon's own alarms excluded`,
+        eventBusName: 'default',
+        state: 'ENABLED',
+        eventPattern: rule.event_pattern,
+        targets: [{
+          id: rule.handler,
+          arn: target.functionArn,
+          deadLetterConfig: { arn: intakeDlq.queueArn },
+          retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86400 },
+        }],
+      });
+      new lambda.CfnPermission(this, `${rule.name}Permission`, {
+        action: 'lambda:InvokeFunction', functionName: target.functionName,
+        principal: 'events.amazonaws.com', sourceArn: cfnRule.attrArn,
+      });
+    }
+
+    // Klaxon's own health, to the ops topic; named klaxon-* so the intake rules exclude them.
+    const alarmOn = (id: string, name: string, description: string, metric: cloudwatch.Metric) => {
+      const alarm = new cloudwatch.Alarm(this, id, {
+        alarmName: `${rules.self_alarm_prefix}${Aws.STACK_NAME}-${name}`,
+        alarmDescription: description,
+        metric,
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      const cfn = alarm.node.defaultChild as cloudwatch.CfnAlarm;
+      cfn.alarmActions = [ops.topicArn];
+      cfn.okActions = [ops.topicArn];
+    };
+    const depth = (q: sqs.Queue) => q.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) });
+    alarmOn('IntakeDeadLetterAlarm', 'intake-dead-letters', 'Events EventBridge could not deliver to Klaxon are waiting in the dead-letter queue.', depth(intakeDlq));
+    alarmOn('IntakeFailureAlarm', 'intake-failed-events', "Events Klaxon failed on after Lambda's retries are waiting in the failure queue.", depth(failureQueue));
+    alarmOn('SubscriptionDeadLetterAlarm', 'undelivered-pages', 'SNS could not deliver pages to a subscriber; they wait in the subscription dead-letter queue.', depth(subscriptionDlq));
+    alarmOn('AlarmIntakeErrorsAlarm', 'alarm-intake-errors', 'The alarm handler returned errors (Lambda retries them; see its logs).', fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }));
+    alarmOn('AlarmIntakeThrottlesAlarm', 'alarm-intake-throttles', 'The alarm handler was throttled (reserved concurrency reached).', fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }));
+
+    new CfnOutput(this, 'IncidentTableName', { value: table.ref });
+    new CfnOutput(this, 'ProductionTopicArn', { value: production.topicArn });
+    new CfnOutput(this, 'TestTopicArn', { value: test.topicArn });
+    new CfnOutput(this, 'SecurityTopicArn', { value: security.topicArn });
+    new CfnOutput(this, 'OpsTopicArn', { value: ops.topicArn });
+    new CfnOutput(this, 'KlaxonBusArn', { value: bus.eventBusArn });
+    new CfnOutput(this, 'SubscriptionDeadLetterQueueArn', { value: subscriptionDlq.queueArn });
+    new CfnOutput(this, 'AlarmIntakeFunctionName', { value: fn.functionName });
+  }
+}

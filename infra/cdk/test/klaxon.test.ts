@@ -1,0 +1,201 @@
+// The CDK stack, synthesized offline (bundling skipped), checked on its own and against the
+// SAM template (infra/template.yaml) on what matters: rule patterns and targets, function
+// names and environment variables, IAM actions and resources per function.
+import * as fs from 'fs';
+import * as path from 'path';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as YAML from 'yaml';
+import { KlaxonStack, loadRules, REPO_ROOT } from '../lib/klaxon-stack';
+
+type Resources = Record<string, { Type: string; Properties?: any; Condition?: string }>;
+
+function synth(): Template {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new KlaxonStack(app, 'Klaxon', { env: { account: '000000000000', region: 'us-east-1' } });
+  return Template.fromStack(stack);
+}
+
+// CloudFormation's short-form tags, as plain JSON intrinsics.
+const tags: YAML.Tags = [
+  ['Ref', (v: string) => ({ Ref: v })],
+  ['GetAtt', (v: string) => ({ 'Fn::GetAtt': v.split('.') })],
+  ['Sub', (v: any) => ({ 'Fn::Sub': v })],
+  ['If', (v: any) => ({ 'Fn::If': v })],
+  ['Not', (v: any) => ({ 'Fn::Not': v })],
+  ['Equals', (v: any) => ({ 'Fn::Equals': v })],
+  ['Join', (v: any) => ({ 'Fn::Join': v })],
+].flatMap(([tag, resolve]: any) => [
+  { tag: `!${tag}`, resolve: (s: string) => resolve(s) },
+  { tag: `!${tag}`, collection: 'seq', resolve: (seq: any) => resolve(seq.toJSON()) },
+]) as YAML.Tags;
+
+function samTemplate(): { Resources: Resources } {
+  const text = fs.readFileSync(path.join(REPO_ROOT, 'infra', 'template.yaml'), 'utf8');
+  return YAML.parse(text, { customTags: tags });
+}
+
+/** A value with references replaced by the type of what they point at. */
+function shape(value: any, resources: Resources): any {
+  // SAM's function becomes a Lambda function at deployment.
+  const type = (id: string) => (resources[id]?.Type ?? id).replace('AWS::Serverless::Function', 'AWS::Lambda::Function');
+  const typeOf = (id: string) => (id.startsWith('AWS::') ? `\${${id}}` : `<${type(id)}>`);
+  if (Array.isArray(value)) return value.map((v) => shape(v, resources));
+  if (value && typeof value === 'object') {
+    if ('Ref' in value) return typeOf(value.Ref);
+    if ('Fn::GetAtt' in value) {
+      const [id, attr] = value['Fn::GetAtt'];
+      return `<${type(id)}.${attr}>`;
+    }
+    if ('Fn::Sub' in value) {
+      const text: string = Array.isArray(value['Fn::Sub']) ? value['Fn::Sub'][0] : value['Fn::Sub'];
+      return text.replace(/\$\{([^}]+)\}/g, (_m, ref: string) => {
+        if (ref.startsWith('AWS::')) return `\${${ref}}`;
+        const [id, attr] = ref.split('.');
+        return attr ? `<${type(id)}.${attr}>` : typeOf(id);
+      });
+    }
+    if ('Fn::Join' in value) {
+      const [sep, parts] = value['Fn::Join'];
+      return parts.map((p: any) => shape(p, resources)).join(sep);
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shape(v, resources)]));
+  }
+  return value;
+}
+
+const SAM_FUNCTION = 'AWS::Serverless::Function';
+const functions = (resources: Resources) =>
+  Object.entries(resources).filter(([, r]) => r.Type === SAM_FUNCTION || r.Type === 'AWS::Lambda::Function');
+
+/** action -> sorted resource shapes, over the function's role's policies. */
+function iamOf(fnId: string, resources: Resources): Record<string, string[]> {
+  const roleRef = resources[fnId].Properties.Role;
+  const roleId = roleRef['Fn::GetAtt'][0];
+  const docs: any[] = (resources[roleId].Properties.Policies ?? []).map((p: any) => p.PolicyDocument);
+  for (const r of Object.values(resources)) {
+    if (r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles ?? []).some((x: any) => x.Ref === roleId)) {
+      docs.push(r.Properties.PolicyDocument);
+    }
+  }
+  const out: Record<string, string[]> = {};
+  for (const doc of docs) {
+    for (const st of doc.Statement) {
+      const actions = [st.Action].flat();
+      const res = [st.Resource].flat().map((x: any) => JSON.stringify(shape(x, resources)));
+      for (const a of actions) out[a] = [...(out[a] ?? []), ...res].sort();
+    }
+  }
+  return out;
+}
+
+function functionSummary(resources: Resources) {
+  return functions(resources).map(([id, r]) => ({
+    name: shape(r.Properties.FunctionName, resources),
+    environment: shape(r.Properties.Environment.Variables, resources),
+    memory: r.Properties.MemorySize,
+    timeout: r.Properties.Timeout,
+    iam: iamOf(id, resources),
+  }));
+}
+
+function rulesSummary(resources: Resources) {
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::Events::Rule')
+    .map((r) => ({
+      bus: r.Properties.EventBusName,
+      pattern: r.Properties.EventPattern,
+      targets: r.Properties.Targets.map((t: any) => ({
+        id: t.Id,
+        arn: shape(t.Arn, resources),
+        deadLetter: shape(t.DeadLetterConfig?.Arn, resources),
+        retry: t.RetryPolicy,
+      })),
+    }));
+}
+
+describe('Klaxon CDK stack', () => {
+  const template = synth();
+  const cdk: Resources = template.toJSON().Resources;
+  const sam = samTemplate().Resources;
+
+  test('intake rules are the generated ones, each target with a dead-letter queue and retries', () => {
+    const rules = loadRules();
+    expect(rules.rules.length).toBeGreaterThan(0);
+    for (const rule of rules.rules) {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: rule.event_pattern,
+        Targets: [Match.objectLike({
+          Id: rule.handler,
+          DeadLetterConfig: { Arn: Match.anyValue() },
+          RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
+        })],
+      });
+    }
+  });
+
+  test('every asynchronous hop has a dead-letter queue or an on-failure destination', () => {
+    for (const [id] of functions(cdk)) {
+      const configs = Object.values(cdk).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig'
+        && JSON.stringify(r.Properties.FunctionName).includes(id));
+      expect(configs.some((c) => c.Properties.DestinationConfig?.OnFailure?.Destination)).toBe(true);
+    }
+    for (const r of Object.values(cdk).filter((x) => x.Type === 'AWS::Events::Rule')) {
+      for (const t of r.Properties.Targets) expect(t.DeadLetterConfig?.Arn).toBeDefined();
+    }
+    for (const r of Object.values(cdk).filter((x) => x.Type === 'AWS::SNS::Subscription')) {
+      expect(r.Properties.RedrivePolicy).toBeDefined();
+    }
+  });
+
+  test('no IAM statement grants * or service:*', () => {
+    for (const r of Object.values(cdk)) {
+      const docs = r.Type === 'AWS::IAM::Role' ? (r.Properties.Policies ?? []).map((p: any) => p.PolicyDocument)
+        : r.Type === 'AWS::IAM::Policy' ? [r.Properties.PolicyDocument] : [];
+      for (const doc of docs) {
+        for (const st of doc.Statement) {
+          for (const a of [st.Action].flat()) expect(a === '*' || String(a).endsWith(':*')).toBe(false);
+        }
+      }
+    }
+  });
+
+  test('table, topics and queues are encrypted with the customer key; the table is durable', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expires_at_epoch', Enabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
+    });
+    template.resourceCountIs('AWS::SNS::Topic', 4);
+    for (const r of Object.values(cdk).filter((x) => x.Type === 'AWS::SNS::Topic')) {
+      expect(r.Properties.KmsMasterKeyId).toBeDefined();
+    }
+    for (const r of Object.values(cdk).filter((x) => x.Type === 'AWS::SQS::Queue')) {
+      expect(r.Properties.KmsMasterKeyId).toBeDefined();
+    }
+  });
+
+  test("Klaxon's own alarms go to the ops topic and are named klaxon-*", () => {
+    const alarms = Object.values(cdk).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
+    expect(alarms.length).toBe(5);
+    for (const a of alarms) {
+      expect(JSON.stringify(a.Properties.AlarmName)).toContain('klaxon-');
+      expect(a.Properties.AlarmActions).toHaveLength(1);
+    }
+  });
+
+  test('SAM and CDK agree on rules and targets', () => {
+    expect(rulesSummary(cdk)).toEqual(rulesSummary(sam));
+  });
+
+  test('SAM and CDK agree on functions, environment variables and IAM per function', () => {
+    const c = functionSummary(cdk);
+    const s = functionSummary(sam);
+    expect(c.map((f) => f.name)).toEqual(s.map((f) => f.name));
+    expect(c.map((f) => Object.keys(f.environment).sort())).toEqual(s.map((f) => Object.keys(f.environment).sort()));
+    expect(c.map((f) => f.environment)).toEqual(s.map((f) => f.environment));
+    expect(c.map((f) => [f.memory, f.timeout])).toEqual(s.map((f) => [f.memory, f.timeout]));
+    expect(c.map((f) => f.iam)).toEqual(s.map((f) => f.iam));
+  });
+});
