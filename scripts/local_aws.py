@@ -81,20 +81,15 @@ def setup(args):
         c["sns"].subscribe(TopicArn=out["topics"]["production"], Protocol="sqs", Endpoint=arn,
                            Attributes={"FilterPolicy": json.dumps({"severity": ["critical"]})})
         fx["queues"]["production_critical"] = url
-        # Lifecycle events from the Klaxon bus.
-        url, arn = queue(c["sqs"], f"{p}-lifecycle")
-        c["events"].put_rule(Name=f"{p}-lifecycle", EventBusName=p,
-                             EventPattern=json.dumps({"source": ["klaxon"]}))
-        c["events"].put_targets(Rule=f"{p}-lifecycle", EventBusName=p,
-                                Targets=[{"Id": "lifecycle-queue", "Arn": arn}])
-        fx["queues"]["lifecycle"] = url
-        # Events that runbooks emit (source klaxon.runbook).
-        url, arn = queue(c["sqs"], f"{p}-runbook-events")
-        c["events"].put_rule(Name=f"{p}-runbook-events", EventBusName=p,
-                             EventPattern=json.dumps({"source": ["klaxon.runbook"]}))
-        c["events"].put_targets(Rule=f"{p}-runbook-events", EventBusName=p,
-                                Targets=[{"Id": "runbook-events-queue", "Arn": arn}])
-        fx["queues"]["runbook_events"] = url
+        # Lifecycle events, and events that runbooks emit, from the Klaxon bus.
+        for name, source in (("lifecycle", "klaxon"), ("runbook_events", "klaxon.runbook")):
+            queue_name = f"{p}-{name.replace('_', '-')}"
+            url, arn = queue(c["sqs"], queue_name)
+            c["events"].put_rule(Name=queue_name, EventBusName=p,
+                                 EventPattern=json.dumps({"source": [source]}))
+            c["events"].put_targets(Rule=queue_name, EventBusName=p,
+                                    Targets=[{"Id": f"{name.replace('_', '-')}-queue", "Arn": arn}])
+            fx["queues"][name] = url
         out["fixtures"] = fx
     json.dump(out, sys.stdout)
     print()

@@ -567,6 +567,16 @@ impl TagSource for MemoryBackend {
     }
 }
 
+impl MemoryBackend {
+    /// The delay set by [`MemoryBackend::delay_metric_reads`], outside the lock.
+    async fn metric_read_delay(&self) {
+        let delay = self.lock().metrics_delay;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
 impl Metrics for MemoryBackend {
     async fn metric_data(
         &self,
@@ -575,10 +585,7 @@ impl Metrics for MemoryBackend {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<MetricSeries>, KlaxonError> {
-        let delay = self.lock().metrics_delay;
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
+        self.metric_read_delay().await;
         let s = self.lock();
         if s.metrics_fail {
             return Err(KlaxonError::Injected("GetMetricData failed".into()));
@@ -608,10 +615,7 @@ impl Metrics for MemoryBackend {
         end: DateTime<Utc>,
         max: i32,
     ) -> Result<Vec<HistoryItem>, KlaxonError> {
-        let delay = self.lock().metrics_delay;
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
+        self.metric_read_delay().await;
         let s = self.lock();
         if s.metrics_fail {
             return Err(KlaxonError::Injected("DescribeAlarmHistory failed".into()));

@@ -234,20 +234,24 @@ impl DynamoDbStore {
         Self::key(processed_pk(event_id), STEP_RUN_SK)
     }
 
-    async fn set_step_run_lease(
+    /// Moves an item's lease from `old` to `new` if it still holds `old` (compare-and-set on
+    /// `lease_until_ms`); false when another invocation changed or removed it first. Outbox
+    /// items and step runs share it.
+    async fn swap_lease(
         &self,
-        run: &StepRun,
-        lease_until: DateTime<Utc>,
+        key: Item,
+        old: DateTime<Utc>,
+        new: DateTime<Utc>,
     ) -> Result<bool, KlaxonError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::step_run_key(&run.event_id)))
+            .set_key(Some(key))
             .update_expression("SET lease_until_ms = :new")
             .condition_expression("lease_until_ms = :old")
-            .expression_attribute_values(":new", n(lease_until.timestamp_millis()))
-            .expression_attribute_values(":old", n(run.lease_until.timestamp_millis()))
+            .expression_attribute_values(":new", n(new.timestamp_millis()))
+            .expression_attribute_values(":old", n(old.timestamp_millis()))
             .send()
             .await;
         match result {
@@ -364,30 +368,11 @@ impl IncidentStore for DynamoDbStore {
         item: &OutboxItem,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, KlaxonError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(
-                incident_pk(&item.incident_id),
-                &format!("{OUTBOX_PREFIX}{}", item.item_id),
-            )))
-            .update_expression("SET lease_until_ms = :new")
-            .condition_expression("lease_until_ms = :old")
-            .expression_attribute_values(":new", n(lease_until.timestamp_millis()))
-            .expression_attribute_values(":old", n(item.lease_until.timestamp_millis()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
-        }
+        let key = Self::key(
+            incident_pk(&item.incident_id),
+            &format!("{OUTBOX_PREFIX}{}", item.item_id),
+        );
+        self.swap_lease(key, item.lease_until, lease_until).await
     }
 
     async fn release_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
@@ -567,7 +552,12 @@ impl IncidentStore for DynamoDbStore {
         run: &StepRun,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, KlaxonError> {
-        self.set_step_run_lease(run, lease_until).await
+        self.swap_lease(
+            Self::step_run_key(&run.event_id),
+            run.lease_until,
+            lease_until,
+        )
+        .await
     }
 
     async fn complete_step_run(&self, run: &StepRun) -> Result<(), KlaxonError> {

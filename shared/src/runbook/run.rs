@@ -79,12 +79,9 @@ pub fn scoped_context(base: &Value, runbook: &str, ownership: &Ownership) -> Val
 pub fn with_plan(mut base: Value, plan: &Plan) -> Value {
     base["incident_id"] = json!(plan.incident_id);
     base["outcome"] = json!(plan.outcome.as_str());
-    base["transition"] = json!(transition_of(plan).map(|t| t.as_str()));
+    // The lifecycle transition this event causes (opened / updated / resolved), if any.
+    base["transition"] = json!(plan.lifecycle.map(|t| t.as_str()));
     base
-}
-
-fn transition_of(plan: &Plan) -> Option<crate::model::Transition> {
-    plan.lifecycle
 }
 
 /// `page_due`: whether the event's transition deserves a page (from the transition table);

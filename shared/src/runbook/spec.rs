@@ -86,40 +86,25 @@ pub enum StepKind {
 
 impl StepSpec {
     pub fn kind(&self) -> Result<StepKind, String> {
-        let mut kinds = Vec::new();
-        if let Some(k) = &self.metric_snapshot {
-            kinds.push(StepKind::MetricSnapshot(k.clone()));
-        }
-        if let Some(k) = &self.alarm_history {
-            kinds.push(StepKind::AlarmHistory(k.clone()));
-        }
-        if let Some(k) = &self.classify {
-            kinds.push(StepKind::Classify(k.clone()));
-        }
-        if let Some(k) = &self.incident {
-            kinds.push(StepKind::Incident(k.clone()));
-        }
-        if let Some(k) = &self.notify {
-            kinds.push(StepKind::Notify(k.clone()));
-        }
-        if let Some(k) = &self.emit {
-            kinds.push(StepKind::Emit(k.clone()));
-        }
-        if let Some(k) = &self.put_metric {
-            kinds.push(StepKind::PutMetric(k.clone()));
-        }
-        if let Some(k) = &self.guard {
-            kinds.push(StepKind::Guard(k.clone()));
-        }
+        let mut kinds: Vec<StepKind> = [
+            self.metric_snapshot.clone().map(StepKind::MetricSnapshot),
+            self.alarm_history.clone().map(StepKind::AlarmHistory),
+            self.classify.clone().map(StepKind::Classify),
+            self.incident.clone().map(StepKind::Incident),
+            self.notify.clone().map(StepKind::Notify),
+            self.emit.clone().map(StepKind::Emit),
+            self.put_metric.clone().map(StepKind::PutMetric),
+            self.guard.clone().map(StepKind::Guard),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         match kinds.len() {
             1 => Ok(kinds.pop().expect("one")),
             0 => Err(format!(
                 "a step needs exactly one kind; expected one of: {STEP_KINDS}"
             )),
-            _ => Err(format!(
-                "a step has exactly one kind, this one has {}",
-                kinds.len()
-            )),
+            n => Err(format!("a step has exactly one kind, this one has {n}")),
         }
     }
 }
