@@ -105,7 +105,7 @@ fn print_human(file: &str, r: &Report) {
     show(
         "tags from",
         r.tag_origin.map(|o| match o {
-            klaxon::tags::TagOrigin::Event => "the event (alarmTags)",
+            klaxon::tags::TagOrigin::Event => "the event (alarm tags or resource tags)",
             klaxon::tags::TagOrigin::Lookup => "ListTagsForResource (none on the embedded backend)",
             klaxon::tags::TagOrigin::Cache => "cache",
             klaxon::tags::TagOrigin::Unavailable => "unavailable: treated as untagged",

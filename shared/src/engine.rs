@@ -267,9 +267,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
         }
         let (tags, tag_origin) = match &event.tags {
             EventTags::Provided(tags) => (tags.clone(), TagOrigin::Event),
-            EventTags::LookUp => self.cloudwatch.tags(&event.alarm_arn).await?,
+            EventTags::LookUp(arn) => self.cloudwatch.tags(arn).await?,
         };
-        let ownership = ownership::from_tags(&tags);
+        let ownership = ownership::for_event(&tags, event);
         let dedup_key = event.alarm_arn.as_str();
         let base_context = step_logic::alarm_context(event, &ownership, None, None);
         let selected = Catalog::choose(candidates, &base_context);

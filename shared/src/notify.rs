@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::intake::{AlarmEvent, MetricRef};
+use crate::intake::{AlarmEvent, AlarmKind, MetricRef};
 use crate::model::{LifecycleEvent, Notification, Transition};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
@@ -46,11 +46,28 @@ pub mod attr {
 pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notification {
     let o = &plan.ownership;
     let incident_id = plan.incident_id.as_deref().unwrap_or("-");
-    let (tag, verb) = match transition {
-        Transition::Resolved => ("RESOLVED".to_string(), "recovered"),
-        _ => (o.severity.as_str().to_ascii_uppercase(), "in ALARM"),
+    let (tag, verb) = match (transition, event.kind) {
+        (Transition::Resolved, kind) if kind.is_alarm() => ("RESOLVED".to_string(), "recovered"),
+        (Transition::Resolved, _) => ("RESOLVED".to_string(), "resolved"),
+        (_, kind) if kind.is_alarm() => (o.severity.as_str().to_ascii_uppercase(), "in ALARM"),
+        (_, AlarmKind::AwsHealth) => (o.severity.as_str().to_ascii_uppercase(), "ongoing"),
+        _ => (o.severity.as_str().to_ascii_uppercase(), "detected"),
     };
-    let subject = text::sns_subject(&format!("[{tag}][{}] {} {verb}", o.environment, plan.title));
+    // Security incidents: the environment slot says "security" (their route), and every
+    // line that reaches SMS, chat or a subject is redacted of addresses and ids.
+    let scope = if o.security {
+        "security"
+    } else {
+        o.environment.as_str()
+    };
+    let safe = |s: String| {
+        if o.security {
+            text::redact_sensitive(&s)
+        } else {
+            s
+        }
+    };
+    let subject = text::sns_subject(&safe(format!("[{tag}][{scope}] {} {verb}", plan.title)));
 
     let owner = match (&o.service, &o.team) {
         (Some(s), Some(t)) => format!(" ({s}/{t})"),
@@ -60,22 +77,30 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     };
     // The incident id comes before the (attacker-sized) alarm name so it survives the cut.
     let sms = text::bounded(
-        &format!(
+        &safe(format!(
             "{tag} {} {incident_id}: {} {verb}{owner}",
             // Bounded, so that a long Environment tag cannot push the incident id out.
-            text::bounded(&o.environment, 24),
+            text::bounded(scope, 24),
             plan.title
-        ),
+        )),
         SMS_LINE_BYTES,
     );
 
     let mut body = String::new();
     body.push_str(&sms);
     body.push_str("\n\n");
-    let mut line = |label: &str, value: &str| body.push_str(&format!("{label:<13}{value}\n"));
+    // Labels in a 13-wide column; a longer label (a source's fact) keeps one space.
+    let mut line = |label: &str, value: &str| body.push_str(&format!("{label:<12} {value}\n"));
     line("Incident:", incident_id);
     line("Transition:", transition.as_str());
-    line("Alarm:", &plan.title);
+    line(
+        if event.kind.is_alarm() {
+            "Alarm:"
+        } else {
+            "Title:"
+        },
+        &plan.title,
+    );
     line(
         "State:",
         &format!(
@@ -92,7 +117,14 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     line("Environment:", &o.environment);
     line("Service:", o.service.as_deref().unwrap_or("(untagged)"));
     line("Team:", o.team.as_deref().unwrap_or("(untagged)"));
-    line("Alarm kind:", event.kind.as_str());
+    if event.kind.is_alarm() {
+        line("Alarm kind:", event.kind.as_str());
+    } else {
+        line(
+            "Source:",
+            &format!("{} ({})", text::for_log(&event.source), event.kind.as_str()),
+        );
+    }
     for metric in event
         .metrics
         .iter()
@@ -106,17 +138,35 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     if let Some(rule) = &event.alarm_rule {
         line("Rule:", &text::bounded(&text::single_line(rule), 1024));
     }
+    if let Some(signal) = &event.signal {
+        // Facts are the source's own values (sanitised at intake): in the e-mail body only.
+        for (label, value) in &signal.facts {
+            line(&format!("{label}:"), value);
+        }
+        if signal.resources.len() > 1 {
+            line("Resources:", &signal.resources.join(", "));
+        }
+    }
     if let Some(url) = console_url(event) {
         line("Console:", &url);
     }
     line("Event id:", &text::for_log(&event.event_id));
+    let origin = if event.kind.is_alarm() {
+        "CloudWatch".to_string()
+    } else {
+        text::for_log(&event.source)
+    };
     if let Some(reason) = &event.reason {
-        body.push_str("\nReason (from CloudWatch, quoted):\n");
+        body.push_str(&format!("\nReason (from {origin}, quoted):\n"));
         body.push_str(&text::quoted_block(reason, MAX_REASON_BYTES));
         body.push('\n');
     }
     if let Some(description) = &event.description {
-        body.push_str("\nAlarm description (quoted):\n");
+        body.push_str(if event.kind.is_alarm() {
+            "\nAlarm description (quoted):\n"
+        } else {
+            "\nDescription (quoted):\n"
+        });
         body.push_str(&text::quoted_block(description, MAX_DESCRIPTION_BYTES));
         body.push('\n');
     }
@@ -178,6 +228,9 @@ fn describe_metric(m: &MetricRef) -> String {
 /// Link to the alarm in the CloudWatch console; the name is percent-encoded so that a
 /// hostile name cannot change where the link points.
 pub fn console_url(event: &AlarmEvent) -> Option<String> {
+    if !event.kind.is_alarm() {
+        return None;
+    }
     let region = event.region.as_deref()?;
     if !region
         .chars()
@@ -214,11 +267,21 @@ pub fn lifecycle(
     let summary = format!(
         "{} {} {}: {} is {}",
         o.severity.as_str().to_ascii_uppercase(),
-        o.environment,
+        if o.security {
+            "security"
+        } else {
+            o.environment.as_str()
+        },
         plan.incident_id.as_deref().unwrap_or("-"),
         plan.title,
         event.state.as_str()
     );
+    // Chat integrations post `text.chat`: for security incidents, no addresses or ids.
+    let summary = if o.security {
+        text::redact_sensitive(&summary)
+    } else {
+        summary
+    };
     LifecycleEvent {
         source: None,
         detail_type: transition.detail_type().to_string(),
@@ -237,6 +300,8 @@ pub fn lifecycle(
             "service": o.service,
             "team": o.team,
             "route": o.route.as_str(),
+            "security": o.security,
+            "source": text::for_log(&event.source),
             "paged": paged,
             "text": {
                 "plain": summary,

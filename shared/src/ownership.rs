@@ -75,6 +75,10 @@ pub struct Ownership {
     pub service: Option<String>,
     pub team: Option<String>,
     pub route: Route,
+    /// A security incident: pinned to the security route (no classification or notify
+    /// step can move it), and its SMS, chat text and subjects are redacted.
+    #[serde(default)]
+    pub security: bool,
 }
 
 /// Upper bound on a tag value we carry around (CloudWatch allows 256 characters).
@@ -115,7 +119,29 @@ pub fn from_tags(tags: &[(String, String)]) -> Ownership {
         } else {
             Route::Test
         },
+        security: false,
     }
+}
+
+/// Ownership of an event: from its tags, then what the source says. A severity the source
+/// states (a GuardDuty score, a Security Hub label) outranks the tag default but not an
+/// explicit `Severity` tag; security sources go to the security route whatever the
+/// environment, because their responders are SecOps, not the service's on-call.
+pub fn for_event(tags: &[(String, String)], event: &crate::intake::AlarmEvent) -> Ownership {
+    let mut ownership = from_tags(tags);
+    if let Some(signal) = &event.signal {
+        let tagged_severity = tags.iter().any(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("Severity") && Severity::parse(v).is_some()
+        });
+        if let (Some(severity), false) = (signal.severity, tagged_severity) {
+            ownership.severity = severity;
+        }
+        if signal.security {
+            ownership.security = true;
+            ownership.route = Route::Security;
+        }
+    }
+    ownership
 }
 
 #[cfg(test)]

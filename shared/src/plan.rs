@@ -407,7 +407,9 @@ mod tests {
             actions_suppressed_reason: None,
             alarm_rule: None,
             metrics: vec![],
-            tags: EventTags::LookUp,
+            tags: EventTags::LookUp(String::new()),
+            source: "aws.cloudwatch".into(),
+            signal: None,
         }
     }
 

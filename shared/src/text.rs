@@ -126,6 +126,113 @@ pub fn quoted_block(input: &str, max_bytes: usize) -> String {
         .join("\n")
 }
 
+/// What replaces a sensitive token in security messages.
+pub const REDACTED: &str = "[redacted]";
+
+/// For text that goes to SMS, chat and subjects of security incidents: replaces every token
+/// that holds an IP address (v4 or v6, with or without a prefix length), an AWS account id
+/// (12 digits, also inside an ARN) or an access key / principal id (`AKIA…`, `ASIA…`,
+/// `AIDA…`, …) with `[redacted]`. Those stay in the e-mail body and the incident record.
+/// Deliberately broad: a false positive costs a word in an SMS, a miss leaks an indicator.
+pub fn redact_sensitive(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.is_empty() {
+            return;
+        }
+        // A sentence's full stop is not part of an address.
+        let trimmed = token.trim_end_matches(['.', ':']);
+        if is_sensitive_token(trimmed) {
+            out.push_str(REDACTED);
+            out.push_str(&token[trimmed.len()..]);
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for ch in input.chars() {
+        if ch.is_whitespace()
+            || matches!(
+                ch,
+                ',' | ';'
+                    | '('
+                    | ')'
+                    | '['
+                    | ']'
+                    | '{'
+                    | '}'
+                    | '<'
+                    | '>'
+                    | '"'
+                    | '\''
+                    | '`'
+                    | '|'
+                    | '='
+            )
+        {
+            flush(&mut token, &mut out);
+            out.push(ch);
+        } else {
+            token.push(ch);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+fn is_sensitive_token(token: &str) -> bool {
+    has_ipv4(token) || has_account_id(token) || has_key_id(token) || looks_like_ipv6(token)
+}
+
+/// Four groups of 1–3 digits separated by dots, or by hyphens as in EC2 host names
+/// (`ip-10-20-3-41`, `ec2-54-210-17-88`), anywhere in the token.
+fn has_ipv4(token: &str) -> bool {
+    token
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .any(|part| {
+            let groups: Vec<&str> = part.split(['.', '-']).collect();
+            groups.windows(4).any(|w| {
+                w.iter()
+                    .all(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+}
+
+/// Exactly twelve digits in a row: an AWS account id, alone or inside an ARN.
+fn has_account_id(token: &str) -> bool {
+    token
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|digits| digits.len() == 12)
+}
+
+/// IAM unique-id prefixes: access keys (AKIA, ASIA), users, roles, groups, instance
+/// profiles, managed policies, public keys.
+fn has_key_id(token: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "AKIA", "ASIA", "AIDA", "AROA", "AGPA", "AIPA", "ANPA", "ANVA", "APKA",
+    ];
+    token
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| {
+            word.len() >= 16
+                && PREFIXES.iter().any(|p| word.starts_with(p))
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
+}
+
+/// Hex groups and colons (at least two), optionally with a prefix length: `2001:db8::1`,
+/// `::/0`, `fe80::1%eth0` (the zone is cut at `%`).
+fn looks_like_ipv6(token: &str) -> bool {
+    let address = token.split(['%', '/']).next().unwrap_or_default();
+    address.matches(':').count() >= 2
+        && address
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +291,32 @@ mod tests {
             quoted_block("one\nAck: http://evil", 100),
             "> one\n> Ack: http://evil"
         );
+    }
+
+    #[test]
+    fn sensitive_tokens_are_redacted() {
+        let cases = [
+            ("from 198.51.100.23.", "from [redacted]."),
+            ("open to 0.0.0.0/0 on 22", "open to [redacted] on 22"),
+            (
+                "range ::/0 and 2001:db8::7",
+                "range [redacted] and [redacted]",
+            ),
+            ("account 123456789012 here", "account [redacted] here"),
+            ("arn:aws:iam::123456789012:root", "[redacted]"),
+            ("key AKIAQX7RZK4VROOTKEY1 made", "key [redacted] made"),
+            ("role (AROAQX7RZK4V3EXAMPLE3:ops)", "role ([redacted])"),
+            (
+                "host ip-10-20-3-41 and ec2-54-210-17-88.compute-1",
+                "host [redacted] and [redacted]",
+            ),
+            ("fe80::1%eth0", "[redacted]"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact_sensitive(input), expected, "{input}");
+        }
+        // What must survive: finding types, incident ids, severities, short numbers.
+        let kept = "HIGH security INC-20240514-4ac7e6b1f0: UnauthorizedAccess:EC2/SSHBruteForce on Instance (port 22, count 3)";
+        assert_eq!(redact_sensitive(kept), kept);
     }
 }

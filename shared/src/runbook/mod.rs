@@ -292,6 +292,11 @@ fn validate(file: &Path, spec: RunbookSpec, mode: LoadMode) -> Result<Runbook, V
         if let Some(problem) = out_of_bounds(&kind) {
             errors.push(at(file, &step.id, format!("steps.{id}.{problem}")));
         }
+        if let StepKind::Check(check) = &kind {
+            if let Err(problem) = check.validate() {
+                errors.push(at(file, &step.id, format!("steps.{id}.check: {problem}")));
+            }
+        }
         match &kind {
             StepKind::Incident(action) => {
                 seen_incident_step = true;

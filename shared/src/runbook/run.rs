@@ -105,9 +105,7 @@ pub fn walk<'a>(
             .rposition(|s| matches!(s.kind, StepKind::Notify(_)));
         for (i, step) in runbook.steps.iter().enumerate() {
             if let Some(guard) = &stopped_by {
-                planned.push(Planned::Skipped(format!(
-                    "skipped: guard `{guard}` did not hold"
-                )));
+                planned.push(Planned::Skipped(format!("skipped: `{guard}` did not hold")));
                 continue;
             }
             let p = match &step.kind {
@@ -127,6 +125,18 @@ pub fn walk<'a>(
                         Planned::Done(format!(
                             "condition does not hold: the {rest} remaining step(s) are skipped"
                         ))
+                    }
+                }
+                StepKind::Check(config) => {
+                    let (holds, summary) = steps::check(config, &ctx);
+                    if !holds {
+                        stopped_by = Some(step.id.clone());
+                        let rest = runbook.steps.len() - i - 1;
+                        Planned::Done(format!(
+                            "{summary}: the {rest} remaining step(s) are skipped"
+                        ))
+                    } else {
+                        Planned::Done(summary)
                     }
                 }
                 StepKind::Incident(action) => {

@@ -67,10 +67,11 @@ pub struct StepSpec {
     pub emit: Option<Emit>,
     pub put_metric: Option<PutMetric>,
     pub guard: Option<Guard>,
+    pub check: Option<Check>,
 }
 
 pub const STEP_KINDS: &str =
-    "metric_snapshot, alarm_history, classify, incident, notify, emit, put_metric, guard";
+    "metric_snapshot, alarm_history, classify, incident, notify, emit, put_metric, guard, check";
 
 #[derive(Debug, Clone)]
 pub enum StepKind {
@@ -82,6 +83,7 @@ pub enum StepKind {
     Emit(Emit),
     PutMetric(PutMetric),
     Guard(Guard),
+    Check(Check),
 }
 
 impl StepSpec {
@@ -95,6 +97,7 @@ impl StepSpec {
             self.emit.clone().map(StepKind::Emit),
             self.put_metric.clone().map(StepKind::PutMetric),
             self.guard.clone().map(StepKind::Guard),
+            self.check.clone().map(StepKind::Check),
         ]
         .into_iter()
         .flatten()
@@ -120,6 +123,7 @@ impl StepKind {
             StepKind::Emit(_) => "emit",
             StepKind::PutMetric(_) => "put_metric",
             StepKind::Guard(_) => "guard",
+            StepKind::Check(_) => "check",
         }
     }
 
@@ -275,13 +279,47 @@ pub struct Guard {
     pub when: Spanned<Value>,
 }
 
+/// A built-in check of what an event pattern cannot express; like a guard, the runbook's
+/// remaining steps run only when it holds. Exactly one check per step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Holds when a security-group call opens one of these ports to the whole internet
+    /// (`0.0.0.0/0` or `::/0`) in the same permission: port and range tied together.
+    pub open_to_world: Option<Vec<u16>>,
+    /// `true`: holds when a bucket call makes the bucket public (a policy statement that
+    /// allows everyone without a condition, an ACL grant to AllUsers/AuthenticatedUsers,
+    /// a public canned ACL).
+    pub public_bucket: Option<bool>,
+}
+
+impl Check {
+    /// The one check this step makes, or why the step is malformed.
+    pub fn validate(&self) -> Result<(), String> {
+        match (&self.open_to_world, self.public_bucket) {
+            (Some(ports), None) if ports.is_empty() => {
+                Err("check `open_to_world` needs at least one port".into())
+            }
+            (Some(_), None) | (None, Some(true)) => Ok(()),
+            (None, Some(false)) => {
+                Err("check `public_bucket: false` checks nothing; use `true`".into())
+            }
+            (None, None) => Err("a check needs one of: open_to_world, public_bucket".into()),
+            (Some(_), Some(_)) => {
+                Err("a check step makes exactly one check; this one has two".into())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestSpec {
     pub name: String,
     /// Event file, relative to the runbook file.
     pub event: Spanned<String>,
-    /// Tags the alarm has when the event carries none (as `ListTagsForResource` answers).
+    /// Tags the alarm (or the resource a CloudTrail call names) has when the event carries
+    /// none, as the tag lookup answers.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// What CloudWatch answers the enrichment steps.
@@ -321,6 +359,8 @@ pub struct Expect {
     pub notified: Option<bool>,
     pub notification_subject_contains: Option<String>,
     pub notification_body_contains: Option<String>,
+    /// Strings the SMS line (the message's first line) must not contain.
+    pub sms_excludes: Option<Vec<String>>,
     /// The event's outcome: opened, updated, resolved, noted, stale, ignored, handled.
     pub outcome: Option<String>,
 }

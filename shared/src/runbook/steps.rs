@@ -50,8 +50,10 @@ pub fn alarm_context(
 ) -> Value {
     let line = |s: &str| text::bounded(&text::single_line(s), 1024);
     let quoted = |s: &str| text::quoted_block(s, 4096);
+    let signal = event.signal.as_deref();
     json!({
-        "source": "aws.cloudwatch",
+        "source": line(&event.source),
+        "security": ownership.security,
         "environment": ownership.environment,
         "production": ownership.production,
         "severity": ownership.severity.as_str(),
@@ -88,6 +90,17 @@ pub fn alarm_context(
                 "expression": m.expression.as_deref().map(line),
                 "dimensions": m.dimensions.iter().map(|(k, v)| (line(k), Value::String(line(v)))).collect::<serde_json::Map<_, _>>(),
             })).collect::<Vec<_>>(),
+        },
+        // What a non-alarm source adds; the same shape for alarms (empty), so that
+        // conditions and templates need no existence tests.
+        "signal": {
+            "type": signal.map(|s| s.signal_type.clone()),
+            "security": signal.is_some_and(|s| s.security),
+            "severity": signal.and_then(|s| s.severity).map(|s| s.as_str()),
+            "resources": signal.map(|s| s.resources.clone()).unwrap_or_default(),
+            "facts": signal.map(|s| s.facts.iter().map(|(label, value)| json!({"label": label, "value": value})).collect::<Vec<_>>()).unwrap_or_default(),
+            "details": signal.map(|s| s.details.clone()).unwrap_or_else(|| json!({})),
+            "count": signal.and_then(|s| s.count),
         },
         "enrichment": {},
     })
@@ -162,7 +175,12 @@ pub fn classify(
         changes.push(format!("severity {}", severity.as_str()));
     }
     if let Some(route) = rule.route {
-        if route == Route::Production && !current.production {
+        if current.security && route != Route::Security {
+            changes.push(format!(
+                "route {} refused: security incidents stay on the security route",
+                route.as_str()
+            ));
+        } else if route == Route::Production && !current.production {
             changes.push(format!(
                 "route production refused for environment {}",
                 current.environment
@@ -192,6 +210,12 @@ pub fn render_notification(
     standard: &Notification,
 ) -> Result<Notification, StepError> {
     let route = match config.route {
+        Some(route) if ownership.security && route != Route::Security => {
+            return Err(StepError::Invalid(format!(
+                "notify route {} refused: security incidents go to the security route only",
+                route.as_str()
+            )))
+        }
         Some(Route::Production) if !ownership.production => {
             return Err(StepError::Invalid(format!(
                 "notify route production refused: the alarm's environment is {}",
@@ -209,13 +233,20 @@ pub fn render_notification(
         .message
         .split_once("\n\n")
         .unwrap_or((standard.message.as_str(), ""));
-    let first_line = match &config.sms {
+    let mut first_line = match &config.sms {
         Some(sms) => text::bounded(
             &text::single_line(&render(&sms.value, context)?),
             notify::SMS_LINE_BYTES,
         ),
         None => standard_first.to_string(),
     };
+    let mut subject = subject;
+    if ownership.security {
+        // Whatever a template printed: SMS, chat and subjects of security incidents carry
+        // no addresses or ids (the e-mail body may).
+        first_line = text::redact_sensitive(&first_line);
+        subject = text::sns_subject(&text::redact_sensitive(&subject));
+    }
     let body = match &config.body {
         Some(template) => text::multi_line(&render(&template.value, context)?),
         None => standard_body.to_string(),
@@ -234,6 +265,77 @@ pub fn render_notification(
         attributes,
         produced_by: None,
     })
+}
+
+/// A `check` step over the context's `signal.details` (filled by intake): whether it
+/// holds, and what it found, for the timeline.
+pub fn check(config: &crate::runbook::spec::Check, context: &Value) -> (bool, String) {
+    let details = &context["signal"]["details"];
+    if let Some(ports) = &config.open_to_world {
+        let mut found = Vec::new();
+        for rule in details["ingress"].as_array().into_iter().flatten() {
+            let protocol = rule["protocol"].as_str().unwrap_or_default();
+            let all_traffic = protocol == "-1" || protocol == "all";
+            if !(all_traffic || matches!(protocol, "tcp" | "udp" | "6" | "17")) {
+                continue;
+            }
+            let from = rule["from_port"].as_i64();
+            let to = rule["to_port"].as_i64();
+            let covers = |port: u16| {
+                all_traffic
+                    || match (from, to) {
+                        (Some(f), Some(t)) => {
+                            (f..=t).contains(&i64::from(port)) || (f == -1 && t == -1)
+                        }
+                        _ => true,
+                    }
+            };
+            for cidr in rule["cidrs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                // CloudTrail carries the range as the caller wrote it: compare the string.
+                if cidr == "0.0.0.0/0" || cidr == "::/0" {
+                    for port in ports.iter().filter(|p| covers(**p)) {
+                        found.push(format!(
+                            "port {port} open to {cidr} ({protocol} {}-{})",
+                            from.map(|f| f.to_string()).unwrap_or_else(|| "*".into()),
+                            to.map(|t| t.to_string()).unwrap_or_else(|| "*".into())
+                        ));
+                    }
+                }
+            }
+        }
+        let wanted = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join("/");
+        return if found.is_empty() {
+            (
+                false,
+                format!("no permission opens port {wanted} to 0.0.0.0/0 or ::/0"),
+            )
+        } else {
+            (true, found.join("; "))
+        };
+    }
+    if config.public_bucket == Some(true) {
+        let why: Vec<&str> = details["bucket"]["why"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        return if details["bucket"]["public"] == json!(true) {
+            (true, format!("bucket made public: {}", why.join("; ")))
+        } else {
+            (false, "the call does not make the bucket public".into())
+        };
+    }
+    (false, "nothing to check".into())
 }
 
 /// The hop count of an incoming event (0 for events from AWS).

@@ -87,7 +87,13 @@ async fn run_one(
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        backend.set_alarm_tags(&alarm.alarm_arn, &tags);
+        // Tags answer the lookup the event needs: the alarm's, or the resource's (a
+        // security group named by a CloudTrail call).
+        let tagged = match &alarm.tags {
+            intake::EventTags::LookUp(arn) => arn.as_str(),
+            intake::EventTags::Provided(_) => alarm.alarm_arn.as_str(),
+        };
+        backend.set_alarm_tags(tagged, &tags);
         for (label, values) in &test.recorded.metrics {
             let n = i64::try_from(values.len()).unwrap_or(0);
             let points: Vec<_> = values
@@ -239,6 +245,18 @@ fn compare(result: &mut TestResult, runbook: &Runbook, test: &TestSpec, report: 
         let got = page.map_or("(no notification)".to_string(), |p| p.message.clone());
         if !got.contains(needle.as_str()) {
             check("notification body", format!("contains {needle:?}"), got);
+        }
+    }
+    for needle in expect.sms_excludes.iter().flatten() {
+        let sms = page.map_or(String::new(), |p| {
+            p.message.lines().next().unwrap_or_default().to_string()
+        });
+        if sms.contains(needle.as_str()) {
+            check(
+                "notification SMS line",
+                format!("does not contain {needle:?}"),
+                sms,
+            );
         }
     }
 }

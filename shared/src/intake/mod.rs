@@ -1,10 +1,18 @@
 //! Intake: turns the raw JSON that EventBridge delivers into a typed [`AlarmEvent`], an
 //! event Klaxon deliberately ignores, or a rejection naming what is wrong.
 //!
+//! Every source becomes an [`AlarmEvent`]: a state change (ALARM opens, OK resolves,
+//! INSUFFICIENT_DATA notes) on a deduplication key (`alarm_arn`: the alarm's ARN for
+//! CloudWatch, the finding id, the Health event, rule + resource for Config, call +
+//! resource for CloudTrail). Non-alarm sources carry a [`Signal`] with what is theirs; the
+//! parsers are in `sources.rs`.
+//!
 //! We parse from `serde_json::Value` with our own tolerant rules instead of
 //! `aws_lambda_events` types: those model the alarm-*action* payload and reject shapes that
 //! CloudWatch really sends (metric math, anomaly bands, composites, missing reasonData).
 //! Unknown fields are ignored; only the fields Klaxon cannot work without are required.
+
+mod sources;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +28,20 @@ const MAX_EVENT_ID_BYTES: usize = 256;
 
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 pub const CLOUDWATCH_SOURCE: &str = "aws.cloudwatch";
+pub const HEALTH_EVENT: &str = "AWS Health Event";
+pub const GUARDDUTY_FINDING: &str = "GuardDuty Finding";
+pub const SECURITY_HUB_ASFF: &str = "Security Hub Findings - Imported";
+pub const SECURITY_HUB_OCSF: &str = "Findings Imported V2";
+pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
+pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+/// AWS documents both spellings for sign-in events; EventBridge delivers what the service
+/// sends, so both are accepted.
+pub const CLOUDTRAIL_SIGN_IN: [&str; 2] = [
+    "AWS Console Sign In via CloudTrail",
+    "AWS Console Signin via CloudTrail",
+];
+
+pub use sources::guardduty_severity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -36,7 +58,22 @@ impl AlarmKind {
             AlarmKind::MetricMath => "metric_math",
             AlarmKind::AnomalyDetection => "anomaly_detection",
             AlarmKind::Composite => "composite",
+            AlarmKind::AwsHealth => "aws_health",
+            AlarmKind::Finding => "finding",
+            AlarmKind::ConfigCompliance => "config_compliance",
+            AlarmKind::CloudTrail => "cloudtrail",
         }
+    }
+
+    /// A CloudWatch alarm (as opposed to another source normalised into a state change).
+    pub fn is_alarm(self) -> bool {
+        matches!(
+            self,
+            AlarmKind::Metric
+                | AlarmKind::MetricMath
+                | AlarmKind::AnomalyDetection
+                | AlarmKind::Composite
+        )
     }
 }
 
@@ -59,7 +96,7 @@ impl AlarmState {
     }
 }
 
-/// What kind of alarm raised the event; shown to responders and kept on the incident.
+/// What raised the event; shown to responders and kept on the incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlarmKind {
@@ -67,6 +104,14 @@ pub enum AlarmKind {
     MetricMath,
     AnomalyDetection,
     Composite,
+    /// An AWS Health event (`aws.health`).
+    AwsHealth,
+    /// A GuardDuty or Security Hub finding.
+    Finding,
+    /// An AWS Config rule compliance change.
+    ConfigCompliance,
+    /// A CloudTrail API call or console sign-in.
+    CloudTrail,
 }
 
 /// One metric (or expression) from `detail.configuration.metrics`.
@@ -82,13 +127,36 @@ pub struct MetricRef {
     pub return_data: Option<bool>,
 }
 
-/// Where the alarm's tags come from.
+/// Where the event's tags (Environment, Service, Team, Severity) come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventTags {
-    /// `alarmTagsStatus` was `SUCCESS`: the event carries the tags.
+    /// The event carries them (`alarmTagsStatus` SUCCESS, a finding's resource tags), or
+    /// there are none to have (an empty list).
     Provided(Vec<(String, String)>),
-    /// The event carries no usable tags: look them up with `ListTagsForResource`.
-    LookUp,
+    /// Look up the tags of this ARN (an alarm: CloudWatch `ListTagsForResource`; another
+    /// resource: the Resource Groups Tagging API).
+    LookUp(String),
+}
+
+/// What a non-alarm source adds to its state change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// Security sources (findings, Config, CloudTrail): the security route only, and no
+    /// addresses or ids in SMS and chat.
+    pub security: bool,
+    /// The severity the source states (GuardDuty bands, ASFF label, OCSF id, Health
+    /// category); `None` leaves it to tags and runbooks.
+    pub severity: Option<crate::ownership::Severity>,
+    /// Finding type, Health event type code, Config rule name or CloudTrail event name.
+    pub signal_type: String,
+    /// The resources concerned, as the source names them (sanitised, bounded).
+    pub resources: Vec<String>,
+    /// Labelled facts for the e-mail body and the record; may be sensitive (IPs, ids).
+    pub facts: Vec<(String, String)>,
+    /// Structured facts for runbook steps (e.g. CloudTrail ingress permissions).
+    pub details: Value,
+    /// How often the source has seen it (GuardDuty `service.count`).
+    pub count: Option<u64>,
 }
 
 /// A CloudWatch alarm state change, validated. Text fields are raw (attacker-controlled):
@@ -117,6 +185,16 @@ pub struct AlarmEvent {
     pub alarm_rule: Option<String>,
     pub metrics: Vec<MetricRef>,
     pub tags: EventTags,
+    /// The envelope's `source` (`aws.cloudwatch`, `aws.guardduty`, ...).
+    pub source: String,
+    /// `None` for CloudWatch alarms.
+    pub signal: Option<Box<Signal>>,
+}
+
+impl AlarmEvent {
+    pub fn is_security(&self) -> bool {
+        self.signal.as_ref().is_some_and(|s| s.security)
+    }
 }
 
 /// The result of reading one delivered event.
@@ -198,17 +276,27 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     let id = Some(event_id.clone());
     let source = required_str(envelope.get("source"), "source", &id)?;
     let detail_type = required_str(envelope.get("detail-type"), "detail-type", &id)?;
-    if source != CLOUDWATCH_SOURCE || detail_type != ALARM_STATE_CHANGE {
-        return Ok(Intake::Ignored {
-            event_id: id,
-            reason: format!(
-                "source `{}` / detail-type `{}` is not handled by the alarm intake",
-                crate::text::for_log(source),
-                crate::text::for_log(detail_type)
-            ),
-        });
-    }
-
+    type SourceParser = fn(&sources::Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>;
+    let parser: Option<SourceParser> = match (source, detail_type) {
+        (CLOUDWATCH_SOURCE, ALARM_STATE_CHANGE) => None,
+        ("aws.health", HEALTH_EVENT) => Some(sources::health),
+        ("aws.guardduty", GUARDDUTY_FINDING) => Some(sources::guardduty),
+        ("aws.securityhub", SECURITY_HUB_ASFF) => Some(sources::securityhub_asff),
+        ("aws.securityhub", SECURITY_HUB_OCSF) => Some(sources::securityhub_ocsf),
+        ("aws.config", CONFIG_COMPLIANCE_CHANGE) => Some(sources::config_compliance),
+        (s, CLOUDTRAIL_API_CALL) if s.starts_with("aws.") => Some(sources::cloudtrail),
+        ("aws.signin", t) if CLOUDTRAIL_SIGN_IN.contains(&t) => Some(sources::cloudtrail),
+        _ => {
+            return Ok(Intake::Ignored {
+                event_id: id,
+                reason: format!(
+                    "source `{}` / detail-type `{}` is not a source Klaxon handles",
+                    crate::text::for_log(source),
+                    crate::text::for_log(detail_type)
+                ),
+            })
+        }
+    };
     let detail = match envelope.get("detail") {
         Some(Value::Object(d)) => d,
         Some(other) => {
@@ -219,6 +307,36 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         }
         None => return Err(invalid(id, "missing `detail`".into())),
     };
+    if let Some(parse) = parser {
+        let envelope = sources::Envelope {
+            id: id.clone(),
+            event_id,
+            source: source.to_string(),
+            account: optional_str(envelope.get("account")),
+            region: optional_str(envelope.get("region")),
+            time: optional_str(envelope.get("time"))
+                .as_deref()
+                .and_then(parse_timestamp),
+            resources: envelope
+                .get("resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            detail,
+        };
+        let event = parse(&envelope)?;
+        if event.alarm_arn.len() > MAX_ARN_BYTES {
+            return Err(invalid(
+                id,
+                format!("deduplication key is longer than {MAX_ARN_BYTES} bytes"),
+            ));
+        }
+        return Ok(Intake::Alarm(Box::new(event)));
+    }
+
     let alarm_name = required_str(detail.get("alarmName"), "detail.alarmName", &id)?;
     if alarm_name.trim().is_empty() {
         return Err(invalid(id, "`detail.alarmName` is empty".into()));
@@ -299,7 +417,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
                 .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
                 .collect(),
         ),
-        _ => EventTags::LookUp,
+        _ => EventTags::LookUp(alarm_arn.clone()),
     };
 
     Ok(Intake::Alarm(Box::new(AlarmEvent {
@@ -329,6 +447,8 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         alarm_rule,
         metrics,
         tags,
+        source: CLOUDWATCH_SOURCE.to_string(),
+        signal: None,
     })))
 }
 
@@ -462,7 +582,7 @@ mod tests {
         assert_eq!(a.state, AlarmState::Alarm);
         assert_eq!(a.state_timestamp.timestamp_millis(), 1714564800123);
         assert_eq!(a.kind, AlarmKind::Metric);
-        assert_eq!(a.tags, EventTags::LookUp);
+        assert_eq!(a.tags, EventTags::LookUp(a.alarm_arn.clone()));
         assert_eq!(a.reason_data, None);
     }
 
@@ -492,14 +612,15 @@ mod tests {
     fn tags_used_only_on_success() {
         let mut v = base();
         v["detail"]["alarmTags"] = json!({"Environment": "test"});
-        assert_eq!(alarm(&v).tags, EventTags::LookUp);
+        let look_up = EventTags::LookUp("arn:aws:cloudwatch:us-east-1:123456789012:alarm:a".into());
+        assert_eq!(alarm(&v).tags, look_up);
         v["detail"]["alarmTagsStatus"] = json!("SUCCESS");
         assert_eq!(
             alarm(&v).tags,
             EventTags::Provided(vec![("Environment".into(), "test".into())])
         );
         v["detail"]["alarmTagsStatus"] = json!("FAILURE");
-        assert_eq!(alarm(&v).tags, EventTags::LookUp);
+        assert_eq!(alarm(&v).tags, look_up);
     }
 
     #[test]
@@ -532,6 +653,9 @@ mod tests {
         assert!(matches!(parse_value(&v).unwrap(), Intake::Ignored { .. }));
         v["detail-type"] = json!(ALARM_STATE_CHANGE);
         v["source"] = json!("aws.guardduty");
+        assert!(matches!(parse_value(&v).unwrap(), Intake::Ignored { .. }));
+        v["source"] = json!("aws.cloudwatch");
+        v["detail-type"] = json!(GUARDDUTY_FINDING);
         assert!(matches!(parse_value(&v).unwrap(), Intake::Ignored { .. }));
     }
 

@@ -1,0 +1,1093 @@
+//! Intake of the non-alarm sources: AWS Health, GuardDuty, Security Hub (ASFF and OCSF),
+//! AWS Config compliance changes and CloudTrail calls. Each becomes the same thing an alarm
+//! becomes: a state change (ALARM opens, OK resolves) on a deduplication key, so one engine
+//! and one transition table serve them all (docs/CONTRACTS.md, "Sources").
+//!
+//! Titles are built from fields that carry no addresses or identities (finding type,
+//! resource type, rule name) and redacted besides: they reach SMS and chat. The source's own
+//! title and description, which do carry IPs and ids, go to the e-mail body and the record.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use super::{
+    invalid, json_type, optional_str, parse_timestamp, AlarmEvent, AlarmKind, AlarmState,
+    EventTags, InvalidEvent, Signal,
+};
+use crate::ownership::Severity;
+use crate::text;
+
+/// Envelope fields every source shares.
+pub(super) struct Envelope<'a> {
+    pub id: Option<String>,
+    pub event_id: String,
+    pub source: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+    pub resources: Vec<String>,
+    pub detail: &'a Map<String, Value>,
+}
+
+impl Envelope<'_> {
+    fn need<'v>(&self, value: Option<&'v Value>, name: &str) -> Result<&'v str, InvalidEvent> {
+        match value {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+            Some(Value::String(_)) => Err(invalid(self.id.clone(), format!("`{name}` is empty"))),
+            Some(other) => Err(invalid(
+                self.id.clone(),
+                format!("`{name}` must be a string, found {}", json_type(other)),
+            )),
+            None => Err(invalid(self.id.clone(), format!("missing `{name}`"))),
+        }
+    }
+
+    fn fail(&self, reason: String) -> InvalidEvent {
+        invalid(self.id.clone(), reason)
+    }
+
+    fn event(&self, kind: AlarmKind, parts: Parts) -> AlarmEvent {
+        let security = parts.security;
+        let clean = |s: &str| {
+            let one = text::bounded(text::single_line(s).trim(), 256);
+            if security {
+                text::redact_sensitive(&one)
+            } else {
+                one
+            }
+        };
+        AlarmEvent {
+            event_id: self.event_id.clone(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+            event_time: self.time,
+            alarm_name: clean(&parts.title),
+            alarm_arn: parts.dedup_key,
+            kind,
+            description: parts.description,
+            state: parts.state,
+            state_timestamp: parts.at,
+            reason: parts.reason,
+            reason_data: None,
+            previous_state: None,
+            previous_state_timestamp: None,
+            actions_suppressed_by: None,
+            actions_suppressed_reason: None,
+            alarm_rule: None,
+            metrics: Vec::new(),
+            tags: parts.tags,
+            source: self.source.clone(),
+            signal: Some(Box::new(Signal {
+                security,
+                severity: parts.severity,
+                signal_type: text::bounded(&text::single_line(&parts.signal_type), 256),
+                resources: parts
+                    .resources
+                    .iter()
+                    .take(MAX_RESOURCES)
+                    .map(|r| text::bounded(&text::single_line(r), 512))
+                    .collect(),
+                facts: parts
+                    .facts
+                    .into_iter()
+                    .filter(|(_, v)| !v.trim().is_empty())
+                    .map(|(k, v)| (k.to_string(), text::bounded(&text::single_line(&v), 1024)))
+                    .collect(),
+                details: parts.details,
+                count: parts.count,
+            })),
+        }
+    }
+}
+
+/// Resources kept per event (Health events can list hundreds of entities).
+const MAX_RESOURCES: usize = 50;
+
+/// What a source parser fills in; [`Envelope::event`] turns it into an event.
+struct Parts {
+    dedup_key: String,
+    title: String,
+    signal_type: String,
+    state: AlarmState,
+    at: DateTime<Utc>,
+    severity: Option<Severity>,
+    security: bool,
+    description: Option<String>,
+    reason: Option<String>,
+    resources: Vec<String>,
+    facts: Vec<(&'static str, String)>,
+    details: Value,
+    count: Option<u64>,
+    tags: EventTags,
+}
+
+fn s(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, key| v.get(key))
+}
+
+/// A time from any of the candidates, first that parses. AWS Health writes RFC 1123
+/// (`Wed, 22 May 2024 13:05:00 GMT`), the others ISO 8601.
+fn first_time(candidates: &[Option<&Value>]) -> Option<DateTime<Utc>> {
+    candidates.iter().flatten().find_map(|v| match v {
+        Value::String(raw) => parse_timestamp(raw).or_else(|| {
+            DateTime::parse_from_rfc2822(raw.trim())
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        }),
+        // OCSF epoch milliseconds.
+        Value::Number(n) => n.as_i64().and_then(DateTime::<Utc>::from_timestamp_millis),
+        _ => None,
+    })
+}
+
+fn require_time(
+    env: &Envelope<'_>,
+    what: &str,
+    candidates: &[Option<&Value>],
+) -> Result<DateTime<Utc>, InvalidEvent> {
+    first_time(candidates).ok_or_else(|| {
+        env.fail(format!(
+            "no usable time: {what} is missing or not a time (ISO 8601, RFC 1123 or epoch milliseconds)"
+        ))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// AWS Health
+
+pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+    let d = env.detail;
+    let detail = Value::Object(d.clone());
+    let event_arn = env.need(d.get("eventArn"), "detail.eventArn")?;
+    let status = env.need(d.get("statusCode"), "detail.statusCode")?;
+    let state = match status {
+        "open" | "upcoming" => AlarmState::Alarm,
+        "closed" => AlarmState::Ok,
+        other => {
+            return Err(env.fail(format!(
+                "`detail.statusCode` is `{}`; expected open, upcoming or closed",
+                text::for_log(other)
+            )))
+        }
+    };
+    let type_code = env.need(d.get("eventTypeCode"), "detail.eventTypeCode")?;
+    let service = s(d.get("service"));
+    let category = s(d.get("eventTypeCategory"));
+    // `endTime` is absent until the event closes (and may stay absent): never required.
+    let updated = require_time(
+        env,
+        "`detail.lastUpdatedTime`, `detail.endTime`, `detail.startTime` and `time`",
+        &[
+            d.get("lastUpdatedTime"),
+            d.get("endTime"),
+            d.get("startTime"),
+        ],
+    )
+    .or_else(|e| env.time.ok_or(e))?;
+    let entities: Vec<(String, String)> = d
+        .get("affectedEntities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some((
+                e.get("entityValue")?.as_str()?.to_string(),
+                s(e.get("status")),
+            ))
+        })
+        .collect();
+    let resources: Vec<String> = if entities.is_empty() {
+        env.resources.clone()
+    } else {
+        entities.iter().map(|(v, _)| v.clone()).collect()
+    };
+    let affected_account = optional_str(d.get("affectedAccount")).or_else(|| env.account.clone());
+    let description = d
+        .get("eventDescription")
+        .and_then(Value::as_array)
+        .and_then(|list| {
+            list.iter()
+                .find(|x| x.get("language").and_then(Value::as_str) == Some("en_US"))
+                .or_else(|| list.first())
+        })
+        .and_then(|x| optional_str(x.get("latestDescription")));
+    let affected = entities
+        .iter()
+        .take(20)
+        .map(|(v, st)| {
+            if st.is_empty() {
+                v.clone()
+            } else {
+                format!("{v} ({st})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let page = match (s(d.get("page")).as_str(), s(d.get("totalPages")).as_str()) {
+        ("" | "1", "" | "1") => String::new(),
+        (p, t) => format!(" (page {p} of {t})"),
+    };
+    let severity = match category.as_str() {
+        "issue" | "investigation" => Severity::High,
+        "scheduledChange" => Severity::Medium,
+        _ => Severity::Low,
+    };
+    Ok(env.event(
+        AlarmKind::AwsHealth,
+        Parts {
+            // Organisation-wide events share one ARN across accounts.
+            dedup_key: format!("{event_arn}#{}", affected_account.as_deref().unwrap_or("-")),
+            title: format!("AWS Health: {service} {type_code}"),
+            signal_type: type_code.to_string(),
+            state,
+            at: updated,
+            severity: Some(severity),
+            security: false,
+            description,
+            reason: Some(format!(
+                "AWS Health {status}{page}: {}",
+                if affected.is_empty() {
+                    "no affected resources listed".to_string()
+                } else {
+                    format!("affected {affected}")
+                }
+            )),
+            facts: vec![
+                ("Event type", type_code.to_string()),
+                ("Category", category),
+                ("Service", service),
+                ("Status", status.to_string()),
+                ("Scope", s(d.get("eventScopeCode"))),
+                ("Region", s(d.get("eventRegion"))),
+                ("Start", s(d.get("startTime"))),
+                ("End", s(d.get("endTime"))),
+                ("Affected", affected),
+                ("Event ARN", event_arn.to_string()),
+            ],
+            resources,
+            details: json!({
+                "status": status,
+                "category": at(&detail, &["eventTypeCategory"]),
+                "service": at(&detail, &["service"]),
+            }),
+            count: None,
+            tags: EventTags::Provided(Vec::new()),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// GuardDuty
+
+/// GuardDuty's documented bands: 1.0–3.9 low, 4.0–6.9 medium, 7.0–8.9 high, 9.0–10.0
+/// critical (attack sequences).
+pub fn guardduty_severity(score: f64) -> Severity {
+    match score {
+        s if s >= 9.0 => Severity::Critical,
+        s if s >= 7.0 => Severity::High,
+        s if s >= 4.0 => Severity::Medium,
+        s if s >= 1.0 => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+    let d = env.detail;
+    let detail = Value::Object(d.clone());
+    let id = env.need(d.get("id"), "detail.id")?;
+    let finding_type = env.need(d.get("type"), "detail.type")?;
+    let score = match d.get("severity") {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or_default(),
+        Some(other) => {
+            return Err(env.fail(format!(
+                "`detail.severity` must be a number, found {}",
+                json_type(other)
+            )))
+        }
+        None => return Err(env.fail("missing `detail.severity`".into())),
+    };
+    let updated = require_time(
+        env,
+        "`detail.updatedAt` and `detail.createdAt`",
+        &[d.get("updatedAt"), d.get("createdAt")],
+    )?;
+    let account = optional_str(d.get("accountId")).or_else(|| env.account.clone());
+    let region = optional_str(d.get("region")).or_else(|| env.region.clone());
+    let dedup_key = optional_str(d.get("arn")).unwrap_or_else(|| {
+        format!(
+            "arn:aws:guardduty:{}:{}:finding/{id}",
+            region.as_deref().unwrap_or("-"),
+            account.as_deref().unwrap_or("-")
+        )
+    });
+    let archived = at(&detail, &["service", "archived"]).and_then(Value::as_bool) == Some(true);
+    let resource_type = s(at(&detail, &["resource", "resourceType"]));
+    let instance = at(&detail, &["resource", "instanceDetails"]);
+    let mut resources = Vec::new();
+    if let Some(i) = instance
+        .and_then(|i| i.get("instanceId"))
+        .and_then(Value::as_str)
+    {
+        resources.push(i.to_string());
+    }
+    for bucket in at(&detail, &["resource", "s3BucketDetails"])
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(arn) = bucket.get("arn").and_then(Value::as_str) {
+            resources.push(arn.to_string());
+        }
+    }
+    if let Some(user) =
+        at(&detail, &["resource", "accessKeyDetails", "userName"]).and_then(Value::as_str)
+    {
+        resources.push(format!("user {user}"));
+    }
+    let tags = tag_list(instance.and_then(|i| i.get("tags")), "key", "value");
+    let action = at(&detail, &["service", "action"]);
+    let remote_ip = action
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|a| a.values())
+        .find_map(|v| {
+            v.pointer("/remoteIpDetails/ipAddressV4")
+                .and_then(Value::as_str)
+        })
+        .unwrap_or_default()
+        .to_string();
+    let count = at(&detail, &["service", "count"]).and_then(Value::as_u64);
+    let source_title = optional_str(d.get("title"));
+    Ok(env.event(
+        AlarmKind::Finding,
+        Parts {
+            dedup_key,
+            title: finding_title("GuardDuty", finding_type, &resource_type),
+            signal_type: finding_type.to_string(),
+            state: closed_or_open(archived),
+            at: updated,
+            severity: Some(guardduty_severity(score)),
+            security: true,
+            description: optional_str(d.get("description")),
+            reason: source_title.clone(),
+            facts: vec![
+                ("Finding type", finding_type.to_string()),
+                (
+                    "Severity",
+                    format!("{score} ({})", guardduty_severity(score).as_str()),
+                ),
+                ("Title", source_title.unwrap_or_default()),
+                ("Resource type", resource_type),
+                ("Resources", resources.join(", ")),
+                ("Remote IP", remote_ip),
+                ("Count", count.map(|c| c.to_string()).unwrap_or_default()),
+                ("First seen", s(at(&detail, &["service", "eventFirstSeen"]))),
+                ("Last seen", s(at(&detail, &["service", "eventLastSeen"]))),
+                ("Archived", archived.to_string()),
+                ("Account", account.unwrap_or_default()),
+                ("Region", region.unwrap_or_default()),
+                ("Finding id", id.to_string()),
+            ],
+            resources,
+            details: json!({
+                "archived": archived,
+                "resource_type": at(&detail, &["resource", "resourceType"]),
+                "severity_score": score,
+                "action_type": at(&detail, &["service", "action", "actionType"]),
+            }),
+            count,
+            tags: EventTags::Provided(tags),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Security Hub
+
+/// A finding's resources: their ids, the first one's type, and the first one itself.
+fn finding_resources<'a>(
+    list: Option<&'a Value>,
+    id_key: &str,
+    type_key: &str,
+) -> (Vec<String>, String, Option<&'a Value>) {
+    let list = list
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let ids = list
+        .iter()
+        .filter_map(|r| r.get(id_key).and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let first = list.first();
+    (
+        ids,
+        first.map(|r| s(r.get(type_key))).unwrap_or_default(),
+        first,
+    )
+}
+
+/// `<product> <finding type or control> on <resource type>`: no addresses or ids.
+fn finding_title(product: &str, what: &str, resource_type: &str) -> String {
+    if resource_type.is_empty() {
+        format!("{product} {what}")
+    } else {
+        format!("{product} {what} on {resource_type}")
+    }
+}
+
+/// A finding that its source closed (archived, resolved, suppressed) resolves the incident.
+fn closed_or_open(closed: bool) -> AlarmState {
+    if closed {
+        AlarmState::Ok
+    } else {
+        AlarmState::Alarm
+    }
+}
+
+/// Tags written as a list of `{key, value}`-like objects (GuardDuty, OCSF).
+fn tag_list(list: Option<&Value>, key: &str, value: &str) -> Vec<(String, String)> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some((
+                t.get(key)?.as_str()?.to_string(),
+                t.get(value)?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// "Each event sends a single finding" (Security Hub's event format): anything else is not
+/// an event we understand, and is rejected rather than half-handled.
+fn single_finding<'a>(env: &Envelope<'a>) -> Result<&'a Value, InvalidEvent> {
+    match env.detail.get("findings") {
+        Some(Value::Array(list)) if list.len() == 1 && list[0].is_object() => Ok(&list[0]),
+        Some(Value::Array(list)) if list.len() == 1 => Err(env.fail(format!(
+            "`detail.findings[0]` must be an object, found {}",
+            json_type(&list[0])
+        ))),
+        Some(Value::Array(list)) => Err(env.fail(format!(
+            "`detail.findings` holds {} findings; Security Hub sends exactly one per event",
+            list.len()
+        ))),
+        Some(other) => Err(env.fail(format!(
+            "`detail.findings` must be an array, found {}",
+            json_type(other)
+        ))),
+        None => Err(env.fail("missing `detail.findings`".into())),
+    }
+}
+
+fn asff_severity(f: &Value) -> Option<Severity> {
+    match f.pointer("/Severity/Label").and_then(Value::as_str) {
+        Some("CRITICAL") => Some(Severity::Critical),
+        Some("HIGH") => Some(Severity::High),
+        Some("MEDIUM") => Some(Severity::Medium),
+        Some("LOW") => Some(Severity::Low),
+        Some("INFORMATIONAL") => Some(Severity::Info),
+        _ => f
+            .pointer("/Severity/Normalized")
+            .and_then(Value::as_f64)
+            .map(|n| guardduty_severity(n / 10.0)),
+    }
+}
+
+pub(super) fn securityhub_asff(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+    let f = single_finding(env)?;
+    let id = env.need(f.get("Id"), "detail.findings[0].Id")?;
+    let title = env.need(f.get("Title"), "detail.findings[0].Title")?;
+    let severity = asff_severity(f).ok_or_else(|| {
+        env.fail(
+            "`detail.findings[0].Severity` has neither a known `Label` nor `Normalized`".into(),
+        )
+    })?;
+    let updated = require_time(
+        env,
+        "`detail.findings[0].UpdatedAt`",
+        &[
+            f.get("UpdatedAt"),
+            f.get("LastObservedAt"),
+            f.get("CreatedAt"),
+        ],
+    )?;
+    let workflow = s(f.pointer("/Workflow/Status"));
+    let record_state = s(f.get("RecordState"));
+    let compliance = s(f.pointer("/Compliance/Status"));
+    let closed = matches!(workflow.as_str(), "RESOLVED" | "SUPPRESSED")
+        || record_state == "ARCHIVED"
+        || compliance == "PASSED";
+    let (resources, resource_type, first) = finding_resources(f.get("Resources"), "Id", "Type");
+    // ASFF tags are an object of names to values.
+    let tags = first
+        .and_then(|r| r.get("Tags"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let product = optional_str(f.get("ProductName")).unwrap_or_else(|| "Security Hub".into());
+    let generator = s(f.get("GeneratorId"));
+    let control = optional_str(f.pointer("/Compliance/SecurityControlId"))
+        .or_else(|| {
+            (!generator.contains("arn:") && !generator.is_empty()).then(|| generator.clone())
+        })
+        .or_else(|| {
+            f.pointer("/Types/0")
+                .and_then(Value::as_str)
+                .map(|t| t.rsplit('/').next().unwrap_or(t).to_string())
+        })
+        .unwrap_or_else(|| "finding".into());
+    Ok(env.event(
+        AlarmKind::Finding,
+        Parts {
+            // GuardDuty findings imported into Security Hub keep GuardDuty's finding ARN as
+            // their `Id`: the same key as the GuardDuty event, so one incident for both.
+            dedup_key: id.to_string(),
+            title: finding_title(&product, &control, &resource_type),
+            signal_type: control.clone(),
+            state: closed_or_open(closed),
+            at: updated,
+            severity: Some(severity),
+            security: true,
+            description: optional_str(f.get("Description")),
+            reason: Some(title.to_string()),
+            facts: vec![
+                ("Title", title.to_string()),
+                ("Product", product),
+                ("Control", control),
+                ("Severity", severity.as_str().to_string()),
+                ("Resources", resources.join(", ")),
+                ("Workflow", workflow.clone()),
+                ("Record state", record_state.clone()),
+                ("Compliance", compliance.clone()),
+                (
+                    "Remediation",
+                    s(f.pointer("/Remediation/Recommendation/Url")),
+                ),
+                ("Account", s(f.get("AwsAccountId"))),
+                ("Region", s(f.get("Region"))),
+                ("Finding id", id.to_string()),
+            ],
+            resources,
+            details: json!({
+                "format": "asff",
+                "workflow": workflow,
+                "record_state": record_state,
+                "compliance": compliance,
+                "resource_type": resource_type,
+            }),
+            count: None,
+            tags: EventTags::Provided(tags),
+        },
+    ))
+}
+
+pub(super) fn securityhub_ocsf(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+    let f = single_finding(env)?;
+    let uid = env.need(
+        f.pointer("/finding_info/uid"),
+        "detail.findings[0].finding_info.uid",
+    )?;
+    // OCSF severity_id: 1 informational … 5 critical, 6 fatal.
+    let severity = match f.get("severity_id").and_then(Value::as_u64) {
+        Some(5 | 6) => Severity::Critical,
+        Some(4) => Severity::High,
+        Some(3) => Severity::Medium,
+        Some(2) => Severity::Low,
+        Some(1) => Severity::Info,
+        _ => f
+            .get("severity")
+            .and_then(Value::as_str)
+            .and_then(|label| match label {
+                "Fatal" => Some(Severity::Critical),
+                "Informational" => Some(Severity::Info),
+                other => Severity::parse(other),
+            })
+            .ok_or_else(|| {
+                env.fail("`detail.findings[0].severity_id` is missing or not 1–6".into())
+            })?,
+    };
+    let updated = require_time(
+        env,
+        "`detail.findings[0].finding_info.modified_time_dt` and `time_dt`",
+        &[
+            f.pointer("/finding_info/modified_time_dt"),
+            f.pointer("/finding_info/modified_time"),
+            f.get("time_dt"),
+            f.get("time"),
+        ],
+    )?;
+    // OCSF status_id: 1 new, 2 in progress, 3 suppressed, 4 resolved, 5 archived; an
+    // activity `Close` also ends it.
+    let status_id = f.get("status_id").and_then(Value::as_u64);
+    let closed = matches!(status_id, Some(3..=5))
+        || f.get("activity_name").and_then(Value::as_str) == Some("Close");
+    let (resources, resource_type, first) = finding_resources(f.get("resources"), "uid", "type");
+    let tags = tag_list(first.and_then(|r| r.get("tags")), "name", "value");
+    let product =
+        optional_str(f.pointer("/metadata/product/name")).unwrap_or_else(|| "Security Hub".into());
+    let finding_type = optional_str(f.pointer("/finding_info/types/0"))
+        .or_else(|| optional_str(f.get("type_name")))
+        .unwrap_or_else(|| "finding".into());
+    let title = s(f.pointer("/finding_info/title"));
+    Ok(env.event(
+        AlarmKind::Finding,
+        Parts {
+            dedup_key: uid.to_string(),
+            title: finding_title(&product, &finding_type, &resource_type),
+            signal_type: finding_type.clone(),
+            state: closed_or_open(closed),
+            at: updated,
+            severity: Some(severity),
+            security: true,
+            description: optional_str(f.pointer("/finding_info/desc")),
+            reason: (!title.is_empty()).then(|| title.clone()),
+            facts: vec![
+                ("Title", title),
+                ("Product", product),
+                ("Finding type", finding_type),
+                ("Severity", s(f.get("severity"))),
+                ("Status", s(f.get("status"))),
+                ("Resources", resources.join(", ")),
+                ("Account", s(f.pointer("/cloud/account/uid"))),
+                ("Region", s(f.pointer("/cloud/region"))),
+                ("Finding id", uid.to_string()),
+            ],
+            resources,
+            details: json!({
+                "format": "ocsf",
+                "status_id": status_id,
+                "class_uid": f.get("class_uid"),
+                "resource_type": resource_type,
+            }),
+            count: None,
+            tags: EventTags::Provided(tags),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// AWS Config
+
+pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+    let d = env.detail;
+    let detail = Value::Object(d.clone());
+    let rule = env.need(d.get("configRuleName"), "detail.configRuleName")?;
+    let qualifier = at(
+        &detail,
+        &[
+            "newEvaluationResult",
+            "evaluationResultIdentifier",
+            "evaluationResultQualifier",
+        ],
+    );
+    let resource_id = env.need(
+        d.get("resourceId")
+            .or_else(|| qualifier.and_then(|q| q.get("resourceId"))),
+        "detail.resourceId",
+    )?;
+    let resource_type = env.need(
+        d.get("resourceType")
+            .or_else(|| qualifier.and_then(|q| q.get("resourceType"))),
+        "detail.resourceType",
+    )?;
+    let compliance = env.need(
+        at(&detail, &["newEvaluationResult", "complianceType"]),
+        "detail.newEvaluationResult.complianceType",
+    )?;
+    let state = match compliance {
+        "NON_COMPLIANT" => AlarmState::Alarm,
+        // NOT_APPLICABLE: the resource left the rule's scope (often: deleted).
+        "COMPLIANT" | "NOT_APPLICABLE" => AlarmState::Ok,
+        "INSUFFICIENT_DATA" => AlarmState::InsufficientData,
+        other => {
+            return Err(env.fail(format!(
+                "`detail.newEvaluationResult.complianceType` is `{}`; expected NON_COMPLIANT, COMPLIANT, NOT_APPLICABLE or INSUFFICIENT_DATA",
+                text::for_log(other)
+            )))
+        }
+    };
+    let recorded = require_time(
+        env,
+        "`detail.newEvaluationResult.resultRecordedTime`",
+        &[
+            at(&detail, &["newEvaluationResult", "resultRecordedTime"]),
+            at(
+                &detail,
+                &[
+                    "newEvaluationResult",
+                    "evaluationResultIdentifier",
+                    "orderingTimestamp",
+                ],
+            ),
+            d.get("notificationCreationTime"),
+        ],
+    )
+    .or_else(|e| env.time.ok_or(e))?;
+    let account = optional_str(d.get("awsAccountId")).or_else(|| env.account.clone());
+    let region = optional_str(d.get("awsRegion")).or_else(|| env.region.clone());
+    let previously = s(at(&detail, &["oldEvaluationResult", "complianceType"]));
+    Ok(env.event(
+        AlarmKind::ConfigCompliance,
+        Parts {
+            // Resource + rule: one incident per rule and resource, whatever the evaluation.
+            dedup_key: format!(
+                "config:{}:{}:{rule}:{resource_type}:{resource_id}",
+                account.as_deref().unwrap_or("-"),
+                region.as_deref().unwrap_or("-"),
+            ),
+            title: format!("Config rule {rule}: {resource_type} non-compliant"),
+            signal_type: rule.to_string(),
+            state,
+            at: recorded,
+            severity: Some(Severity::Medium),
+            security: true,
+            description: None,
+            reason: Some(if previously.is_empty() {
+                compliance.to_string()
+            } else {
+                format!("{compliance} (was {previously})")
+            }),
+            facts: vec![
+                ("Rule", rule.to_string()),
+                ("Resource type", resource_type.to_string()),
+                ("Resource", resource_id.to_string()),
+                ("Compliance", compliance.to_string()),
+                ("Previously", previously.clone()),
+                ("Rule ARN", s(d.get("configRuleARN"))),
+                ("Account", account.unwrap_or_default()),
+                ("Region", region.unwrap_or_default()),
+            ],
+            resources: vec![resource_id.to_string()],
+            details: json!({
+                "compliance": compliance,
+                "resource_type": resource_type,
+                "rule": rule,
+            }),
+            count: None,
+            tags: EventTags::Provided(Vec::new()),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// CloudTrail (API calls and console sign-ins delivered by EventBridge)
+
+pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+    let d = env.detail;
+    let detail = Value::Object(d.clone());
+    let name = env.need(d.get("eventName"), "detail.eventName")?;
+    let event_source = s(d.get("eventSource"));
+    let called_at = require_time(env, "`detail.eventTime`", &[d.get("eventTime")])?;
+    let account = optional_str(d.get("recipientAccountId"))
+        .or_else(|| optional_str(at(&detail, &["userIdentity", "accountId"])))
+        .or_else(|| env.account.clone());
+    let region = optional_str(d.get("awsRegion")).or_else(|| env.region.clone());
+    let (account_s, region_s) = (
+        account.clone().unwrap_or_else(|| "-".into()),
+        region.clone().unwrap_or_else(|| "-".into()),
+    );
+    let user_type = s(at(&detail, &["userIdentity", "type"]));
+    let caller = s(at(&detail, &["userIdentity", "arn"]));
+    let request = d.get("requestParameters").filter(|v| v.is_object());
+    let param = |key: &str| request.and_then(|r| r.get(key)).and_then(Value::as_str);
+
+    let mut details = Map::new();
+    details.insert("event_name".into(), json!(name));
+    details.insert("event_source".into(), json!(event_source));
+    details.insert("user_type".into(), json!(user_type));
+    details.insert(
+        "error_code".into(),
+        d.get("errorCode").cloned().unwrap_or(Value::Null),
+    );
+    let mut tags = EventTags::Provided(Vec::new());
+    let (resource, resource_label) = match name {
+        "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
+            let group = param("groupId")
+                .map(str::to_string)
+                .or_else(|| first_rule_group(d))
+                .ok_or_else(|| env.fail("`detail.requestParameters.groupId` is missing".into()))?;
+            details.insert("ingress".into(), Value::Array(ingress_rules(request)));
+            let arn = format!("arn:aws:ec2:{region_s}:{account_s}:security-group/{group}");
+            // The invariant cares whether the group is production's: its tags say so.
+            tags = EventTags::LookUp(arn.clone());
+            (arn, group)
+        }
+        "PutBucketPolicy"
+        | "PutBucketAcl"
+        | "DeleteBucketPublicAccessBlock"
+        | "PutBucketPublicAccessBlock" => {
+            let bucket = param("bucketName").ok_or_else(|| {
+                env.fail("`detail.requestParameters.bucketName` is missing".into())
+            })?;
+            details.insert("bucket".into(), bucket_exposure(request));
+            (format!("arn:aws:s3:::{bucket}"), bucket.to_string())
+        }
+        "StopLogging" | "DeleteTrail" | "UpdateTrail" => {
+            let trail = param("name")
+                .ok_or_else(|| env.fail("`detail.requestParameters.name` is missing".into()))?;
+            let arn = if trail.starts_with("arn:") {
+                trail.to_string()
+            } else {
+                format!("arn:aws:cloudtrail:{region_s}:{account_s}:trail/{trail}")
+            };
+            let short = arn.rsplit('/').next().unwrap_or(trail).to_string();
+            (arn, short)
+        }
+        "CreateAccessKey" => {
+            let for_user = s(at(&detail, &["responseElements", "accessKey", "userName"]));
+            let for_user = if !for_user.is_empty() {
+                for_user
+            } else {
+                param("userName").map(str::to_string).unwrap_or_default()
+            };
+            details.insert(
+                "for_root".into(),
+                json!(user_type == "Root" && for_user.is_empty()),
+            );
+            if user_type == "Root" && for_user.is_empty() {
+                (format!("arn:aws:iam::{account_s}:root"), "root".to_string())
+            } else {
+                let user = if for_user.is_empty() {
+                    "caller".to_string()
+                } else {
+                    for_user
+                };
+                (
+                    format!("arn:aws:iam::{account_s}:user/{user}"),
+                    format!("user {user}"),
+                )
+            }
+        }
+        "ConsoleLogin" => {
+            details.insert(
+                "login_result".into(),
+                json!(s(at(&detail, &["responseElements", "ConsoleLogin"]))),
+            );
+            details.insert(
+                "mfa_used".into(),
+                json!(s(at(&detail, &["additionalEventData", "MFAUsed"])) == "Yes"),
+            );
+            let who = if user_type == "Root" {
+                "root".to_string()
+            } else {
+                s(at(&detail, &["userIdentity", "userName"]))
+            };
+            let arn = if caller.is_empty() {
+                format!("arn:aws:iam::{account_s}:{who}")
+            } else {
+                caller.clone()
+            };
+            (arn, format!("by {who}"))
+        }
+        _ => {
+            let arn = d
+                .get("resources")
+                .and_then(Value::as_array)
+                .and_then(|l| l.first())
+                .and_then(|r| r.get("ARN"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| caller.clone());
+            (arn, String::new())
+        }
+    };
+    details.insert("resource".into(), json!(resource));
+    let request_text = request
+        .map(|r| text::bounded(&r.to_string(), 1024))
+        .unwrap_or_default();
+    let key_created = s(at(
+        &detail,
+        &["responseElements", "accessKey", "accessKeyId"],
+    ));
+    Ok(env.event(
+        AlarmKind::CloudTrail,
+        Parts {
+            // Resource + call: one incident while the same resource is changed the same way
+            // again; the runbook that matches is the rule.
+            dedup_key: format!("cloudtrail:{account_s}:{name}:{resource}"),
+            title: match name {
+                "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
+                    format!("ingress opened on {resource_label}")
+                }
+                "PutBucketPolicy" => format!("bucket policy set on {resource_label}"),
+                "PutBucketAcl" => format!("bucket ACL set on {resource_label}"),
+                "DeleteBucketPublicAccessBlock" => {
+                    format!("public access block removed from {resource_label}")
+                }
+                "StopLogging" => format!("logging stopped on trail {resource_label}"),
+                "DeleteTrail" => format!("trail {resource_label} deleted"),
+                "CreateAccessKey" => format!("access key created for {resource_label}"),
+                "ConsoleLogin" => format!("console sign-in {resource_label}"),
+                _ if resource_label.is_empty() => format!("CloudTrail {name}"),
+                _ => format!("CloudTrail {name} on {resource_label}"),
+            },
+            signal_type: name.to_string(),
+            state: AlarmState::Alarm,
+            at: called_at,
+            severity: None,
+            security: true,
+            description: None,
+            reason: Some(format!(
+                "{name} by {} from {}",
+                if caller.is_empty() {
+                    user_type.clone()
+                } else {
+                    caller.clone()
+                },
+                s(d.get("sourceIPAddress"))
+            )),
+            facts: vec![
+                ("Call", format!("{event_source} {name}")),
+                ("Caller", caller),
+                ("Caller type", user_type),
+                ("Source IP", s(d.get("sourceIPAddress"))),
+                ("User agent", s(d.get("userAgent"))),
+                ("Resource", resource.clone()),
+                ("Request", request_text),
+                ("Access key created", key_created),
+                ("Error", s(d.get("errorCode"))),
+                ("Account", account.unwrap_or_default()),
+                ("Region", region.unwrap_or_default()),
+                ("CloudTrail event id", s(d.get("eventID"))),
+            ],
+            resources: vec![resource],
+            details: Value::Object(details),
+            count: None,
+            tags,
+        },
+    ))
+}
+
+/// `ModifySecurityGroupRules` names the group inside the rule list.
+fn first_rule_group(d: &Map<String, Value>) -> Option<String> {
+    d.get("requestParameters")?
+        .pointer("/ModifySecurityGroupRulesRequest/GroupId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// CloudTrail writes lists as `{"items": [...]}` and an empty list as `{}`; some writers use
+/// a plain array. Both are read.
+fn items(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(Value::Object(o)) => o
+            .get("items")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The permissions an ingress call grants, one object per permission, each with its own
+/// ports and ranges: which port goes with which range is exactly what an event pattern
+/// cannot tell (it matches each array field on its own).
+fn ingress_rules(request: Option<&Value>) -> Vec<Value> {
+    let Some(request) = request else {
+        return Vec::new();
+    };
+    items(request.get("ipPermissions"))
+        .into_iter()
+        .map(|p| {
+            let mut cidrs: Vec<Value> = items(p.get("ipRanges"))
+                .into_iter()
+                .filter_map(|r| r.get("cidrIp").cloned())
+                .collect();
+            cidrs.extend(
+                items(p.get("ipv6Ranges"))
+                    .into_iter()
+                    .filter_map(|r| r.get("cidrIpv6").cloned()),
+            );
+            json!({
+                "protocol": p.get("ipProtocol").and_then(|v| v.as_str().map(str::to_string).or_else(|| Some(v.to_string()))),
+                "from_port": p.get("fromPort").and_then(Value::as_i64),
+                "to_port": p.get("toPort").and_then(Value::as_i64),
+                "cidrs": cidrs,
+            })
+        })
+        .collect()
+}
+
+/// Whether a bucket call makes the bucket public: a policy statement that allows everyone
+/// (`"Principal": "*"` or `{"AWS": "*"}`) without a condition, or an ACL grant to the
+/// AllUsers / AuthenticatedUsers groups; public access block removed also counts.
+fn bucket_exposure(request: Option<&Value>) -> Value {
+    let Some(request) = request else {
+        return json!({"public": false, "why": []});
+    };
+    let mut why: Vec<String> = Vec::new();
+    let policy = match request.get("bucketPolicy") {
+        Some(Value::String(raw)) => serde_json::from_str::<Value>(raw).ok(),
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        _ => None,
+    };
+    if let Some(policy) = policy {
+        let statements = match policy.get("Statement") {
+            Some(Value::Array(l)) => l.clone(),
+            Some(v @ Value::Object(_)) => vec![v.clone()],
+            _ => Vec::new(),
+        };
+        for st in statements {
+            let allows = st.get("Effect").and_then(Value::as_str) == Some("Allow");
+            let everyone = match st.get("Principal") {
+                Some(Value::String(p)) => p == "*",
+                Some(Value::Object(p)) => p.get("AWS").is_some_and(|a| match a {
+                    Value::String(s) => s == "*",
+                    Value::Array(l) => l.iter().any(|x| x.as_str() == Some("*")),
+                    _ => false,
+                }),
+                _ => false,
+            };
+            if allows && everyone && st.get("Condition").is_none() {
+                why.push(format!(
+                    "policy statement {} allows everyone",
+                    st.get("Sid").and_then(Value::as_str).unwrap_or("(no Sid)")
+                ));
+            }
+        }
+    }
+    let grants = match request.pointer("/AccessControlPolicy/AccessControlList/Grant") {
+        Some(Value::Array(l)) => l.clone(),
+        Some(v @ Value::Object(_)) => vec![v.clone()],
+        _ => Vec::new(),
+    };
+    for g in grants {
+        if let Some(uri) = g.pointer("/Grantee/URI").and_then(Value::as_str) {
+            if uri.ends_with("/global/AllUsers") || uri.ends_with("/global/AuthenticatedUsers") {
+                why.push(format!(
+                    "ACL grants {} to {}",
+                    s(g.get("Permission")),
+                    uri.rsplit('/').next().unwrap_or(uri)
+                ));
+            }
+        }
+    }
+    // Canned ACLs arrive as the `x-amz-acl` header parameter.
+    if let Some(canned) = request.get("x-amz-acl").and_then(|v| match v {
+        Value::Array(l) => l.first().and_then(Value::as_str),
+        Value::String(s) => Some(s.as_str()),
+        _ => None,
+    }) {
+        if matches!(
+            canned,
+            "public-read" | "public-read-write" | "authenticated-read"
+        ) {
+            why.push(format!("canned ACL {canned}"));
+        }
+    }
+    json!({"public": !why.is_empty(), "why": why})
+}
