@@ -90,9 +90,45 @@ def setup(args):
             c["events"].put_targets(Rule=queue_name, EventBusName=p,
                                     Targets=[{"Id": f"{name.replace('_', '-')}-queue", "Arn": arn}])
             fx["queues"][name] = url
+        if args.world:
+            fx["world"] = world(args, p)
         out["fixtures"] = fx
     json.dump(out, sys.stdout)
     print()
+
+
+def world(args, p):
+    """Resources that enrichment and tag lookups read: a target group with three
+    instances, one of them stopped (moto reports it `unused` / Target.InvalidState); a
+    security group tagged Environment=production and one tagged dev; a Route 53 health
+    check."""
+    import boto3
+    kw = dict(endpoint_url=args.endpoint, region_name=args.region,
+              aws_access_key_id="test", aws_secret_access_key="test")
+    ec2, elb, r53 = (boto3.client(s, **kw) for s in ("ec2", "elbv2", "route53"))
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instances = [i["InstanceId"] for i in ec2.run_instances(
+        ImageId=image, MinCount=3, MaxCount=3, InstanceType="t3.micro", SubnetId=subnet)["Instances"]]
+    name = ("tg-" + p)[:32].rstrip("-")
+    tg = elb.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
+                                 TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": i, "Port": 8080} for i in instances])
+    ec2.stop_instances(InstanceIds=[instances[2]])
+    groups = {}
+    for env_name in ("production", "dev"):
+        g = ec2.create_security_group(GroupName=f"{p}-{env_name}", Description="klaxon test",
+                                      VpcId=vpc)["GroupId"]
+        ec2.create_tags(Resources=[g], Tags=[{"Key": "Environment", "Value": env_name},
+                                            {"Key": "Team", "Value": "edge"}])
+        groups[env_name] = g
+    check = r53.create_health_check(CallerReference=p, HealthCheckConfig={
+        "Type": "HTTPS", "FullyQualifiedDomainName": "shop.example.com", "Port": 443,
+        "ResourcePath": "/health", "RequestInterval": 30, "FailureThreshold": 3,
+    })["HealthCheck"]["Id"]
+    return {"target_group_arn": tg, "instances": instances, "stopped_instance": instances[2],
+            "security_groups": groups, "health_check_id": check}
 
 
 def warmup(args):
@@ -106,8 +142,13 @@ def warmup(args):
     c["events"].list_event_buses()
     c["sqs"].list_queues()
     import boto3
-    boto3.client("cloudwatch", endpoint_url=args.endpoint, region_name=args.region,
-                 aws_access_key_id="test", aws_secret_access_key="test").list_metrics()
+    kw = dict(endpoint_url=args.endpoint, region_name=args.region,
+              aws_access_key_id="test", aws_secret_access_key="test")
+    boto3.client("cloudwatch", **kw).list_metrics()
+    boto3.client("ec2", **kw).describe_vpcs()
+    boto3.client("elbv2", **kw).describe_target_groups()
+    boto3.client("route53", **kw).list_health_checks()
+    boto3.client("resourcegroupstaggingapi", **kw).get_resources()
 
 
 def env(args):
@@ -132,6 +173,8 @@ def main():
     ap.add_argument("--prefix", default="klaxon")
     ap.add_argument("--fixtures", action="store_true",
                     help="also create SQS queues subscribed to the topics and the bus (for tests)")
+    ap.add_argument("--world", action="store_true",
+                    help="with --fixtures: also a target group, security groups, a health check")
     args = ap.parse_args()
     {"setup": setup, "env": env, "warmup": warmup}[args.command](args)
 

@@ -19,7 +19,7 @@ use crate::model::{
 use crate::notify;
 use crate::ownership::{self, Route, Severity};
 use crate::plan;
-use crate::ports::{Clock, IncidentStore, LifecycleBus, Metrics, Pager, TagSource};
+use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
 use crate::runbook::run::{self, AfterPageEffect, AlarmInputs, Decision, EarlyResults};
 use crate::runbook::spec::OnError;
 use crate::runbook::steps::{self as step_logic, MAX_HOPS};
@@ -120,7 +120,9 @@ pub struct Engine<S, P, B, C> {
     catalog: Arc<Catalog>,
 }
 
-impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine<S, P, B, C> {
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::EnrichmentSource>
+    Engine<S, P, B, C>
+{
     pub fn new(
         store: S,
         pager: P,
@@ -470,6 +472,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
                 state_timestamp: event.state_timestamp,
                 hops,
                 metric_queries: inputs.queries.clone(),
+                target_groups: inputs.target_groups.clone(),
+                health_checks: inputs.health_checks.clone(),
                 context: decision.context.clone(),
                 scopes: decision.scopes.clone(),
                 entries: decision.entries.clone(),
@@ -705,6 +709,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + Metrics> Engine
                 alarm_arn: run.alarm_arn.clone(),
                 state_timestamp: run.state_timestamp,
                 queries: run.metric_queries.clone(),
+                target_groups: run.target_groups.clone(),
+                health_checks: run.health_checks.clone(),
             };
             let enriched = run::enrich(self.cloudwatch.source(), &step.kind, &inputs)
                 .await

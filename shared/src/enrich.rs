@@ -148,6 +148,188 @@ pub fn new_state_from_history_data(data: &str) -> Option<String> {
     v["newState"]["stateValue"].as_str().map(str::to_string)
 }
 
+/// One target of a load-balancer target group, as `DescribeTargetHealth` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetHealth {
+    pub id: String,
+    pub port: Option<i32>,
+    pub availability_zone: Option<String>,
+    /// `initial`, `healthy`, `unhealthy`, `unhealthy.draining`, `unused`, `draining`,
+    /// `unavailable`.
+    pub state: String,
+    /// `Target.Timeout`, `Target.ResponseCodeMismatch`, `Target.FailedHealthChecks`, ...
+    pub reason: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What a `target_health` step found for one target group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetGroupReport {
+    pub target_group: String,
+    pub total: usize,
+    pub healthy: usize,
+    /// Every target that is not `healthy`, with its reason.
+    pub unhealthy_targets: Vec<TargetHealth>,
+}
+
+/// The target groups an alarm watches: `TargetGroup` dimensions of AWS/ApplicationELB and
+/// AWS/NetworkELB metrics (`targetgroup/<name>/<id>`), as ARNs in the alarm's account and
+/// region.
+pub fn target_groups_for(event: &AlarmEvent) -> Vec<String> {
+    let (Some(account), Some(region)) = (event.account.as_deref(), event.region.as_deref()) else {
+        return Vec::new();
+    };
+    let mut arns: Vec<String> = event
+        .metrics
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.namespace.as_deref(),
+                Some("AWS/ApplicationELB" | "AWS/NetworkELB" | "AWS/GatewayELB")
+            )
+        })
+        .filter_map(|m| m.dimensions.get("TargetGroup"))
+        .filter(|tg| tg.starts_with("targetgroup/") && !tg.contains(char::is_whitespace))
+        .map(|tg| format!("arn:aws:elasticloadbalancing:{region}:{account}:{tg}"))
+        .collect();
+    arns.dedup();
+    arns
+}
+
+pub fn target_group_report(target_group: &str, targets: Vec<TargetHealth>) -> TargetGroupReport {
+    let total = targets.len();
+    let unhealthy_targets: Vec<TargetHealth> = targets
+        .into_iter()
+        .filter(|t| t.state != "healthy")
+        .collect();
+    TargetGroupReport {
+        target_group: target_group.to_string(),
+        total,
+        healthy: total - unhealthy_targets.len(),
+        unhealthy_targets,
+    }
+}
+
+/// One line per target group: "2 of 4 targets not healthy: i-1:8080 unhealthy
+/// (Target.Timeout), ...".
+pub fn target_health_summary(reports: &[TargetGroupReport]) -> String {
+    if reports.is_empty() {
+        return "the alarm names no load-balancer target group".into();
+    }
+    reports
+        .iter()
+        .map(|r| {
+            let name = r.target_group.rsplit(':').next().unwrap_or(&r.target_group);
+            if r.unhealthy_targets.is_empty() {
+                return format!("{name}: all {} target(s) healthy", r.total);
+            }
+            let targets = r
+                .unhealthy_targets
+                .iter()
+                .take(10)
+                .map(|t| {
+                    format!(
+                        "{}{} {}{}",
+                        t.id,
+                        t.port.map(|p| format!(":{p}")).unwrap_or_default(),
+                        t.state,
+                        t.reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "{name}: {} of {} target(s) not healthy: {targets}",
+                r.unhealthy_targets.len(),
+                r.total
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A Route 53 health check's configuration and what its checkers last saw fail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheckReport {
+    #[serde(default)]
+    pub id: String,
+    /// `HTTP`, `HTTPS`, `HTTP_STR_MATCH`, `TCP`, `CALCULATED`, `CLOUDWATCH_METRIC`, ...
+    pub check_type: Option<String>,
+    /// What is checked: `https://shop.example.com:443/health`, `203.0.113.5:443`, ...
+    pub target: Option<String>,
+    pub request_interval: Option<i32>,
+    pub failure_threshold: Option<i32>,
+    /// The checkers' last failure reports, newest first.
+    #[serde(default)]
+    pub last_failures: Vec<HealthCheckObservation>,
+    /// Set when the last failure reason could not be read (the check itself was).
+    pub last_failure_unavailable: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheckObservation {
+    pub region: Option<String>,
+    pub checked_at: Option<DateTime<Utc>>,
+    /// The checker's status text, e.g. "Failure: HTTP Status Code 503, Service Unavailable".
+    pub status: String,
+}
+
+/// Health check ids of an alarm on `AWS/Route53` `HealthCheckStatus` (or any AWS/Route53
+/// metric with a `HealthCheckId` dimension).
+pub fn health_checks_for(event: &AlarmEvent) -> Vec<String> {
+    let mut ids: Vec<String> = event
+        .metrics
+        .iter()
+        .filter(|m| m.namespace.as_deref() == Some("AWS/Route53"))
+        .filter_map(|m| m.dimensions.get("HealthCheckId"))
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .cloned()
+        .collect();
+    ids.dedup();
+    ids
+}
+
+pub fn health_check_summary(reports: &[HealthCheckReport]) -> String {
+    if reports.is_empty() {
+        return "the alarm names no Route 53 health check".into();
+    }
+    reports
+        .iter()
+        .map(|r| {
+            let what = format!(
+                "{} {} {}",
+                r.id,
+                r.check_type.as_deref().unwrap_or("?"),
+                r.target.as_deref().unwrap_or("")
+            );
+            match (r.last_failures.first(), &r.last_failure_unavailable) {
+                (Some(o), _) => format!(
+                    "{}: last failure {}{}",
+                    what.trim_end(),
+                    o.status,
+                    o.region
+                        .as_deref()
+                        .map(|g| format!(" (from {g})"))
+                        .unwrap_or_default()
+                ),
+                (None, Some(why)) => format!(
+                    "{}: last failure reason unavailable ({why})",
+                    what.trim_end()
+                ),
+                (None, None) => format!("{}: no failure reported by the checkers", what.trim_end()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,17 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::{HistoryItem, MetricDatum, MetricQuery, MetricSeries};
+use crate::enrich::{
+    HealthCheckReport, HistoryItem, MetricDatum, MetricQuery, MetricSeries, TargetHealth,
+};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, LifecycleEvent, Notification,
     OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
-use crate::ports::{Clock, IncidentStore, LifecycleBus, Metrics, Pager, TagSource};
+use crate::ports::{
+    Clock, HealthChecks, IncidentStore, LifecycleBus, LoadBalancers, Metrics, Pager, TagSource,
+};
 
 /// A fault the next commit meets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,10 @@ struct State {
     step_runs: HashMap<String, StepRun>,
     /// Step-entry writes that succeed before the next one fails (`None`: no fault).
     step_entry_fault_after: Option<u32>,
+    /// Recorded DescribeTargetHealth answer (every target group answers it).
+    target_health: Vec<TargetHealth>,
+    /// Recorded Route 53 answer (the id is replaced by the one asked for).
+    health_check: Option<HealthCheckReport>,
 }
 
 /// The engine on the embedded backend: one [`MemoryBackend`] in every role.
@@ -239,6 +247,16 @@ impl MemoryBackend {
 
     pub fn put_metrics(&self) -> Vec<MetricDatum> {
         self.lock().put_metrics.clone()
+    }
+
+    /// Records what DescribeTargetHealth answers (for any target group).
+    pub fn record_target_health(&self, targets: Vec<TargetHealth>) {
+        self.lock().target_health = targets;
+    }
+
+    /// Records what Route 53 answers for a health check (for any id).
+    pub fn record_health_check(&self, report: HealthCheckReport) {
+        self.lock().health_check = Some(report);
     }
 
     /// Sets the time this backend reports as its [`Clock`]; unset, it is the system time.
@@ -639,5 +657,38 @@ impl Metrics for MemoryBackend {
         }
         s.put_metrics.push(datum.clone());
         Ok(())
+    }
+}
+
+impl LoadBalancers for MemoryBackend {
+    async fn target_health(
+        &self,
+        _target_group_arn: &str,
+    ) -> Result<Vec<TargetHealth>, KlaxonError> {
+        self.metric_read_delay().await;
+        let s = self.lock();
+        if s.metrics_fail {
+            return Err(KlaxonError::Injected("DescribeTargetHealth failed".into()));
+        }
+        Ok(s.target_health.clone())
+    }
+}
+
+impl HealthChecks for MemoryBackend {
+    async fn health_check(&self, health_check_id: &str) -> Result<HealthCheckReport, KlaxonError> {
+        self.metric_read_delay().await;
+        let s = self.lock();
+        if s.metrics_fail {
+            return Err(KlaxonError::Injected("GetHealthCheck failed".into()));
+        }
+        match &s.health_check {
+            Some(report) => Ok(HealthCheckReport {
+                id: health_check_id.to_string(),
+                ..report.clone()
+            }),
+            None => Err(KlaxonError::Injected(format!(
+                "no recorded answer for health check {health_check_id}"
+            ))),
+        }
     }
 }

@@ -389,6 +389,10 @@ pub struct StepRun {
     /// Hop count of the event being handled (see `runbook::steps::HOPS_FIELD`).
     pub hops: u64,
     pub metric_queries: Vec<crate::enrich::MetricQuery>,
+    #[serde(default)]
+    pub target_groups: Vec<String>,
+    #[serde(default)]
+    pub health_checks: Vec<String>,
     /// The step context shared by all runbooks (templates render against it).
     pub context: Value,
     pub scopes: Vec<RunbookScope>,

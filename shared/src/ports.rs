@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::{HistoryItem, MetricDatum, MetricQuery, MetricSeries};
+use crate::enrich::{
+    HealthCheckReport, HistoryItem, MetricDatum, MetricQuery, MetricSeries, TargetHealth,
+};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Incident, LifecycleEvent, Notification, OutboxItem, ProcessedEvent,
@@ -129,7 +131,9 @@ pub trait LifecycleBus: Send + Sync {
     ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 }
 
-/// Reads an alarm's tags (CloudWatch `ListTagsForResource`).
+/// Reads a resource's tags: an alarm's (CloudWatch `ListTagsForResource`) or another
+/// resource's, such as a security group named by a CloudTrail call (Resource Groups
+/// Tagging API `GetResources`).
 pub trait TagSource: Send + Sync {
     fn alarm_tags(
         &self,
@@ -163,6 +167,25 @@ pub trait Metrics: Send + Sync {
         &self,
         datum: &MetricDatum,
     ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
+}
+
+/// Elastic Load Balancing v2: which targets of a target group are not healthy, and why.
+pub trait LoadBalancers: Send + Sync {
+    /// DescribeTargetHealth of every registered target, in the target group's region.
+    fn target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> impl Future<Output = Result<Vec<TargetHealth>, KlaxonError>> + Send;
+}
+
+/// Route 53 health checks: configuration and the checkers' last failure reason.
+pub trait HealthChecks: Send + Sync {
+    /// GetHealthCheck and GetHealthCheckLastFailureReason. A missing failure reason is not
+    /// an error: the report says so.
+    fn health_check(
+        &self,
+        health_check_id: &str,
+    ) -> impl Future<Output = Result<HealthCheckReport, KlaxonError>> + Send;
 }
 
 pub trait Clock: Send + Sync {
@@ -329,5 +352,23 @@ impl<T: TagSource> TagSource for Arc<T> {
         alarm_arn: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send {
         (**self).alarm_tags(alarm_arn)
+    }
+}
+
+impl<T: LoadBalancers> LoadBalancers for Arc<T> {
+    fn target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> impl Future<Output = Result<Vec<TargetHealth>, KlaxonError>> + Send {
+        (**self).target_health(target_group_arn)
+    }
+}
+
+impl<T: HealthChecks> HealthChecks for Arc<T> {
+    fn health_check(
+        &self,
+        health_check_id: &str,
+    ) -> impl Future<Output = Result<HealthCheckReport, KlaxonError>> + Send {
+        (**self).health_check(health_check_id)
     }
 }

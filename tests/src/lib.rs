@@ -58,6 +58,17 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl LocalAws {
     /// Creates a fresh resource set named after `test` on the local endpoint.
     pub async fn fresh(test: &str) -> LocalAws {
+        Self::create(test, false).await
+    }
+
+    /// Like [`LocalAws::fresh`], plus what enrichment and tag lookups read: a target group
+    /// with a stopped instance, security groups tagged production and dev, a Route 53
+    /// health check (`resources["fixtures"]["world"]`).
+    pub async fn fresh_world(test: &str) -> LocalAws {
+        Self::create(test, true).await
+    }
+
+    async fn create(test: &str, world: bool) -> LocalAws {
         let endpoint = endpoint();
         let unique = format!(
             "k{}-{}-{}",
@@ -79,6 +90,7 @@ impl LocalAws {
                 &prefix,
                 "--fixtures",
             ])
+            .args(world.then_some("--world"))
             .output()
             .unwrap_or_else(|e| {
                 panic!(

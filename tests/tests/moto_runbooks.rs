@@ -262,6 +262,8 @@ async fn step_records_round_trip_through_dynamodb() {
         state_timestamp: now,
         hops: 0,
         metric_queries: vec![],
+        target_groups: Vec::new(),
+        health_checks: Vec::new(),
         context: json!({"alarm": {"name": "x\u{1b}"}}),
         scopes: vec![],
         entries: vec![entry(0)],

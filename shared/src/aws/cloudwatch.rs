@@ -4,7 +4,6 @@
 //! set-up. Klaxon's own metrics go to Klaxon's region.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
@@ -20,36 +19,28 @@ use crate::enrich::{
 use crate::error::KlaxonError;
 use crate::ports::{Metrics, TagSource};
 
+use super::regional::Regional;
+
 pub struct CloudWatch {
-    shared: SdkConfig,
-    home: aws_sdk_cloudwatch::Client,
-    clients: Mutex<HashMap<String, aws_sdk_cloudwatch::Client>>,
+    clients: Regional<aws_sdk_cloudwatch::Client>,
 }
 
 impl CloudWatch {
     pub fn new(shared: SdkConfig) -> Self {
         CloudWatch {
-            home: aws_sdk_cloudwatch::Client::new(&shared),
-            shared,
-            clients: Mutex::new(HashMap::new()),
+            clients: Regional::new(&shared, |shared, region| {
+                let mut config = aws_sdk_cloudwatch::config::Builder::from(shared);
+                if let Some(region) = region {
+                    config = config.region(aws_sdk_cloudwatch::config::Region::new(region));
+                }
+                aws_sdk_cloudwatch::Client::from_conf(config.build())
+            }),
         }
     }
 
-    /// A client for the alarm's region, built on first use and kept.
+    /// A client for the alarm's region.
     fn client_for(&self, alarm_arn: &str) -> aws_sdk_cloudwatch::Client {
-        let Some(region) = alarm_arn.split(':').nth(3).filter(|r| !r.is_empty()) else {
-            return self.home.clone();
-        };
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let config = aws_sdk_cloudwatch::config::Builder::from(&self.shared)
-                    .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()))
-                    .build();
-                aws_sdk_cloudwatch::Client::from_conf(config)
-            })
-            .clone()
+        self.clients.for_arn(alarm_arn)
     }
 }
 
@@ -194,7 +185,8 @@ impl Metrics for CloudWatch {
         if let Some(unit) = &datum.unit {
             builder = builder.unit(StandardUnit::from(unit.as_str()));
         }
-        self.home
+        self.clients
+            .home()
             .put_metric_data()
             .namespace(&datum.namespace)
             .metric_data(builder.build())

@@ -229,17 +229,12 @@ fn validate(file: &Path, spec: RunbookSpec, mode: LoadMode) -> Result<Runbook, V
     };
     // Templates are checked twice: with every enrichment result present, and with none
     // (enrichment can miss its deadline or fail, and the page must still render).
-    let enrichment_ids: Vec<(String, bool)> = spec
+    let enrichment_ids: Vec<(String, &'static str)> = spec
         .steps
         .iter()
         .filter_map(|s| {
-            if s.metric_snapshot.is_some() {
-                Some((s.id.value.clone(), true))
-            } else if s.alarm_history.is_some() {
-                Some((s.id.value.clone(), false))
-            } else {
-                None
-            }
+            let kind = s.kind().ok().filter(StepKind::is_enrichment)?;
+            Some((s.id.value.clone(), kind.name()))
         })
         .collect();
     let (with_enrichment, without_enrichment) = steps::sample_contexts(&enrichment_ids);
@@ -459,6 +454,13 @@ fn out_of_bounds(kind: &StepKind) -> Option<String> {
                 "CloudWatch keeps alarm history for 30 days",
             )
         }),
+        StepKind::TargetHealth(_) | StepKind::Route53HealthCheck(_) => check(
+            "deadline_ms",
+            kind.deadline_ms().unwrap_or_default(),
+            MIN_DEADLINE_MS,
+            MAX_DEADLINE_MS,
+            "a page waits at most this long",
+        ),
         _ => None,
     }
 }

@@ -28,7 +28,7 @@ use crate::model::{
 use crate::notify;
 use crate::ownership::{Ownership, Route};
 use crate::plan::{self, Plan};
-use crate::ports::Metrics;
+use crate::ports::{HealthChecks, LoadBalancers, Metrics};
 use crate::runbook::spec::{IncidentVerb, OnError, StepKind};
 use crate::runbook::steps;
 use crate::runbook::Runbook;
@@ -186,6 +186,10 @@ pub struct AlarmInputs {
     pub alarm_arn: String,
     pub state_timestamp: DateTime<Utc>,
     pub queries: Vec<MetricQuery>,
+    /// Target group ARNs the alarm watches (for `target_health`).
+    pub target_groups: Vec<String>,
+    /// Route 53 health check ids the alarm watches (for `route53_health_check`).
+    pub health_checks: Vec<String>,
 }
 
 impl AlarmInputs {
@@ -194,17 +198,50 @@ impl AlarmInputs {
             alarm_arn: event.alarm_arn.clone(),
             state_timestamp: event.state_timestamp,
             queries: enrich::queries_for(event),
+            target_groups: enrich::target_groups_for(event),
+            health_checks: enrich::health_checks_for(event),
         }
     }
 }
 
-/// Runs one enrichment step against CloudWatch.
-pub async fn enrich<M: Metrics>(
+/// What enrichment steps read: CloudWatch, ELB target health, Route 53 health checks.
+pub trait EnrichmentSource: Metrics + LoadBalancers + HealthChecks {}
+impl<T: Metrics + LoadBalancers + HealthChecks> EnrichmentSource for T {}
+
+/// Runs one enrichment step.
+pub async fn enrich<M: EnrichmentSource>(
     metrics: &M,
     kind: &StepKind,
     inputs: &AlarmInputs,
 ) -> Result<Enriched, KlaxonError> {
     match kind {
+        StepKind::TargetHealth(_) => {
+            let mut reports = Vec::with_capacity(inputs.target_groups.len());
+            for arn in &inputs.target_groups {
+                let targets = metrics.target_health(arn).await?;
+                reports.push(enrich::target_group_report(arn, targets));
+            }
+            Ok(Enriched {
+                summary: text::bounded(
+                    &text::single_line(&enrich::target_health_summary(&reports)),
+                    SUMMARY_BYTES,
+                ),
+                detail: json!({ "target_groups": reports }),
+            })
+        }
+        StepKind::Route53HealthCheck(_) => {
+            let mut reports = Vec::with_capacity(inputs.health_checks.len());
+            for id in &inputs.health_checks {
+                reports.push(metrics.health_check(id).await?);
+            }
+            Ok(Enriched {
+                summary: text::bounded(
+                    &text::single_line(&enrich::health_check_summary(&reports)),
+                    SUMMARY_BYTES,
+                ),
+                detail: json!({ "health_checks": reports }),
+            })
+        }
         StepKind::MetricSnapshot(config) => {
             let start = inputs.state_timestamp
                 - chrono::Duration::minutes(i64::from(config.minutes_before));
@@ -298,7 +335,7 @@ pub type EarlyResults = HashMap<(String, String), EarlyEnrichment>;
 
 /// Runs every enrichment step the walk wants before the page and `done` lacks, side by
 /// side, each under its own deadline and without retries.
-pub async fn enrich_before_page<M: Metrics>(
+pub async fn enrich_before_page<M: EnrichmentSource>(
     metrics: &M,
     walk: &Walk<'_>,
     inputs: &AlarmInputs,

@@ -68,10 +68,11 @@ pub struct StepSpec {
     pub put_metric: Option<PutMetric>,
     pub guard: Option<Guard>,
     pub check: Option<Check>,
+    pub target_health: Option<TargetHealthStep>,
+    pub route53_health_check: Option<Route53HealthCheck>,
 }
 
-pub const STEP_KINDS: &str =
-    "metric_snapshot, alarm_history, classify, incident, notify, emit, put_metric, guard, check";
+pub const STEP_KINDS: &str = "metric_snapshot, alarm_history, target_health, route53_health_check, classify, incident, notify, emit, put_metric, guard, check";
 
 #[derive(Debug, Clone)]
 pub enum StepKind {
@@ -84,6 +85,8 @@ pub enum StepKind {
     PutMetric(PutMetric),
     Guard(Guard),
     Check(Check),
+    TargetHealth(TargetHealthStep),
+    Route53HealthCheck(Route53HealthCheck),
 }
 
 impl StepSpec {
@@ -98,6 +101,10 @@ impl StepSpec {
             self.put_metric.clone().map(StepKind::PutMetric),
             self.guard.clone().map(StepKind::Guard),
             self.check.clone().map(StepKind::Check),
+            self.target_health.clone().map(StepKind::TargetHealth),
+            self.route53_health_check
+                .clone()
+                .map(StepKind::Route53HealthCheck),
         ]
         .into_iter()
         .flatten()
@@ -124,16 +131,15 @@ impl StepKind {
             StepKind::PutMetric(_) => "put_metric",
             StepKind::Guard(_) => "guard",
             StepKind::Check(_) => "check",
+            StepKind::TargetHealth(_) => "target_health",
+            StepKind::Route53HealthCheck(_) => "route53_health_check",
         }
     }
 
-    /// Steps that read CloudWatch to add context (they may run before a page, under a
-    /// deadline, when a `notify` follows them).
+    /// Steps that read AWS to add context (they may run before a page, under a deadline,
+    /// when a `notify` follows them).
     pub fn is_enrichment(&self) -> bool {
-        matches!(
-            self,
-            StepKind::MetricSnapshot(_) | StepKind::AlarmHistory(_)
-        )
+        self.deadline_ms().is_some()
     }
 
     /// How long a page waits for this enrichment.
@@ -141,6 +147,8 @@ impl StepKind {
         match self {
             StepKind::MetricSnapshot(m) => Some(m.deadline_ms),
             StepKind::AlarmHistory(h) => Some(h.deadline_ms),
+            StepKind::TargetHealth(t) => Some(t.deadline_ms),
+            StepKind::Route53HealthCheck(r) => Some(r.deadline_ms),
             _ => None,
         }
     }
@@ -187,6 +195,25 @@ pub struct MetricSnapshot {
 pub struct AlarmHistory {
     #[serde(default = "twenty_four")]
     pub hours: u32,
+    #[serde(default = "default_deadline")]
+    pub deadline_ms: u64,
+}
+
+/// ELBv2 DescribeTargetHealth for the target groups the alarm watches (its `TargetGroup`
+/// dimensions): each target that is not healthy, with port, state, reason code and
+/// description.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetHealthStep {
+    #[serde(default = "default_deadline")]
+    pub deadline_ms: u64,
+}
+
+/// Route 53 GetHealthCheck and GetHealthCheckLastFailureReason for the health checks the
+/// alarm watches (`HealthCheckId` dimensions of AWS/Route53 metrics).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route53HealthCheck {
     #[serde(default = "default_deadline")]
     pub deadline_ms: u64,
 }
@@ -340,9 +367,15 @@ pub struct Recorded {
     /// the alarm's state time: `ALARM`, `OK`, `INSUFFICIENT_DATA`.
     #[serde(default)]
     pub alarm_history: Vec<String>,
-    /// Every CloudWatch read fails (a throttled or unreachable API).
+    /// Every CloudWatch, ELB and Route 53 read fails (a throttled or unreachable API).
     #[serde(default)]
     pub unavailable: bool,
+    /// DescribeTargetHealth answers: the targets of every target group the alarm names.
+    #[serde(default)]
+    pub target_health: Vec<crate::enrich::TargetHealth>,
+    /// GetHealthCheck / GetHealthCheckLastFailureReason answers, for every health check the
+    /// alarm names.
+    pub health_check: Option<crate::enrich::HealthCheckReport>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -119,6 +119,10 @@ async fn run_one(
                 })
                 .collect(),
         );
+        backend.record_target_health(test.recorded.target_health.clone());
+        if let Some(report) = &test.recorded.health_check {
+            backend.record_health_check(report.clone());
+        }
         backend.fail_metric_reads(test.recorded.unavailable);
     }
     let report = match engine.handle_bytes(&raw).await {

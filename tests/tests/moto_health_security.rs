@@ -1,0 +1,200 @@
+//! Load-balancer and Route 53 enrichment, resource tag lookups and security routing against
+//! moto over HTTP, with the shipped runbooks:
+//! - an ALB UnHealthyHostCount alarm pages with the targets that are not healthy and why
+//!   (moto's ELBv2 reports a stopped instance `unused` / `Target.InvalidState`; it runs no
+//!   health checks, so `unhealthy` with `Target.Timeout` is covered by recorded answers in
+//!   the runbook's own tests);
+//! - a Route 53 HealthCheckStatus alarm pages with the check's configuration (moto has no
+//!   GetHealthCheckLastFailureReason: the page says the reason is unavailable);
+//! - security findings and invariants reach the security topic only, and no SMS line or chat
+//!   text carries an IP address, account id or key id;
+//! - the security-group invariant reads the group's tags through the tagging API.
+
+use klaxon::model::Outcome;
+use klaxon_integration_tests::{sample, sns_attribute, LocalAws};
+use serde_json::{json, Value};
+
+fn world(aws: &LocalAws) -> &Value {
+    &aws.resources["fixtures"]["world"]
+}
+
+/// The part of a target group ARN that CloudWatch puts in the `TargetGroup` dimension.
+fn dimension(target_group_arn: &str) -> String {
+    target_group_arn
+        .split_once(":targetgroup/")
+        .map(|(_, rest)| format!("targetgroup/{rest}"))
+        .expect("a target group ARN")
+}
+
+fn message(envelope: &Value) -> &str {
+    envelope["Message"].as_str().expect("an SNS message")
+}
+
+/// IPv4 addresses, 12-digit account ids, access key ids: none may be in SMS or chat text.
+fn assert_nothing_sensitive(what: &str, text: &str) {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || ",;()[]\"'".contains(c))
+        .collect();
+    for word in words {
+        let digits_run = word
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|d| d.len() == 12);
+        let dotted = word
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .any(|part| part.split('.').filter(|g| !g.is_empty()).count() >= 4);
+        let key = word.contains("AKIA") || word.contains("ASIA");
+        assert!(
+            !(digits_run || dotted || key),
+            "{what} carries sensitive `{word}`: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_alb_alarm_pages_with_the_unhealthy_targets_and_their_reasons() {
+    let aws = LocalAws::fresh_world("alb-targets").await;
+    let w = world(&aws);
+    let stopped = w["stopped_instance"].as_str().unwrap();
+    let mut event = sample("alarm-alb-unhealthy-hosts-alarm.json");
+    event["id"] = json!(format!("alb-{}", aws.table()));
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]
+        ["TargetGroup"] = json!(dimension(w["target_group_arn"].as_str().unwrap()));
+
+    let report = aws.engine().handle_value(&event).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Opened, "{report:?}");
+    let targets = report
+        .steps
+        .iter()
+        .find(|s| s.step == "targets")
+        .expect("the target_health step ran");
+    assert_eq!(targets.status, klaxon::model::StepStatus::Ok, "{targets:?}");
+    assert!(
+        targets.summary.contains("1 of 3 target(s) not healthy"),
+        "{}",
+        targets.summary
+    );
+
+    let pages = aws.drain("production").await;
+    assert_eq!(pages.len(), 1);
+    let body = message(&pages[0]);
+    assert!(body.contains("Targets:       1 of 3 not healthy"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "  - {stopped}:8080 unused (Target.InvalidState): Target is in the stopped state"
+        )),
+        "{body}"
+    );
+    for healthy in w["instances"].as_array().unwrap() {
+        let id = healthy.as_str().unwrap();
+        if id != stopped {
+            assert!(!body.contains(id), "healthy target {id} listed: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_route53_alarm_pages_with_what_the_health_check_probes() {
+    let aws = LocalAws::fresh_world("r53-check").await;
+    let mut event = sample("alarm-route53-health-check-alarm.json");
+    event["id"] = json!(format!("r53-{}", aws.table()));
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]
+        ["HealthCheckId"] = world(&aws)["health_check_id"].clone();
+
+    let report = aws.engine().handle_value(&event).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Opened, "{report:?}");
+    let pages = aws.drain("production").await;
+    assert_eq!(pages.len(), 1);
+    let body = message(&pages[0]);
+    assert!(
+        body.contains("HTTPS https://shop.example.com:443/health (every 30 s, 3 failures)"),
+        "{body}"
+    );
+    // moto lacks GetHealthCheckLastFailureReason: the page says so instead of failing.
+    assert!(body.contains("Last failure:  unavailable ("), "{body}");
+}
+
+#[tokio::test]
+async fn security_events_reach_only_the_security_topic_and_say_nothing_sensitive_by_sms() {
+    let aws = LocalAws::fresh_world("security-route").await;
+    let production_group = world(&aws)["security_groups"]["production"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let engine = aws.engine();
+    let mut expected_pages = 0;
+    for (n, file) in [
+        "security/guardduty-ssh-bruteforce-high.json",
+        "security/securityhub-asff-imported.json",
+        "security/securityhub-ocsf-imported.json",
+        "security/config-noncompliant.json",
+        "security/cloudtrail-sg-open-ssh-world.json",
+        "security/cloudtrail-s3-public-bucket-policy.json",
+        "security/cloudtrail-stop-logging.json",
+        "security/signin-root-console.json",
+        "security/cloudtrail-root-create-access-key.json",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut event = sample(file);
+        event["id"] = json!(format!("sec-{n}-{}", aws.table()));
+        if file.contains("sg-open") {
+            // The group's production tag is looked up with the tagging API.
+            event["detail"]["requestParameters"]["groupId"] = json!(production_group);
+        }
+        let report = engine.handle_value(&event).await.unwrap();
+        // The OCSF copy is the same GuardDuty finding at the same update time: one finding,
+        // one incident, and this copy changes nothing (filed on the timeline as evidence).
+        let expected = if file.contains("ocsf") {
+            Outcome::Stale
+        } else {
+            Outcome::Opened
+        };
+        assert_eq!(report.outcome, expected, "{file}: {report:?}");
+        if expected == Outcome::Opened {
+            expected_pages += 1;
+        }
+    }
+    for route in ["production", "test", "ops"] {
+        assert!(
+            aws.drain(route).await.is_empty(),
+            "a security event reached the {route} topic"
+        );
+    }
+    let pages = aws.drain("security").await;
+    assert_eq!(pages.len(), expected_pages);
+    for page in &pages {
+        assert_eq!(sns_attribute(page, "route"), Some("security"));
+        let body = message(page);
+        let sms = body.lines().next().unwrap();
+        assert_nothing_sensitive("SMS line", sms);
+        assert_nothing_sensitive("subject", page["Subject"].as_str().unwrap());
+    }
+    // The e-mail body keeps what responders need.
+    let all_bodies: String = pages.iter().map(message).collect();
+    assert!(
+        all_bodies.contains("198.51.100.23"),
+        "attacker IP in e-mail"
+    );
+    assert!(
+        all_bodies.contains("AKIAQX7RZK4VROOTKEY1"),
+        "new key id in e-mail"
+    );
+    for event in aws.drain("lifecycle").await {
+        let chat = event["detail"]["text"]["chat"].as_str().unwrap();
+        assert_nothing_sensitive("chat text", chat);
+        assert_eq!(event["detail"]["route"], "security");
+    }
+}
+
+#[tokio::test]
+async fn the_ssh_invariant_leaves_a_dev_security_group_alone() {
+    let aws = LocalAws::fresh_world("sg-dev").await;
+    let mut event = sample("security/cloudtrail-sg-open-ssh-world.json");
+    event["id"] = json!(format!("sg-dev-{}", aws.table()));
+    event["detail"]["requestParameters"]["groupId"] = world(&aws)["security_groups"]["dev"].clone();
+    let report = aws.engine().handle_value(&event).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Ignored, "{report:?}");
+    assert_eq!(report.environment, None);
+    assert!(aws.drain("security").await.is_empty());
+}
