@@ -207,6 +207,20 @@ async fn every_valid_sample_is_handled_as_documented() {
             None,
         ),
         (
+            "alarm-nlb-no-healthy-hosts-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("critical"),
+            Some(Route::Production),
+        ),
+        (
+            "alarm-route53-health-check-alarm.json",
+            Outcome::Opened,
+            Some("production"),
+            Some("high"),
+            Some(Route::Production),
+        ),
+        (
             "alarm-metric-untagged-alarm.json",
             Outcome::Opened,
             Some("production"),
@@ -306,6 +320,17 @@ async fn invalid_samples_name_their_problem() {
         ("truncated.json", "not valid JSON"),
         ("missing-detail.json", "`detail`"),
         ("state-not-object.json", "detail.state"),
+        ("securityhub-two-findings.json", "holds 2 findings"),
+        ("health-unknown-status.json", "`ongoing`"),
+        ("health-missing-event-arn.json", "detail.eventArn"),
+        ("guardduty-severity-not-a-number.json", "detail.severity"),
+        ("config-unknown-compliance.json", "MOSTLY_COMPLIANT"),
+        ("cloudtrail-missing-event-time.json", "detail.eventTime"),
+        ("securityhub-ocsf-missing-uid.json", "finding_info.uid"),
+        (
+            "cloudtrail-ingress-without-group.json",
+            "requestParameters.groupId",
+        ),
     ] {
         let r = engine
             .handle_bytes(&sample(&format!("invalid/{file}")))

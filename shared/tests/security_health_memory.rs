@@ -1,0 +1,531 @@
+//! Security and AWS Health sources on the embedded backend with the shipped runbooks: every
+//! sample's outcome, the lifecycle of each source (open, repeat, resolve), the security
+//! route that no runbook can leave, and SMS/chat/subject text without addresses or ids.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use klaxon::engine::Report;
+use klaxon::intake::{self, AlarmState, Intake};
+use klaxon::memory::{self, MemoryBackend, MemoryEngine};
+use klaxon::model::Outcome;
+use klaxon::ownership::{Route, Severity};
+use klaxon::ports::IncidentStore;
+use klaxon::runbook::Catalog;
+
+fn events() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(events().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn shipped() -> (Arc<MemoryBackend>, MemoryEngine) {
+    memory::engine(memory::embedded_settings())
+}
+
+async fn handle(engine: &MemoryEngine, name: &str) -> Report {
+    engine.handle_bytes(&read(name)).await.unwrap()
+}
+
+/// IPv4 addresses (dotted or in EC2 host names), 12-digit account ids, IAM key/principal ids.
+fn sensitive_word(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || ",;()[]\"'".contains(c))
+        .find(|word| {
+            let account = word
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|d| d.len() == 12);
+            let ipv4 = word
+                .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                .any(|part| {
+                    part.split(['.', '-'])
+                        .filter(|g| !g.is_empty() && g.len() <= 3)
+                        .count()
+                        >= 4
+                });
+            let key = ["AKIA", "ASIA", "AROA", "AIDA"]
+                .iter()
+                .any(|p| word.contains(p));
+            account || ipv4 || key
+        })
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn every_security_and_health_sample_is_handled_as_documented() {
+    // (file, outcome on a fresh backend, severity, route of the page if any). `handled`: a
+    // runbook's trigger matched but its check found nothing broken; `ignored`: no runbook.
+    let expected: &[(&str, Outcome, Option<Severity>, Option<Route>)] = &[
+        (
+            "health/health-ec2-issue-open.json",
+            Outcome::Opened,
+            Some(Severity::High),
+            Some(Route::Production),
+        ),
+        (
+            "health/health-ec2-issue-closed.json",
+            Outcome::Ignored,
+            Some(Severity::High),
+            None,
+        ),
+        (
+            "health/health-scheduled-change.json",
+            Outcome::Opened,
+            Some(Severity::Medium),
+            Some(Route::Production),
+        ),
+        (
+            "health/health-public-minimal.json",
+            Outcome::Opened,
+            Some(Severity::High),
+            Some(Route::Production),
+        ),
+        (
+            "security/guardduty-ssh-bruteforce-high.json",
+            Outcome::Opened,
+            Some(Severity::High),
+            Some(Route::Security),
+        ),
+        (
+            "security/guardduty-ssh-bruteforce-repeat.json",
+            Outcome::Opened,
+            Some(Severity::High),
+            Some(Route::Security),
+        ),
+        (
+            "security/guardduty-finding-archived.json",
+            Outcome::Ignored,
+            Some(Severity::High),
+            None,
+        ),
+        (
+            "security/guardduty-s3-low.json",
+            Outcome::Opened,
+            Some(Severity::Low),
+            None,
+        ),
+        (
+            "security/securityhub-asff-imported.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/securityhub-asff-resolved.json",
+            Outcome::Ignored,
+            Some(Severity::Info),
+            None,
+        ),
+        (
+            "security/securityhub-ocsf-imported.json",
+            Outcome::Opened,
+            Some(Severity::High),
+            Some(Route::Security),
+        ),
+        (
+            "security/securityhub-ocsf-resolved.json",
+            Outcome::Ignored,
+            Some(Severity::High),
+            None,
+        ),
+        (
+            "security/config-noncompliant.json",
+            Outcome::Opened,
+            Some(Severity::Medium),
+            Some(Route::Security),
+        ),
+        (
+            "security/config-compliant.json",
+            Outcome::Ignored,
+            Some(Severity::Medium),
+            None,
+        ),
+        (
+            "security/cloudtrail-sg-open-ssh-world.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-sg-open-ssh-ipv6.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-sg-all-traffic-world.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-sg-open-https-world.json",
+            Outcome::Handled,
+            Some(Severity::High),
+            None,
+        ),
+        (
+            "security/cloudtrail-sg-ssh-private.json",
+            Outcome::Handled,
+            Some(Severity::High),
+            None,
+        ),
+        (
+            "security/cloudtrail-s3-public-bucket-policy.json",
+            Outcome::Opened,
+            Some(Severity::High),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-s3-public-acl.json",
+            Outcome::Opened,
+            Some(Severity::High),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-s3-private-bucket-policy.json",
+            Outcome::Handled,
+            Some(Severity::High),
+            None,
+        ),
+        (
+            "security/cloudtrail-stop-logging.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-stop-logging-denied.json",
+            Outcome::Ignored,
+            None,
+            None,
+        ),
+        (
+            "security/cloudtrail-delete-trail.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/signin-root-console.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/signin-iam-user-console.json",
+            Outcome::Ignored,
+            None,
+            None,
+        ),
+        (
+            "security/cloudtrail-root-create-access-key.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-user-create-access-key.json",
+            Outcome::Ignored,
+            None,
+            None,
+        ),
+    ];
+    let on_disk: usize = ["security", "health"]
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(events().join(d))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "json")
+                })
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        on_disk,
+        expected.len(),
+        "every sample has an expectation here"
+    );
+    for (file, outcome, severity, route) in expected {
+        let (backend, engine) = shipped();
+        let report = handle(&engine, file).await;
+        assert_eq!(report.outcome, *outcome, "{file}: {report:?}");
+        if report.outcome != Outcome::Ignored || severity.is_some() {
+            assert_eq!(report.severity, *severity, "{file}");
+        }
+        let pages = backend.published();
+        match route {
+            Some(route) => {
+                assert_eq!(pages.len(), 1, "{file}");
+                assert_eq!(pages[0].notification.route, *route, "{file}");
+            }
+            None => assert!(pages.is_empty(), "{file}: {pages:?}"),
+        }
+        assert!(backend.rejections().is_empty(), "{file}");
+    }
+}
+
+#[tokio::test]
+async fn a_guardduty_finding_opens_updates_with_its_count_and_resolves_when_archived() {
+    let (backend, engine) = shipped();
+    let first = handle(&engine, "security/guardduty-ssh-bruteforce-high.json").await;
+    let again = handle(&engine, "security/guardduty-ssh-bruteforce-high.json").await;
+    let repeat = handle(&engine, "security/guardduty-ssh-bruteforce-repeat.json").await;
+    let archived = handle(&engine, "security/guardduty-finding-archived.json").await;
+    assert_eq!(
+        [
+            first.outcome,
+            again.outcome,
+            repeat.outcome,
+            archived.outcome
+        ],
+        [
+            Outcome::Opened,
+            Outcome::Duplicate,
+            Outcome::Updated,
+            Outcome::Resolved
+        ]
+    );
+    assert_eq!(first.incident_id, archived.incident_id);
+    let incidents = backend.all_incidents();
+    assert_eq!(incidents.len(), 1, "one incident per finding id");
+    // One page when it opened, one when it was archived; the repeat only updates.
+    let pages = backend.published();
+    assert_eq!(pages.len(), 2);
+    assert!(pages
+        .iter()
+        .all(|p| p.notification.route == Route::Security));
+    let timeline = backend
+        .timeline(first.incident_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        timeline.iter().any(|e| e
+            .evidence
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("203.0.113.77")),
+        "the repeat's new remote IP is kept as evidence"
+    );
+}
+
+#[tokio::test]
+async fn each_source_resolves_when_it_says_so() {
+    for (open, close) in [
+        (
+            "health/health-ec2-issue-open.json",
+            "health/health-ec2-issue-closed.json",
+        ),
+        (
+            "security/config-noncompliant.json",
+            "security/config-compliant.json",
+        ),
+        (
+            "security/securityhub-asff-imported.json",
+            "security/securityhub-asff-resolved.json",
+        ),
+        (
+            "security/securityhub-ocsf-imported.json",
+            "security/securityhub-ocsf-resolved.json",
+        ),
+    ] {
+        let (backend, engine) = shipped();
+        let opened = handle(&engine, open).await;
+        let resolved = handle(&engine, close).await;
+        assert_eq!(
+            (opened.outcome, resolved.outcome),
+            (Outcome::Opened, Outcome::Resolved),
+            "{open} then {close}"
+        );
+        assert_eq!(opened.incident_id, resolved.incident_id);
+        assert_eq!(backend.published().len(), 2, "{close}: a resolution page");
+    }
+}
+
+#[tokio::test]
+async fn a_guardduty_finding_and_its_security_hub_copy_are_one_incident() {
+    let (backend, engine) = shipped();
+    handle(&engine, "security/guardduty-ssh-bruteforce-high.json").await;
+    let copy = handle(&engine, "security/securityhub-ocsf-imported.json").await;
+    assert_eq!(
+        copy.outcome,
+        Outcome::Stale,
+        "same finding, same update time"
+    );
+    assert_eq!(backend.all_incidents().len(), 1);
+    assert_eq!(backend.published().len(), 1);
+}
+
+/// A runbook that tries every way to move a security incident off the security route and to
+/// print addresses and ids in the SMS line and the subject.
+const HOSTILE: &str = r#"
+name: leaky-security
+description: tries to leak
+team: someone
+order: 10
+trigger:
+  source: [aws.guardduty, aws.iam, aws.signin]
+steps:
+  - id: reroute
+    classify:
+      rules:
+        - when: {severity: [high, critical, medium, low]}
+          route: production
+  - id: track
+    incident: {action: track}
+  - id: page
+    notify:
+      route: ops
+      subject: "{{ alarm.account }} {% for f in signal.facts %}{{ f.value }} {% endfor %}"
+      sms: "{{ alarm.reason }} {{ alarm.account }} {% for f in signal.facts %}{{ f.value }} {% endfor %}"
+  - id: page-default-route
+    notify:
+      subject: "{{ alarm.account }} {% for f in signal.facts %}{{ f.value }} {% endfor %}"
+      sms: "{{ alarm.reason }} {{ alarm.account }} {% for f in signal.facts %}{{ f.value }} {% endfor %}"
+"#;
+
+#[tokio::test]
+async fn no_runbook_can_move_a_security_incident_or_leak_by_sms() {
+    // The shipped runbooks plus the hostile one, from a folder of their own.
+    let dir = std::env::temp_dir().join(format!("klaxon-leaky-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(dir.join("leaky.yaml"), HOSTILE).unwrap();
+    let catalog = Arc::new(Catalog::from_path(&dir).expect("loads"));
+    std::fs::remove_dir_all(&dir).ok();
+    for file in [
+        "security/guardduty-ssh-bruteforce-high.json",
+        "security/cloudtrail-root-create-access-key.json",
+        "security/signin-root-console.json",
+    ] {
+        let (backend, engine) = memory::engine_with(memory::embedded_settings(), catalog.clone());
+        let report = handle(&engine, file).await;
+        assert_eq!(report.outcome, Outcome::Opened, "{file}: {report:?}");
+        let pages = backend.published();
+        assert!(!pages.is_empty(), "{file}");
+        for page in &pages {
+            let n = &page.notification;
+            assert_eq!(n.route, Route::Security, "{file}: {n:?}");
+            let sms = n.message.lines().next().unwrap();
+            assert_eq!(sensitive_word(sms), None, "{file}: SMS {sms}");
+            assert_eq!(
+                sensitive_word(&n.subject),
+                None,
+                "{file}: subject {}",
+                n.subject
+            );
+        }
+        for event in backend.bus_events() {
+            let chat = event.event.detail["text"]["chat"]
+                .as_str()
+                .unwrap_or_default();
+            assert_eq!(sensitive_word(chat), None, "{file}: chat {chat}");
+        }
+        let steps: Vec<_> = report
+            .steps
+            .iter()
+            .filter(|s| s.runbook == "leaky-security")
+            .collect();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.step == "reroute" && s.summary.contains("refused")),
+            "{steps:?}"
+        );
+    }
+}
+
+#[test]
+fn sources_parse_to_state_changes_on_their_dedup_keys() {
+    let parse = |name: &str| match intake::parse_bytes(&read(name)).unwrap() {
+        Intake::Alarm(event) => *event,
+        other => panic!("{name}: {other:?}"),
+    };
+    let gd = parse("security/guardduty-ssh-bruteforce-high.json");
+    assert!(gd.is_security());
+    assert_eq!(gd.state, AlarmState::Alarm);
+    assert!(gd
+        .alarm_arn
+        .ends_with("/finding/4ac7e6b1f0d2a9c35e8b17d2f60a9e41"));
+    assert_eq!(
+        gd.alarm_name,
+        "GuardDuty UnauthorizedAccess:EC2/SSHBruteForce on Instance"
+    );
+    assert_eq!(gd.signal.as_ref().unwrap().count, Some(3));
+
+    let config = parse("security/config-noncompliant.json");
+    assert_eq!(
+        config.alarm_arn,
+        "config:123456789012:us-east-1:restricted-ssh:AWS::EC2::SecurityGroup:sg-0b7d6e5f4a3c2b190"
+    );
+    assert_eq!(
+        parse("security/config-compliant.json").state,
+        AlarmState::Ok
+    );
+
+    let health = parse("health/health-public-minimal.json");
+    assert!(!health.is_security());
+    assert_eq!(health.state, AlarmState::Alarm);
+    // No lastUpdatedTime, no endTime: the start time orders it.
+    assert_eq!(
+        health.state_timestamp.to_rfc3339(),
+        "2024-05-23T09:12:00+00:00"
+    );
+    assert!(health.alarm_arn.ends_with("#123456789012"));
+
+    let sg = parse("security/cloudtrail-sg-ssh-private.json");
+    assert_eq!(
+        sg.tags,
+        intake::EventTags::LookUp(
+            "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0a9b8c7d6e5f4a3b2".into()
+        )
+    );
+    let ingress = &sg.signal.as_ref().unwrap().details["ingress"];
+    assert_eq!(
+        ingress.as_array().unwrap().len(),
+        2,
+        "one entry per permission"
+    );
+    assert_eq!(ingress[0]["cidrs"][0], "10.0.0.0/8");
+    assert_eq!(ingress[1]["from_port"], 443);
+
+    // An IAM user may be named like an address: the title (SMS, chat) is redacted.
+    let mut key: serde_json::Value =
+        serde_json::from_slice(&read("security/cloudtrail-user-create-access-key.json")).unwrap();
+    key["detail"]["responseElements"]["accessKey"]["userName"] = "198.51.100.9".into();
+    let Intake::Alarm(event) = intake::parse_value(&key).unwrap() else {
+        panic!("parses")
+    };
+    assert_eq!(event.alarm_name, "access key created for user [redacted]");
+}
+
+#[test]
+fn guardduty_bands() {
+    for (score, band) in [
+        (0.5, Severity::Info),
+        (1.0, Severity::Low),
+        (3.9, Severity::Low),
+        (4.0, Severity::Medium),
+        (6.9, Severity::Medium),
+        (7.0, Severity::High),
+        (8.9, Severity::High),
+        (9.0, Severity::Critical),
+        (10.0, Severity::Critical),
+    ] {
+        assert_eq!(intake::guardduty_severity(score), band, "{score}");
+    }
+}
