@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Drives the real alarm-intake binary through `cargo lambda watch` / `cargo lambda invoke`
+# Drives the real alarm-intake and security-intake binaries through `cargo lambda watch` /
+# `cargo lambda invoke`
 # against moto server (AWS_ENDPOINT_URL, started by scripts/test). Prints "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,19 +30,23 @@ for _ in $(seq 1 300); do
   sleep 0.5
 done
 
-invoke() { cargo lambda invoke alarm-intake -P "$port" --data-file "$1" 2>>"$work/invoke.err"; }
+invoke() { cargo lambda invoke "${2:-alarm-intake}" -P "$port" --data-file "$1" 2>>"$work/invoke.err"; }
 first=$(invoke events/alarm-metric-prod-alarm.json)
 second=$(invoke events/alarm-metric-prod-alarm.json)
 rejected=$(invoke events/invalid/missing-state-value.json)
 ok=$(invoke events/alarm-metric-prod-ok.json)
+finding=$(invoke events/security/guardduty-ssh-bruteforce-high.json security-intake)
+finding_again=$(invoke events/security/guardduty-ssh-bruteforce-high.json security-intake)
 
 check "first delivery opens an incident" grep -q '"outcome":"opened"' <<<"$first"
 check "second delivery is a duplicate" grep -q '"outcome":"duplicate"' <<<"$second"
 check "invalid event is rejected (and acknowledged)" grep -q '"outcome":"rejected"' <<<"$rejected"
 check "OK resolves" grep -q '"outcome":"resolved"' <<<"$ok"
+check "security-intake opens a security incident" grep -q '"outcome":"opened"' <<<"$finding"
+check "security-intake: the same finding again is a duplicate" grep -q '"outcome":"duplicate"' <<<"$finding_again"
 
 # What reached AWS: two pages (opened, resolved) on the production topic, none on test,
-# one incident in DynamoDB.
+# one on security (the finding), two incidents in DynamoDB.
 "$venv/bin/python" - "$work/resources.json" >"$work/aws.txt" <<'PY'
 import json, sys, boto3
 r = json.load(open(sys.argv[1]))
@@ -59,16 +64,18 @@ def count(q):
 items = boto3.client("dynamodb", **kw).scan(TableName=r["table"])["Items"]
 print("production", count("production"))
 print("test", count("test"))
+print("security", count("security"))
 print("incidents", sum(1 for i in items if i["sk"]["S"] == "INCIDENT"))
 print("rejections", sum(1 for i in items if i["entity"]["S"] == "rejection"))
 PY
 check "two pages on the production topic" grep -qx 'production 2' "$work/aws.txt"
 check "nothing on the test topic" grep -qx 'test 0' "$work/aws.txt"
-check "one incident in DynamoDB" grep -qx 'incidents 1' "$work/aws.txt"
+check "one page on the security topic" grep -qx 'security 1' "$work/aws.txt"
+check "two incidents in DynamoDB (alarm, finding)" grep -qx 'incidents 2' "$work/aws.txt"
 check "one rejection record" grep -qx 'rejections 1' "$work/aws.txt"
 
 if [ "$failed" -gt 0 ]; then
-  echo "--- responses"; printf '%s\n' "$first" "$second" "$rejected" "$ok"
+  echo "--- responses"; printf '%s\n' "$first" "$second" "$rejected" "$ok" "$finding" "$finding_again"
   echo "--- aws"; cat "$work/aws.txt"
   echo "--- invoke stderr"; tail -20 "$work/invoke.err"
   echo "--- watch log"; tail -40 "$work/watch.log"

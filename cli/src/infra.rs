@@ -121,12 +121,18 @@ fn splice(template: &str, block: &str) -> Option<String> {
 /// lets EventBridge invoke the function.
 fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
     let mut out = format!("{BEGIN}\n");
+    // Every handler runs runbooks, and any runbook may put a metric.
+    let roles = rules
+        .iter()
+        .map(|r| format!("!Ref {}Role", r.name.trim_end_matches("Rule")))
+        .collect::<Vec<_>>()
+        .join(", ");
     out.push_str(&format!(
-        r#"  AlarmIntakeMetricsPolicy:
+        r#"  RunbookMetricsPolicy:
     Type: AWS::IAM::Policy
     Properties:
       PolicyName: runbook-metrics
-      Roles: [!Ref AlarmIntakeRole]
+      Roles: [{roles}]
       PolicyDocument:
         Version: "2012-10-17"
         Statement:
@@ -138,7 +144,7 @@ fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
               StringEquals:
                 cloudwatch:namespace: {}
 "#,
-        serde_json::to_string(namespaces).expect("JSON")
+        serde_json::to_string(namespaces).expect("JSON"),
     ));
     for rule in rules {
         let function = format!("{}Function", rule.name.trim_end_matches("Rule"));
@@ -147,7 +153,7 @@ fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
             r#"  {name}:
     Type: AWS::Events::Rule
     Properties:
-      Description: "Feeds {handler} (runbooks: {runbooks}); Klaxon's own alarms excluded"
+      Description: "Feeds {handler} (runbooks: {runbooks}){excluded}"
       EventBusName: default
       State: ENABLED
       EventPattern: {pattern}
@@ -170,6 +176,11 @@ fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
             name = rule.name,
             handler = rule.handler,
             runbooks = rule.runbooks.join(", "),
+            excluded = if rule.event_pattern.get("resources").is_some() {
+                "; Klaxon's own alarms excluded"
+            } else {
+                ""
+            },
         ));
     }
     out

@@ -14,12 +14,28 @@ use crate::runbook::Catalog;
 /// exclude them, so that Klaxon watching itself cannot loop into a paging storm.
 pub const SELF_ALARM_PREFIX: &str = "klaxon-";
 
-/// Which handler serves the events of a source.
-pub fn handler_for(source: &str) -> Option<&'static str> {
+/// The intake handlers, each a Lambda function of its own (own rule, IAM, alarms).
+pub const HANDLERS: [&str; 3] = ["alarm-intake", "health-intake", "security-intake"];
+
+/// Which handler serves the events of a source. `cloudtrail_only`: the trigger names only
+/// the CloudTrail detail-types ("AWS API Call via CloudTrail", console sign-in), which come
+/// with the source of the service called (`aws.ec2`, `aws.s3`, `aws.iam`, ...) and are
+/// security invariants whatever the service.
+pub fn handler_for(source: &str, cloudtrail_only: bool) -> Option<&'static str> {
     match source {
+        _ if cloudtrail_only && source.starts_with("aws.") => Some("security-intake"),
         "aws.cloudwatch" => Some("alarm-intake"),
+        "aws.health" => Some("health-intake"),
+        "aws.guardduty" | "aws.securityhub" | "aws.config" | "aws.signin" => {
+            Some("security-intake")
+        }
         _ => None,
     }
+}
+
+fn is_cloudtrail_detail_type(detail_type: &str) -> bool {
+    detail_type == crate::intake::CLOUDTRAIL_API_CALL
+        || crate::intake::CLOUDTRAIL_SIGN_IN.contains(&detail_type)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,9 +81,15 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
             ));
             continue;
         }
+        let detail_types: Vec<&str> = trigger["detail-type"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let cloudtrail_only =
+            !detail_types.is_empty() && detail_types.iter().all(|d| is_cloudtrail_detail_type(d));
         let mut handlers: Vec<&'static str> = Vec::new();
         for source in &sources {
-            match handler_for(source) {
+            match handler_for(source, cloudtrail_only) {
                 Some(h) if !handlers.contains(&h) => handlers.push(h),
                 Some(_) => {}
                 None => errors.push(error(format!("no handler serves source `{source}` yet"))),
@@ -95,10 +117,14 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
                 m.insert("$or".into(), Value::Array(kept));
                 m
             };
-            pattern.insert(
-                "resources".into(),
-                json!([{"anything-but": {"wildcard": format!("arn:aws:cloudwatch:*:*:alarm:{SELF_ALARM_PREFIX}*")}}]),
-            );
+            // Only alarm events carry the alarm's ARN in `resources`; other sources send
+            // `[]` there, which an `anything-but` (a value test) would never match.
+            if handler == "alarm-intake" {
+                pattern.insert(
+                    "resources".into(),
+                    json!([{"anything-but": {"wildcard": format!("arn:aws:cloudwatch:*:*:alarm:{SELF_ALARM_PREFIX}*")}}]),
+                );
+            }
             let event_pattern = Value::Object(pattern);
             debug_assert!(Pattern::from_value(&event_pattern).is_ok());
             Rule {
@@ -273,14 +299,62 @@ mod tests {
         assert_eq!(rules[0].event_pattern["$or"].as_array().unwrap().len(), 2);
         assert!(Pattern::from_value(&rules[0].event_pattern).is_ok());
         let bad = catalog(&[
-            ("g", r#"{"source": ["aws.guardduty"]}"#),
+            ("g", r#"{"source": ["aws.codebuild"]}"#),
             ("n", r#"{"detail-type": ["x"]}"#),
         ]);
         let errors = super::rules(&bad).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0]
             .to_string()
-            .contains("no handler serves source `aws.guardduty`"));
+            .contains("no handler serves source `aws.codebuild`"));
         assert!(errors[1].to_string().contains("must name `source`"));
+    }
+
+    #[test]
+    fn sources_go_to_their_handlers_and_only_alarm_rules_exclude_self_alarms() {
+        let c = catalog(&[
+            ("alarms", r#"{"source": ["aws.cloudwatch"]}"#),
+            ("health", r#"{"source": ["aws.health"]}"#),
+            (
+                "findings",
+                r#"{"source": ["aws.guardduty", "aws.securityhub"]}"#,
+            ),
+            (
+                "sg",
+                r#"{"source": ["aws.ec2"], "detail-type": ["AWS API Call via CloudTrail"]}"#,
+            ),
+            (
+                "cw-api",
+                r#"{"source": ["aws.cloudwatch"], "detail-type": ["AWS API Call via CloudTrail"]}"#,
+            ),
+        ]);
+        let rules = super::rules(&c).unwrap();
+        let by: Vec<(&str, Vec<&str>)> = rules
+            .iter()
+            .map(|r| {
+                (
+                    r.handler.as_str(),
+                    r.runbooks.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("alarm-intake", vec!["alarms"]),
+                ("health-intake", vec!["health"]),
+                ("security-intake", vec!["cw-api", "findings", "sg"]),
+            ]
+        );
+        assert!(rules[0].event_pattern.get("resources").is_some());
+        assert!(rules[1].event_pattern.get("resources").is_none());
+        assert!(rules[2].event_pattern.get("resources").is_none());
+        // A GuardDuty finding has `resources: []`: the security rule must still take it.
+        let finding =
+            json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "resources": []});
+        assert!(Pattern::from_value(&rules[2].event_pattern)
+            .unwrap()
+            .matches(&finding));
+        assert!(HANDLERS.iter().all(|h| by.iter().any(|(b, _)| b == h)));
     }
 }

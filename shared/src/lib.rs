@@ -9,6 +9,7 @@ pub mod enrich;
 pub mod error;
 pub mod infra;
 pub mod intake;
+pub mod lambda;
 pub mod logging;
 pub mod memory;
 pub mod model;

@@ -1,5 +1,6 @@
 //! The deployed intake rules (`infra/rules.json`, generated from the runbooks by
-//! `klaxon infra rules`) created on moto's EventBridge: every sample in `events/` is put with
+//! `klaxon infra rules`) created on moto's EventBridge: every sample in `events/` (alarms,
+//! `security/`, `health/`) is put with
 //! PutEvents, and lands in the stand-in queue of the handler that serves it (an SQS queue in
 //! place of the function) or, if no runbook would act on it or it is one of Klaxon's own
 //! alarms, nowhere. The expectation comes from Klaxon's own matcher (the runbook triggers);
@@ -70,13 +71,15 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
     }
 
     let catalog = Catalog::embedded().unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("events"))
-        .unwrap()
+    let mut files: Vec<_> = ["events", "events/security", "events/health"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(repo_root().join(dir)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
     let mut delivered = 0;
+    let mut moto_blind = 0;
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let event: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
@@ -84,6 +87,12 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
             .as_str()
             .is_some_and(|n| n.starts_with(klaxon::infra::SELF_ALARM_PREFIX));
         let served = !catalog.candidates(&event).is_empty() && !own_alarm;
+        let detail_type = event["detail-type"].as_str().unwrap();
+        let serving = klaxon::infra::handler_for(
+            event["source"].as_str().unwrap(),
+            detail_type == klaxon::intake::CLOUDTRAIL_API_CALL
+                || klaxon::intake::CLOUDTRAIL_SIGN_IN.contains(&detail_type),
+        );
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&bus)
             .source(event["source"].as_str().unwrap())
@@ -115,7 +124,29 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
                     .await
                     .unwrap();
             }
-            let expected = usize::from(served && handler == "alarm-intake");
+            let mut expected = usize::from(served && serving == Some(handler.as_str()));
+            // moto gap: its EventPattern flattens nested objects but not arrays of objects
+            // (moto/events/models.py `_flatten_dict`), so a pattern through
+            // `ipPermissions.items[].ipRanges.items[].cidrIp` never matches there, while
+            // EventBridge matches fields inside arrays of objects. For those samples the
+            // deployed pattern is judged by Klaxon's matcher instead, and moto must deliver
+            // nothing.
+            if name.starts_with("cloudtrail-sg-") && expected == 1 {
+                let rule = rules["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["handler"] == handler.as_str())
+                    .unwrap();
+                let deployed =
+                    klaxon::pattern::Pattern::from_value(&rule["event_pattern"]).unwrap();
+                assert!(
+                    deployed.matches(&event),
+                    "{name}: the deployed rule misses it"
+                );
+                moto_blind += 1;
+                expected = 0;
+            }
             assert_eq!(
                 messages.len(),
                 expected,
@@ -135,5 +166,13 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
             assert!(!served, "{name} must reach no handler");
         }
     }
-    assert!(delivered >= 18, "only {delivered} samples delivered");
+    assert!(
+        delivered + moto_blind >= 40,
+        "only {delivered} samples delivered"
+    );
+    assert_eq!(
+        queues.len(),
+        klaxon::infra::HANDLERS.len(),
+        "a rule per handler"
+    );
 }
