@@ -7,7 +7,11 @@ scripts/infra-check with the cfn-lint virtualenv's Python, offline):
   target a dead-letter queue and a retry policy, each function invoked asynchronously an
   on-failure destination, each SNS subscription a redrive policy (or a written reason);
 - every function logs to a log group with retention;
-- Klaxon's own alarms are named `klaxon-...` (the intake rules exclude that prefix).
+- every function is fed by an EventBridge rule, whose target is named after the function's
+  binary (so each generated rule reaches the handler it was generated for);
+- each intake function pages only its own routes' topics (the security intake only the
+  security topic: security incidents are pinned to the security route);
+- Klaxon's own alarms are named `klaxon-...` (the alarm intake rule excludes that prefix).
 
 Exit status 1 with one line per problem.
 """
@@ -46,6 +50,39 @@ def sub_text(value):
 def refers_to(value, logical_id):
     text = repr(value)
     return f"'{logical_id}'" in text or f"'{logical_id}." in text
+
+
+# The topics each intake handler (its binary) may publish to; functions of other binaries
+# are not checked.
+PAGE_TOPICS = {
+    "alarm-intake": {"ProductionTopic", "TestTopic", "SecurityTopic", "OpsTopic"},
+    "health-intake": {"ProductionTopic", "TestTopic", "OpsTopic"},  # no security route
+    "security-intake": {"SecurityTopic"},  # pinned to the security route
+}
+
+
+def binary(res):
+    return res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+
+
+def getatt_target(value):
+    """The logical id of `!GetAtt X.Arn` (decoded as {"Fn::GetAtt": [X, "Arn"]})."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        att = value["Fn::GetAtt"]
+        return att[0] if isinstance(att, list) else str(att).split(".")[0]
+    return None
+
+
+def role_statements(resources, role_id):
+    """The statements of a role's inline policies and of the policies attached to it."""
+    role = resources.get(role_id, {})
+    docs = [p.get("PolicyDocument", {}) for p in role.get("Properties", {}).get("Policies", [])]
+    for res in resources.values():
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            roles = res.get("Properties", {}).get("Roles", [])
+            if any(isinstance(r, dict) and r.get("Ref") == role_id for r in roles):
+                docs.append(res["Properties"].get("PolicyDocument", {}))
+    return [stmt for doc in docs for stmt in statements(doc)]
 
 
 def check(path):
@@ -112,7 +149,38 @@ def check(path):
         if not target or "RetentionInDays" not in resources.get(target, {}).get("Properties", {}):
             problem(path, f"{fn}: no log group with retention (LoggingConfig.LogGroup)")
 
-    # 5. Klaxon's own alarms are named klaxon-*.
+    # 5. Every function is fed by a rule; a target is named after the binary it reaches.
+    fed = set()
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Events::Rule":
+            continue
+        for target in res.get("Properties", {}).get("Targets", []):
+            fn = getatt_target(target.get("Arn"))
+            if fn not in functions:
+                continue
+            fed.add(fn)
+            expected = binary(resources[fn])
+            if expected and target.get("Id") != expected:
+                problem(path, f"{name}: target {target.get('Id')} reaches {fn}, the function of {expected}")
+    for fn in functions:
+        if fn not in fed:
+            problem(path, f"{fn}: no EventBridge rule targets it")
+
+    # 6. Each intake function pages only its own routes' topics.
+    for fn in functions:
+        allowed = PAGE_TOPICS.get(binary(resources[fn]))
+        role_id = getatt_target(resources[fn]["Properties"].get("Role"))
+        if allowed is None or not role_id:
+            continue
+        for stmt in role_statements(resources, role_id):
+            if stmt.get("Effect") != "Allow" or "sns:Publish" not in as_list(stmt.get("Action", [])):
+                continue
+            for target in as_list(stmt.get("Resource", [])):
+                topic = target.get("Ref") if isinstance(target, dict) else None
+                if topic not in allowed:
+                    problem(path, f"{fn}: publishes to {topic or target}, outside its routes {sorted(allowed)}")
+
+    # 7. Klaxon's own alarms are named klaxon-*.
     for name, res in resources.items():
         if res["Type"] == "AWS::CloudWatch::Alarm":
             alarm_name = sub_text(res["Properties"].get("AlarmName"))

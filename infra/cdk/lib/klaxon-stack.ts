@@ -33,6 +33,25 @@ export interface KlaxonStackProps extends StackProps {
   readonly architecture?: lambda.Architecture;
 }
 
+/** One intake handler: a binary of handlers/<handler>/, with its own function, role and alarms. */
+interface IntakeSpec {
+  /** The binary, the function name's suffix (`<stack>-<handler>`) and the rules' `handler`. */
+  readonly handler: string;
+  /** How its alarms name it: "The <label> handler returned errors". */
+  readonly label: string;
+  readonly description: string;
+  readonly reservedConcurrentExecutions: number;
+  /** The topics it may page (sns:Publish). */
+  readonly pageTopics: sns.ITopic[];
+  /** Statements beyond those every handler has (logs, table, pages, bus, failure queue, key). */
+  readonly statements: iam.PolicyStatement[];
+}
+
+/** `alarm-intake` -> `AlarmIntake` (the logical id prefix, as `klaxon infra rules` names rules). */
+function pascal(name: string): string {
+  return name.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('');
+}
+
 export class KlaxonStack extends Stack {
   constructor(scope: Construct, id: string, props: KlaxonStackProps = {}) {
     super(scope, id, props);
@@ -139,96 +158,145 @@ export class KlaxonStack extends Stack {
     }));
     const failureQueue = deadLetterQueue('IntakeFailureQueue');
 
-    const functionName = `${Aws.STACK_NAME}-alarm-intake`;
-    const logGroup = new logs.LogGroup(this, 'AlarmIntakeLogGroup', {
-      logGroupName: `/aws/lambda/${functionName}`, encryptionKey: key, removalPolicy: RemovalPolicy.DESTROY,
-    });
-    (logGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
-
-    // Least privilege, spelled out (no grant* helpers: they add actions Klaxon never calls).
-    const role = new iam.Role(this, 'AlarmIntakeRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      inlinePolicies: {
-        'alarm-intake': new iam.PolicyDocument({
-          statements: [
-            new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
-            new iam.PolicyStatement({
-              sid: 'IncidentRecords',
-              actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
-                'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
-              resources: [table.attrArn, `${table.attrArn}/index/*`],
-            }),
-            new iam.PolicyStatement({ sid: 'Pages', actions: ['sns:Publish'], resources: [production, test, security, ops].map((t) => t.topicArn) }),
-            new iam.PolicyStatement({ sid: 'LifecycleAndRunbookEvents', actions: ['events:PutEvents'], resources: [bus.eventBusArn] }),
-            new iam.PolicyStatement({
-              sid: 'AlarmTagsAndHistory',
-              actions: ['cloudwatch:ListTagsForResource', 'cloudwatch:DescribeAlarmHistory'],
-              resources: [`arn:${Aws.PARTITION}:cloudwatch:*:${Aws.ACCOUNT_ID}:alarm:*`],
-            }),
-            // GetMetricData supports no resource-level permissions.
-            new iam.PolicyStatement({ sid: 'MetricSnapshots', actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
-            new iam.PolicyStatement({ sid: 'FailedEventsDestination', actions: ['sqs:SendMessage'], resources: [failureQueue.queueArn] }),
-            new iam.PolicyStatement({ sid: 'EncryptedTableTopicsQueuesEnvironment', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
-          ],
-        }),
+    // The intake handlers: one binary each (handlers/<name>/), the same engine, environment and
+    // settings; they differ in the events their rule sends them and in their IAM.
+    const intakeSpecs: IntakeSpec[] = [
+      {
+        handler: 'alarm-intake',
+        label: 'alarm',
+        description: 'CloudWatch alarm state changes -> runbooks -> incidents and pages',
+        reservedConcurrentExecutions: 50,
+        pageTopics: [production, test, security, ops],
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'AlarmTagsAndHistory',
+            actions: ['cloudwatch:ListTagsForResource', 'cloudwatch:DescribeAlarmHistory'],
+            resources: [`arn:${Aws.PARTITION}:cloudwatch:*:${Aws.ACCOUNT_ID}:alarm:*`],
+          }),
+          // GetMetricData supports no resource-level permissions.
+          new iam.PolicyStatement({ sid: 'MetricSnapshots', actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
+          // Elastic Load Balancing Describe* actions support no resource-level permissions.
+          new iam.PolicyStatement({ sid: 'TargetHealth', actions: ['elasticloadbalancing:DescribeTargetHealth'], resources: ['*'] }),
+          new iam.PolicyStatement({
+            sid: 'Route53HealthChecks',
+            actions: ['route53:GetHealthCheck', 'route53:GetHealthCheckLastFailureReason'],
+            resources: [`arn:${Aws.PARTITION}:route53:::healthcheck/*`],
+          }),
+        ],
       },
+      {
+        handler: 'health-intake',
+        label: 'AWS Health',
+        description: 'AWS Health events -> runbooks -> incidents and pages',
+        reservedConcurrentExecutions: 10,
+        pageTopics: [production, test, ops], // AWS Health events have no security route
+        statements: [],
+      },
+      {
+        handler: 'security-intake',
+        label: 'security',
+        description: 'GuardDuty, Security Hub, Config and CloudTrail events -> security runbooks -> incidents and security pages',
+        reservedConcurrentExecutions: 20,
+        pageTopics: [security], // security incidents are pinned to the security route
+        statements: [
+          // GetResources supports no resource-level permissions (a security group's Environment tag).
+          new iam.PolicyStatement({ sid: 'ResourceTags', actions: ['tag:GetResources'], resources: ['*'] }),
+        ],
+      },
+    ];
+
+    const intakes = intakeSpecs.map((spec) => {
+      const id = pascal(spec.handler);
+      const functionName = `${Aws.STACK_NAME}-${spec.handler}`;
+      const logGroup = new logs.LogGroup(this, `${id}LogGroup`, {
+        logGroupName: `/aws/lambda/${functionName}`, encryptionKey: key, removalPolicy: RemovalPolicy.DESTROY,
+      });
+      (logGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
+
+      // Least privilege, spelled out (no grant* helpers: they add actions Klaxon never calls).
+      const role = new iam.Role(this, `${id}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        inlinePolicies: {
+          [spec.handler]: new iam.PolicyDocument({
+            statements: [
+              new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
+              new iam.PolicyStatement({
+                sid: 'IncidentRecords',
+                actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
+                  'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
+                resources: [table.attrArn, `${table.attrArn}/index/*`],
+              }),
+              new iam.PolicyStatement({ sid: 'Pages', actions: ['sns:Publish'], resources: spec.pageTopics.map((t) => t.topicArn) }),
+              new iam.PolicyStatement({ sid: 'LifecycleAndRunbookEvents', actions: ['events:PutEvents'], resources: [bus.eventBusArn] }),
+              ...spec.statements,
+              new iam.PolicyStatement({ sid: 'FailedEventsDestination', actions: ['sqs:SendMessage'], resources: [failureQueue.queueArn] }),
+              new iam.PolicyStatement({ sid: 'EncryptedTableTopicsQueuesEnvironment', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
+            ],
+          }),
+        },
+      });
+
+      const fn = new RustFunction(this, `${id}Function`, {
+        manifestPath: path.join(REPO_ROOT, 'Cargo.toml'),
+        binaryName: spec.handler,
+        functionName,
+        description: spec.description,
+        architecture,
+        memorySize: 128,
+        timeout: Duration.seconds(30),
+        reservedConcurrentExecutions: spec.reservedConcurrentExecutions,
+        role,
+        environmentEncryption: key,
+        logGroup,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        environment: {
+          KLAXON_TABLE: table.ref,
+          KLAXON_TOPIC_PRODUCTION: production.topicArn,
+          KLAXON_TOPIC_TEST: test.topicArn,
+          KLAXON_TOPIC_SECURITY: security.topicArn,
+          KLAXON_TOPIC_OPS: ops.topicArn,
+          KLAXON_EVENT_BUS: bus.eventBusName,
+          KLAXON_IDEMPOTENCY_HOURS: idempotencyHours.valueAsString,
+          KLAXON_OUTBOX_LEASE_SECONDS: '60',
+        },
+        bundling: { cargoLambdaFlags: ['--quiet'] },
+      });
+      (fn.node.defaultChild as lambda.CfnFunction).addMetadata('checkov', {
+        skip: [
+          { id: 'CKV_AWS_117', comment: 'no VPC: the function calls only AWS APIs; a VPC would need NAT or endpoints for six services and slow cold starts' },
+          { id: 'CKV_AWS_116', comment: 'failed asynchronous events go to IntakeFailureQueue through an on-failure destination, which keeps the error; a legacy DLQ would duplicate it' },
+        ],
+      });
+      // Asynchronous invocations: 2 retries, then the failure queue, never dropped.
+      new lambda.CfnEventInvokeConfig(this, `${id}InvokeConfig`, {
+        functionName: fn.functionName,
+        qualifier: '$LATEST',
+        maximumRetryAttempts: 2,
+        maximumEventAgeInSeconds: 21600,
+        destinationConfig: { onFailure: { destination: failureQueue.queueArn } },
+      });
+      return { spec, id, role, fn };
     });
-    // PutMetricData supports no resource-level permissions: limited to the runbooks' namespaces.
-    new iam.Policy(this, 'AlarmIntakeMetricsPolicy', {
+
+    // Every handler runs runbooks, and any runbook may put a metric. PutMetricData supports no
+    // resource-level permissions: limited to the runbooks' namespaces.
+    new iam.Policy(this, 'RunbookMetricsPolicy', {
       policyName: 'runbook-metrics',
-      roles: [role],
+      roles: intakes.map((i) => i.role),
       statements: [new iam.PolicyStatement({
         sid: 'RunbookMetrics', actions: ['cloudwatch:PutMetricData'], resources: ['*'],
         conditions: { StringEquals: { 'cloudwatch:namespace': rules.metric_namespaces } },
       })],
     });
 
-    const fn = new RustFunction(this, 'AlarmIntakeFunction', {
-      manifestPath: path.join(REPO_ROOT, 'Cargo.toml'),
-      binaryName: 'alarm-intake',
-      functionName,
-      description: 'CloudWatch alarm state changes -> runbooks -> incidents and pages',
-      architecture,
-      memorySize: 128,
-      timeout: Duration.seconds(30),
-      reservedConcurrentExecutions: 50,
-      role,
-      environmentEncryption: key,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      environment: {
-        KLAXON_TABLE: table.ref,
-        KLAXON_TOPIC_PRODUCTION: production.topicArn,
-        KLAXON_TOPIC_TEST: test.topicArn,
-        KLAXON_TOPIC_SECURITY: security.topicArn,
-        KLAXON_TOPIC_OPS: ops.topicArn,
-        KLAXON_EVENT_BUS: bus.eventBusName,
-        KLAXON_IDEMPOTENCY_HOURS: idempotencyHours.valueAsString,
-        KLAXON_OUTBOX_LEASE_SECONDS: '60',
-      },
-      bundling: { cargoLambdaFlags: ['--quiet'] },
-    });
-    (fn.node.defaultChild as lambda.CfnFunction).addMetadata('checkov', {
-      skip: [
-        { id: 'CKV_AWS_117', comment: 'no VPC: the function calls only AWS APIs; a VPC would need NAT or endpoints for six services and slow cold starts' },
-        { id: 'CKV_AWS_116', comment: 'failed asynchronous events go to IntakeFailureQueue through an on-failure destination, which keeps the error; a legacy DLQ would duplicate it' },
-      ],
-    });
-    // Asynchronous invocations: 2 retries, then the failure queue, never dropped.
-    new lambda.CfnEventInvokeConfig(this, 'AlarmIntakeInvokeConfig', {
-      functionName: fn.functionName,
-      qualifier: '$LATEST',
-      maximumRetryAttempts: 2,
-      maximumEventAgeInSeconds: 21600,
-      destinationConfig: { onFailure: { destination: failureQueue.queueArn } },
-    });
-
-    const functions: Record<string, lambda.IFunction> = { 'alarm-intake': fn };
+    const functions = new Map<string, lambda.IFunction>(intakes.map((i) => [i.spec.handler, i.fn]));
     for (const rule of rules.rules) {
-      const target = functions[rule.handler];
+      const target = functions.get(rule.handler);
       if (!target) throw new Error(`rules.json names handler ${rule.handler}, which this stack lacks`);
+      // Only the alarm rule excludes Klaxon's own alarms (by their ARNs in `resources`).
+      const excluded = 'resources' in rule.event_pattern ? "; Klaxon's own alarms excluded" : '';
       const cfnRule = new events.CfnRule(this, rule.name, {
-        description: `Feeds ${rule.handler} (runbooks: ${rule.runbooks.join(', ')}); Klaxon's own alarms excluded`,
+        description: `Feeds ${rule.handler} (runbooks: ${rule.runbooks.join(', ')})${excluded}`,
         eventBusName: 'default',
         state: 'ENABLED',
         eventPattern: rule.event_pattern,
@@ -264,8 +332,10 @@ export class KlaxonStack extends Stack {
     alarmOn('IntakeDeadLetterAlarm', 'intake-dead-letters', 'Events EventBridge could not deliver to Klaxon are waiting in the dead-letter queue.', depth(intakeDlq));
     alarmOn('IntakeFailureAlarm', 'intake-failed-events', "Events Klaxon failed on after Lambda's retries are waiting in the failure queue.", depth(failureQueue));
     alarmOn('SubscriptionDeadLetterAlarm', 'undelivered-pages', 'SNS could not deliver pages to a subscriber; they wait in the subscription dead-letter queue.', depth(subscriptionDlq));
-    alarmOn('AlarmIntakeErrorsAlarm', 'alarm-intake-errors', 'The alarm handler returned errors (Lambda retries them; see its logs).', fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }));
-    alarmOn('AlarmIntakeThrottlesAlarm', 'alarm-intake-throttles', 'The alarm handler was throttled (reserved concurrency reached).', fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }));
+    for (const { spec, id, fn } of intakes) {
+      alarmOn(`${id}ErrorsAlarm`, `${spec.handler}-errors`, `The ${spec.label} handler returned errors (Lambda retries them; see its logs).`, fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }));
+      alarmOn(`${id}ThrottlesAlarm`, `${spec.handler}-throttles`, `The ${spec.label} handler was throttled (reserved concurrency reached).`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }));
+    }
 
     new CfnOutput(this, 'IncidentTableName', { value: table.ref });
     new CfnOutput(this, 'ProductionTopicArn', { value: production.topicArn });
@@ -274,6 +344,6 @@ export class KlaxonStack extends Stack {
     new CfnOutput(this, 'OpsTopicArn', { value: ops.topicArn });
     new CfnOutput(this, 'KlaxonBusArn', { value: bus.eventBusArn });
     new CfnOutput(this, 'SubscriptionDeadLetterQueueArn', { value: subscriptionDlq.queueArn });
-    new CfnOutput(this, 'AlarmIntakeFunctionName', { value: fn.functionName });
+    for (const { id, fn } of intakes) new CfnOutput(this, `${id}FunctionName`, { value: fn.functionName });
   }
 }

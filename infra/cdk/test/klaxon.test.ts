@@ -95,14 +95,36 @@ function functionSummary(resources: Resources) {
     environment: shape(r.Properties.Environment.Variables, resources),
     memory: r.Properties.MemorySize,
     timeout: r.Properties.Timeout,
+    concurrency: r.Properties.ReservedConcurrentExecutions,
     iam: iamOf(id, resources),
   }));
+}
+
+/** A logical id without CDK's hash suffix: `SecurityTopic1A2B3C4D` -> `SecurityTopic`. */
+const baseId = (id: string) => id.replace(/[0-9A-F]{8}$/, '');
+
+/** The function of an intake handler, by its name `<stack>-<handler>`. */
+function functionOf(handler: string, resources: Resources): string {
+  const found = functions(resources).filter(([, r]) => shape(r.Properties.FunctionName, resources) === `\${AWS::StackName}-${handler}`);
+  expect(found).toHaveLength(1);
+  return found[0][0];
+}
+
+/** The topics (logical ids without hash) a function's role may publish to. */
+function pageTopics(fnId: string, resources: Resources): string[] {
+  const roleId = resources[fnId].Properties.Role['Fn::GetAtt'][0];
+  const statements = (resources[roleId].Properties.Policies ?? []).flatMap((p: any) => p.PolicyDocument.Statement);
+  return statements
+    .filter((st: any) => [st.Action].flat().includes('sns:Publish'))
+    .flatMap((st: any) => [st.Resource].flat().map((r: any) => baseId(r.Ref)))
+    .sort();
 }
 
 function rulesSummary(resources: Resources) {
   return Object.values(resources)
     .filter((r) => r.Type === 'AWS::Events::Rule')
     .map((r) => ({
+      description: r.Properties.Description,
       bus: r.Properties.EventBusName,
       pattern: r.Properties.EventPattern,
       targets: r.Properties.Targets.map((t: any) => ({
@@ -134,11 +156,74 @@ describe('Klaxon CDK stack', () => {
     }
   });
 
+  const HANDLERS = ['alarm-intake', 'health-intake', 'security-intake'];
+
+  test('one function per intake handler, in SAM and CDK, each fed by its own rule', () => {
+    const rules = loadRules();
+    expect(rules.rules.map((r) => r.handler).sort()).toEqual(HANDLERS);
+    for (const resources of [cdk, sam]) {
+      expect(functions(resources)).toHaveLength(HANDLERS.length);
+      for (const rule of rules.rules) {
+        const fnId = functionOf(rule.handler, resources);
+        const fed = Object.values(resources).filter((r) => r.Type === 'AWS::Events::Rule'
+          && r.Properties.Targets.some((t: any) => t.Arn['Fn::GetAtt']?.[0] === fnId));
+        expect(fed).toHaveLength(1);
+        expect(fed[0].Properties.EventPattern).toEqual(rule.event_pattern);
+        expect(fed[0].Properties.Targets[0].Id).toBe(rule.handler);
+        expect(fed[0].Properties.Targets[0].DeadLetterConfig?.Arn).toBeDefined();
+        // Only the alarm rule excludes Klaxon's own alarms (other sources send `resources: []`).
+        expect(fed[0].Properties.Description.endsWith("; Klaxon's own alarms excluded"))
+          .toBe('resources' in rule.event_pattern);
+      }
+    }
+  });
+
+  test('every function logs to its own log group with retention', () => {
+    for (const resources of [cdk, sam]) {
+      const groups = functions(resources).map(([, r]) => r.Properties.LoggingConfig?.LogGroup?.Ref);
+      expect(new Set(groups).size).toBe(groups.length);
+      for (const [id, r] of functions(resources)) {
+        const group = resources[r.Properties.LoggingConfig.LogGroup.Ref];
+        expect(group.Type).toBe('AWS::Logs::LogGroup');
+        expect(group.Properties.RetentionInDays).toBeDefined();
+        expect(shape(group.Properties.LogGroupName, resources)).toBe(`/aws/lambda/${shape(r.Properties.FunctionName, resources)}`);
+        expect(pageTopics(id, resources).length).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  test('each handler pages only its routes: security only the security topic, health never it', () => {
+    const expected: Record<string, string[]> = {
+      'alarm-intake': ['OpsTopic', 'ProductionTopic', 'SecurityTopic', 'TestTopic'],
+      'health-intake': ['OpsTopic', 'ProductionTopic', 'TestTopic'],
+      'security-intake': ['SecurityTopic'],
+    };
+    for (const resources of [cdk, sam]) {
+      for (const handler of HANDLERS) {
+        expect([handler, pageTopics(functionOf(handler, resources), resources)]).toEqual([handler, expected[handler]]);
+      }
+    }
+  });
+
+  test('runbook metrics: one policy on every intake role, limited by namespace', () => {
+    for (const resources of [cdk, sam]) {
+      const policies = Object.entries(resources).filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && baseId(id) === 'RunbookMetricsPolicy');
+      expect(policies).toHaveLength(1);
+      const roles = policies[0][1].Properties.Roles.map((r: any) => r.Ref).sort();
+      expect(roles).toEqual(functions(resources).map(([, r]) => r.Properties.Role['Fn::GetAtt'][0]).sort());
+      expect(policies[0][1].Properties.PolicyDocument.Statement[0].Condition.StringEquals['cloudwatch:namespace'])
+        .toEqual(loadRules().metric_namespaces);
+    }
+  });
+
   test('every asynchronous hop has a dead-letter queue or an on-failure destination', () => {
+    expect(functions(cdk)).toHaveLength(HANDLERS.length);
     for (const [id] of functions(cdk)) {
       const configs = Object.values(cdk).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig'
-        && JSON.stringify(r.Properties.FunctionName).includes(id));
-      expect(configs.some((c) => c.Properties.DestinationConfig?.OnFailure?.Destination)).toBe(true);
+        && r.Properties.FunctionName?.Ref === id);
+      expect(configs).toHaveLength(1);
+      expect(configs[0].Properties.MaximumRetryAttempts).toBe(2);
+      expect(configs[0].Properties.DestinationConfig?.OnFailure?.Destination).toBeDefined();
     }
     for (const r of Object.values(cdk).filter((x) => x.Type === 'AWS::Events::Rule')) {
       for (const t of r.Properties.Targets) expect(t.DeadLetterConfig?.Arn).toBeDefined();
@@ -178,7 +263,8 @@ describe('Klaxon CDK stack', () => {
 
   test("Klaxon's own alarms go to the ops topic and are named klaxon-*", () => {
     const alarms = Object.values(cdk).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
-    expect(alarms.length).toBe(5);
+    // Three queue depths, then errors and throttles of each function.
+    expect(alarms.length).toBe(3 + 2 * HANDLERS.length);
     for (const a of alarms) {
       expect(JSON.stringify(a.Properties.AlarmName)).toContain('klaxon-');
       expect(a.Properties.AlarmActions).toHaveLength(1);
