@@ -103,6 +103,37 @@ fn benches(c: &mut Criterion) {
             _ => 0,
         })
     });
+    let finding = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/security/guardduty-ssh-bruteforce-high.json"),
+    )
+    .unwrap();
+    c.bench_function("parse GuardDuty finding (redacted title, facts)", |b| {
+        b.iter(|| match parse_bytes(black_box(&finding)) {
+            Ok(Intake::Alarm(a)) => a.alarm_name.len(),
+            _ => 0,
+        })
+    });
+    // The shipped runbooks on a security event: the security path end to end.
+    let shipped = std::sync::Arc::new(klaxon::runbook::Catalog::embedded().unwrap());
+    c.bench_function(
+        "handle 1 GuardDuty finding end to end (embedded backend, shipped runbooks)",
+        |b| {
+            b.iter_batched(
+                || {
+                    klaxon::memory::engine_with(
+                        klaxon::memory::embedded_settings(),
+                        shipped.clone(),
+                    )
+                },
+                |(_backend, engine)| {
+                    let report = runtime.block_on(engine.handle_bytes(black_box(&finding)));
+                    report.map(|r| r.steps.len()).unwrap_or(0)
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 criterion_group!(matching, benches);

@@ -145,6 +145,23 @@ impl Config {
                     .join("\n"),
             )
         })?;
+        // Security events page the security route whatever the runbook says.
+        if !self.settings.topics.contains_key(&Route::Security) {
+            let security = catalog.runbooks().iter().find(|r| {
+                crate::infra::trigger_sources(&r.spec.trigger.value)
+                    .iter()
+                    .any(|(_, handler)| *handler == Some("security-intake"))
+            });
+            if let Some(runbook) = security {
+                return Err(ConfigError::Invalid {
+                    name: topic_variable(Route::Security),
+                    reason: format!(
+                        "runbook `{}` handles security events, which page the security route only, and it has no topic",
+                        runbook.name()
+                    ),
+                });
+            }
+        }
         // A page to a route without a topic could never be delivered: refuse to start.
         for (runbook, step, route) in catalog.routes() {
             if !self.settings.topics.contains_key(&route) {
@@ -275,5 +292,31 @@ mod tests {
             Config::from_lookup(env(&pairs)).unwrap_err(),
             ConfigError::Invalid { name: TABLE, .. }
         ));
+    }
+
+    #[test]
+    fn shipped_security_runbooks_need_the_security_topic() {
+        let err = Config::from_lookup(env(GOOD))
+            .unwrap()
+            .catalog()
+            .err()
+            .expect("refused without a security topic");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: TOPIC_SECURITY,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("security route"), "{err}");
+        let mut pairs = GOOD.to_vec();
+        pairs.push((
+            TOPIC_SECURITY,
+            "arn:aws:sns:us-east-1:123456789012:klaxon-security",
+        ));
+        assert!(Config::from_lookup(env(&pairs)).unwrap().catalog().is_ok());
     }
 }

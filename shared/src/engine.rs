@@ -177,7 +177,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                 return Err(InvalidEvent {
                     event_id: Some(event.event_id.clone()),
                     reason: format!(
-                        "`detail.state.timestamp` {} is more than {MAX_FUTURE_MINUTES} minutes in the future",
+                        "the event's state time {} (`detail.state.timestamp` for alarms) is more than {MAX_FUTURE_MINUTES} minutes in the future",
                         event.state_timestamp.to_rfc3339()
                     ),
                 });

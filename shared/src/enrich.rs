@@ -179,6 +179,13 @@ pub fn target_groups_for(event: &AlarmEvent) -> Vec<String> {
     let (Some(account), Some(region)) = (event.account.as_deref(), event.region.as_deref()) else {
         return Vec::new();
     };
+    // The alarm's own partition (aws, aws-cn, aws-us-gov).
+    let partition = event
+        .alarm_arn
+        .split(':')
+        .nth(1)
+        .filter(|p| p.starts_with("aws"))
+        .unwrap_or("aws");
     let mut arns: Vec<String> = event
         .metrics
         .iter()
@@ -190,7 +197,7 @@ pub fn target_groups_for(event: &AlarmEvent) -> Vec<String> {
         })
         .filter_map(|m| m.dimensions.get("TargetGroup"))
         .filter(|tg| tg.starts_with("targetgroup/") && !tg.contains(char::is_whitespace))
-        .map(|tg| format!("arn:aws:elasticloadbalancing:{region}:{account}:{tg}"))
+        .map(|tg| format!("arn:{partition}:elasticloadbalancing:{region}:{account}:{tg}"))
         .collect();
     arns.dedup();
     arns

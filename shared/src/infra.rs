@@ -33,6 +33,23 @@ pub fn handler_for(source: &str, cloudtrail_only: bool) -> Option<&'static str> 
     }
 }
 
+/// The sources a trigger names, each with the handler that serves it (`None`: no handler).
+pub fn trigger_sources(trigger: &Value) -> Vec<(String, Option<&'static str>)> {
+    let strings = |key: &str| -> Vec<&str> {
+        trigger[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    };
+    let detail_types = strings("detail-type");
+    let cloudtrail_only =
+        !detail_types.is_empty() && detail_types.iter().all(|d| is_cloudtrail_detail_type(d));
+    strings("source")
+        .into_iter()
+        .map(|source| (source.to_string(), handler_for(source, cloudtrail_only)))
+        .collect()
+}
+
 fn is_cloudtrail_detail_type(detail_type: &str) -> bool {
     detail_type == crate::intake::CLOUDTRAIL_API_CALL
         || crate::intake::CLOUDTRAIL_SIGN_IN.contains(&detail_type)
@@ -61,10 +78,7 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
     let mut errors = Vec::new();
     for runbook in catalog.runbooks() {
         let trigger = &runbook.spec.trigger.value;
-        let sources: Vec<&str> = trigger["source"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let sources = trigger_sources(trigger);
         let error = |reason: String| RuleError {
             runbook: runbook.name().to_string(),
             reason,
@@ -81,16 +95,10 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
             ));
             continue;
         }
-        let detail_types: Vec<&str> = trigger["detail-type"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let cloudtrail_only =
-            !detail_types.is_empty() && detail_types.iter().all(|d| is_cloudtrail_detail_type(d));
         let mut handlers: Vec<&'static str> = Vec::new();
-        for source in &sources {
-            match handler_for(source, cloudtrail_only) {
-                Some(h) if !handlers.contains(&h) => handlers.push(h),
+        for (source, handler) in &sources {
+            match handler {
+                Some(h) if !handlers.contains(h) => handlers.push(h),
                 Some(_) => {}
                 None => errors.push(error(format!("no handler serves source `{source}` yet"))),
             }

@@ -139,7 +139,8 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         line("Rule:", &text::bounded(&text::single_line(rule), 1024));
     }
     if let Some(signal) = &event.signal {
-        // Facts are the source's own values (sanitised at intake): in the e-mail body only.
+        // Facts are the source's own values (sanitised at intake); for security incidents
+        // the whole message is redacted below, the full facts stay on the timeline.
         for (label, value) in &signal.facts {
             line(&format!("{label}:"), value);
         }
@@ -175,7 +176,8 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         route: o.route,
         transition,
         subject,
-        message: text::bounded(&body, MAX_MESSAGE_BYTES),
+        // SMS subscribers receive the whole message, not just its first line.
+        message: text::bounded(&safe(body), MAX_MESSAGE_BYTES),
         attributes: attributes(o, incident_id, transition),
         produced_by: None,
     }

@@ -124,18 +124,24 @@ pub fn from_tags(tags: &[(String, String)]) -> Ownership {
 }
 
 /// Ownership of an event: from its tags, then what the source says. A severity the source
-/// states (a GuardDuty score, a Security Hub label) outranks the tag default but not an
-/// explicit `Severity` tag; security sources go to the security route whatever the
-/// environment, because their responders are SecOps, not the service's on-call.
+/// states (a GuardDuty score, a Security Hub label) outranks the tag default; an explicit
+/// `Severity` tag outranks it for Health events, and for security sources only when it is
+/// more severe. Security sources go to the security route whatever the environment,
+/// because their responders are SecOps, not the service's on-call.
 pub fn for_event(tags: &[(String, String)], event: &crate::intake::AlarmEvent) -> Ownership {
     let mut ownership = from_tags(tags);
     if let Some(signal) = &event.signal {
         let tagged_severity = tags.iter().any(|(k, v)| {
             k.trim().eq_ignore_ascii_case("Severity") && Severity::parse(v).is_some()
         });
-        if let (Some(severity), false) = (signal.severity, tagged_severity) {
-            ownership.severity = severity;
-        }
+        ownership.severity = match (signal.severity, tagged_severity) {
+            (None, _) => ownership.severity,
+            // Anyone who may tag a resource could otherwise mute its findings with
+            // `Severity=low`: for security sources the more severe of the two wins.
+            (Some(source), true) if signal.security => source.min(ownership.severity),
+            (Some(_), true) => ownership.severity,
+            (Some(source), false) => source,
+        };
         if signal.security {
             ownership.security = true;
             ownership.route = Route::Security;

@@ -99,9 +99,12 @@ pub fn plan(
         evidence: evidence.clone(),
     };
 
-    let is_stale = previous
-        .last_state_at
-        .is_some_and(|last| event.state_timestamp <= last);
+    // CloudTrail calls have no OK state to be overtaken by, and come with one-second
+    // times: two calls in one second (a tool adding rules in parallel) must both count.
+    let is_stale = event.kind != crate::intake::AlarmKind::CloudTrail
+        && previous
+            .last_state_at
+            .is_some_and(|last| event.state_timestamp <= last);
     if is_stale {
         // Evidence only: file it on the open incident, or the last one for this alarm.
         let target = previous

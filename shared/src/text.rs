@@ -141,8 +141,8 @@ pub fn redact_sensitive(input: &str) -> String {
         if token.is_empty() {
             return;
         }
-        // A sentence's full stop is not part of an address.
-        let trimmed = token.trim_end_matches(['.', ':']);
+        // A sentence's full stop is not part of an address (a trailing `::` may be).
+        let trimmed = token.trim_end_matches('.');
         if is_sensitive_token(trimmed) {
             out.push_str(REDACTED);
             out.push_str(&token[trimmed.len()..]);
@@ -182,7 +182,18 @@ pub fn redact_sensitive(input: &str) -> String {
 }
 
 fn is_sensitive_token(token: &str) -> bool {
-    has_ipv4(token) || has_account_id(token) || has_key_id(token) || looks_like_ipv6(token)
+    // Full-width digits and punctuation look the same to a reader: test them as ASCII.
+    let token: String = token
+        .chars()
+        .map(|c| match c {
+            '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (c as u32 - 0xFF10) as u8),
+            '\u{FF0E}' => '.',
+            '\u{FF1A}' => ':',
+            '\u{FF0D}' => '-',
+            other => other,
+        })
+        .collect();
+    has_ipv4(&token) || has_account_id(&token) || has_key_id(&token) || has_ipv6(&token)
 }
 
 /// Four groups of 1–3 digits separated by dots, or by hyphens as in EC2 host names
@@ -199,38 +210,62 @@ fn has_ipv4(token: &str) -> bool {
         })
 }
 
-/// Exactly twelve digits in a row: an AWS account id, alone or inside an ARN.
+/// Twelve digits in a row (an AWS account id, alone or inside an ARN), or written as the
+/// console shows it, `1234-5678-9012`.
 fn has_account_id(token: &str) -> bool {
     token
         .split(|c: char| !c.is_ascii_digit())
         .any(|digits| digits.len() == 12)
+        || token
+            .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .any(|part| {
+                let groups: Vec<&str> = part.split('-').collect();
+                groups.windows(3).any(|w| {
+                    w.iter()
+                        .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit()))
+                })
+            })
 }
 
-/// IAM unique-id prefixes: access keys (AKIA, ASIA), users, roles, groups, instance
+/// IAM unique-id prefixes anywhere in a run of capitals and digits: access keys (AKIA,
+/// ASIA), bearer tokens (ABIA), context keys (ACCA), users, roles, groups, instance
 /// profiles, managed policies, public keys.
 fn has_key_id(token: &str) -> bool {
-    const PREFIXES: [&str; 9] = [
-        "AKIA", "ASIA", "AIDA", "AROA", "AGPA", "AIPA", "ANPA", "ANVA", "APKA",
+    const PREFIXES: [&str; 11] = [
+        "AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AGPA", "AIPA", "ANPA", "ANVA", "APKA",
     ];
     token
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|word| {
-            word.len() >= 16
-                && PREFIXES.iter().any(|p| word.starts_with(p))
-                && word
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
+        .any(|run| {
+            PREFIXES
+                .iter()
+                .any(|p| run.match_indices(p).any(|(at, _)| run.len() - at >= 16))
         })
 }
 
-/// Hex groups and colons (at least two), optionally with a prefix length: `2001:db8::1`,
-/// `::/0`, `fe80::1%eth0` (the zone is cut at `%`).
-fn looks_like_ipv6(token: &str) -> bool {
-    let address = token.split(['%', '/']).next().unwrap_or_default();
-    address.matches(':').count() >= 2
-        && address
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+/// An IPv6 address anywhere in the token (`2001:db8::1`, `::/0`, `fe80::1%eth0`,
+/// `src:2001:db8::7`, `::ffff:192.0.2.1`): every run of hex digits, colons and dots, and
+/// every part of it after a colon, is tried as an address.
+fn has_ipv6(token: &str) -> bool {
+    token
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.'))
+        .filter(|run| run.matches(':').count() >= 2)
+        .any(|run| {
+            let run = run.trim_end_matches('.');
+            std::iter::once(0)
+                .chain(run.match_indices(':').map(|(i, _)| i + 1))
+                .any(|start| {
+                    let candidate = &run[start.min(run.len())..];
+                    // `EC2::` (from `AWS::EC2::SecurityGroup`) parses as an address too: a
+                    // trailing `::` counts only after two groups (`2001:db8::`) or alone.
+                    let bare_prefix = candidate.len() > 2
+                        && candidate.ends_with("::")
+                        && candidate.trim_end_matches(':').split(':').count() < 2;
+                    candidate.matches(':').count() >= 2
+                        && !bare_prefix
+                        && candidate.parse::<std::net::Ipv6Addr>().is_ok()
+                })
+        })
 }
 
 #[cfg(test)]
@@ -311,12 +346,27 @@ mod tests {
                 "host [redacted] and [redacted]",
             ),
             ("fe80::1%eth0", "[redacted]"),
+            (
+                "src:2001:db8::1 and user@fe80::1",
+                "[redacted] and [redacted]",
+            ),
+            ("prefix 2001:db8:: here", "prefix [redacted] here"),
+            ("account 1234-5678-9012.", "account [redacted]."),
+            (
+                "key svcAKIAQX7RZK4VROOTKEY1 and ABIAQX7RZK4VEXAMPLE9",
+                "key [redacted] and [redacted]",
+            ),
+            (
+                "full-width １９８．５１．１００．２３",
+                "full-width [redacted]",
+            ),
+            ("mapped ::ffff:192.0.2.1", "mapped [redacted]"),
         ];
         for (input, expected) in cases {
             assert_eq!(redact_sensitive(input), expected, "{input}");
         }
         // What must survive: finding types, incident ids, severities, short numbers.
-        let kept = "HIGH security INC-20240514-4ac7e6b1f0: UnauthorizedAccess:EC2/SSHBruteForce on Instance (port 22, count 3)";
+        let kept = "HIGH security INC-20240514-4ac7e6b1f0: UnauthorizedAccess:EC2/SSHBruteForce on Instance (port 22, count 3) at 02:11:37 on 2024-05-14, AWS::EC2::SecurityGroup, cafe::";
         assert_eq!(redact_sensitive(kept), kept);
     }
 }

@@ -160,6 +160,12 @@ async fn every_security_and_health_sample_is_handled_as_documented() {
             Some(Route::Security),
         ),
         (
+            "security/cloudtrail-sg-modify-rule-world.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
             "security/cloudtrail-sg-open-https-world.json",
             Outcome::Handled,
             Some(Severity::High),
@@ -356,8 +362,8 @@ async fn a_guardduty_finding_and_its_security_hub_copy_are_one_incident() {
     let copy = handle(&engine, "security/securityhub-ocsf-imported.json").await;
     assert_eq!(
         copy.outcome,
-        Outcome::Stale,
-        "same finding, same update time"
+        Outcome::Updated,
+        "same finding: an update of its incident, no new page"
     );
     assert_eq!(backend.all_incidents().len(), 1);
     assert_eq!(backend.published().len(), 1);
@@ -480,10 +486,11 @@ fn sources_parse_to_state_changes_on_their_dedup_keys() {
     let health = parse("health/health-public-minimal.json");
     assert!(!health.is_security());
     assert_eq!(health.state, AlarmState::Alarm);
-    // No lastUpdatedTime, no endTime: the start time orders it.
+    // No lastUpdatedTime, no endTime: the envelope's time orders it (a scheduled
+    // change's start time may lie in the future).
     assert_eq!(
         health.state_timestamp.to_rfc3339(),
-        "2024-05-23T09:12:00+00:00"
+        "2024-05-23T09:20:41+00:00"
     );
     assert!(health.alarm_arn.ends_with("#123456789012"));
 
@@ -528,4 +535,82 @@ fn guardduty_bands() {
     ] {
         assert_eq!(intake::guardduty_severity(score), band, "{score}");
     }
+}
+
+#[tokio::test]
+async fn the_whole_security_page_is_redacted_and_the_details_stay_on_the_timeline() {
+    let (backend, engine) = shipped();
+    let report = handle(&engine, "security/guardduty-ssh-bruteforce-high.json").await;
+    let page = &backend.published()[0].notification;
+    // SNS sends the whole message to SMS subscribers, not only its first line.
+    assert_eq!(sensitive_word(&page.message), None, "{}", page.message);
+    assert!(page.message.contains("Remote IP:   [redacted]"));
+    let timeline = backend
+        .timeline(report.incident_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let evidence = timeline[0].evidence.reason_data.as_deref().unwrap();
+    let facts: serde_json::Value = serde_json::from_str(evidence).unwrap();
+    assert_eq!(facts["facts"]["Remote IP"], "198.51.100.23");
+    assert_eq!(facts["facts"]["Account"], "123456789012");
+}
+
+#[tokio::test]
+async fn a_low_severity_tag_cannot_mute_a_high_finding() {
+    let (backend, engine) = shipped();
+    let mut finding: serde_json::Value =
+        serde_json::from_slice(&read("security/guardduty-ssh-bruteforce-high.json")).unwrap();
+    finding["detail"]["resource"]["instanceDetails"]["tags"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"key": "Severity", "value": "low"}));
+    let report = engine.handle_value(&finding).await.unwrap();
+    assert_eq!(report.severity, Some(Severity::High));
+    assert_eq!(backend.published().len(), 1, "still paged");
+}
+
+#[tokio::test]
+async fn a_finding_id_cannot_land_on_an_alarm_incident() {
+    let (backend, engine) = shipped();
+    let alarm = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(alarm.outcome, Outcome::Opened);
+    // A custom Security Hub finding whose Id is the alarm's ARN, claiming to be resolved.
+    let mut finding: serde_json::Value =
+        serde_json::from_slice(&read("security/securityhub-asff-resolved.json")).unwrap();
+    finding["detail"]["findings"][0]["Id"] = alarm.dedup_key.clone().unwrap().into();
+    let report = engine.handle_value(&finding).await.unwrap();
+    assert_ne!(report.incident_id, alarm.incident_id);
+    assert_eq!(
+        backend.all_incidents()[0].status,
+        klaxon::model::IncidentStatus::Open,
+        "the alarm's incident stays open"
+    );
+}
+
+#[tokio::test]
+async fn cloudtrail_calls_in_the_same_second_both_count() {
+    let (backend, engine) = shipped();
+    // 443 to the world first (breaks nothing), then 22 to the world in the same second
+    // on the same group: the second must still open an incident and page.
+    let mut https: serde_json::Value =
+        serde_json::from_slice(&read("security/cloudtrail-sg-open-https-world.json")).unwrap();
+    let mut ssh: serde_json::Value =
+        serde_json::from_slice(&read("security/cloudtrail-sg-open-ssh-world.json")).unwrap();
+    https["detail"]["requestParameters"]["groupId"] = "sg-0aaaaaaaaaaaaaaa1".into();
+    ssh["detail"]["requestParameters"]["groupId"] = "sg-0aaaaaaaaaaaaaaa1".into();
+    https["detail"]["eventTime"] = ssh["detail"]["eventTime"].clone();
+    let first = engine.handle_value(&https).await.unwrap();
+    let second = engine.handle_value(&ssh).await.unwrap();
+    assert_eq!(
+        (first.outcome, second.outcome),
+        (Outcome::Handled, Outcome::Opened)
+    );
+    assert_eq!(backend.published().len(), 1);
+    // The same violation the next day pages again: CloudTrail never reports "fixed".
+    let mut next_day = ssh.clone();
+    next_day["id"] = "next-day".into();
+    next_day["detail"]["eventTime"] = "2024-05-17T09:31:27Z".into();
+    let again = engine.handle_value(&next_day).await.unwrap();
+    assert_eq!(again.outcome, Outcome::Opened);
+    assert_eq!(backend.published().len(), 2);
 }

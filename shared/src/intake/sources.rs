@@ -48,13 +48,16 @@ impl Envelope<'_> {
 
     fn event(&self, kind: AlarmKind, parts: Parts) -> AlarmEvent {
         let security = parts.security;
+        let evidence = evidence_json(&parts);
+        // Redacted before it is cut, so that no half address survives the cut.
         let clean = |s: &str| {
-            let one = text::bounded(text::single_line(s).trim(), 256);
-            if security {
-                text::redact_sensitive(&one)
+            let one = text::single_line(s);
+            let one = if security {
+                text::redact_sensitive(one.trim())
             } else {
-                one
-            }
+                one.trim().to_string()
+            };
+            text::bounded(&one, 256)
         };
         AlarmEvent {
             event_id: self.event_id.clone(),
@@ -68,7 +71,7 @@ impl Envelope<'_> {
             state: parts.state,
             state_timestamp: parts.at,
             reason: parts.reason,
-            reason_data: None,
+            reason_data: Some(evidence),
             previous_state: None,
             previous_state_timestamp: None,
             actions_suppressed_by: None,
@@ -98,6 +101,28 @@ impl Envelope<'_> {
             })),
         }
     }
+}
+
+/// The source's facts, details and resources as JSON text: kept verbatim on the timeline
+/// entry (`Evidence.reason_data`), where responders find what pages leave out (addresses
+/// and ids of security incidents). Bounded: without `details` if they are large.
+fn evidence_json(parts: &Parts) -> String {
+    let facts: serde_json::Map<String, Value> = parts
+        .facts
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| ((*k).to_string(), json!(v)))
+        .collect();
+    let full = json!({"facts": facts, "resources": parts.resources, "details": parts.details});
+    let text = full.to_string();
+    if text.len() <= 16 * 1024 {
+        return text;
+    }
+    text::bounded(
+        &json!({"facts": facts, "resources": parts.resources.iter().take(20).collect::<Vec<_>>()})
+            .to_string(),
+        16 * 1024,
+    )
 }
 
 /// Resources kept per event (Health events can list hundreds of entities).
@@ -182,17 +207,18 @@ pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
     let type_code = env.need(d.get("eventTypeCode"), "detail.eventTypeCode")?;
     let service = s(d.get("service"));
     let category = s(d.get("eventTypeCategory"));
-    // `endTime` is absent until the event closes (and may stay absent): never required.
-    let updated = require_time(
-        env,
-        "`detail.lastUpdatedTime`, `detail.endTime`, `detail.startTime` and `time`",
-        &[
-            d.get("lastUpdatedTime"),
-            d.get("endTime"),
-            d.get("startTime"),
-        ],
-    )
-    .or_else(|e| env.time.ok_or(e))?;
+    // Ordered by when Health last changed the event; without `lastUpdatedTime`, by when
+    // EventBridge got it. `startTime` of a scheduled change lies in the future (the engine
+    // refuses state times ahead of its clock), and `endTime` is absent until the event
+    // closes: both only as a last resort, neither required.
+    let updated = first_time(&[d.get("lastUpdatedTime")])
+        .or(env.time)
+        .or_else(|| first_time(&[d.get("endTime"), d.get("startTime")]))
+        .ok_or_else(|| {
+            env.fail(
+                "no usable time: `detail.lastUpdatedTime`, `time`, `detail.endTime` and `detail.startTime` are all missing or not times".into(),
+            )
+        })?;
     let entities: Vec<(String, String)> = d
         .get("affectedEntities")
         .and_then(Value::as_array)
@@ -322,13 +348,13 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
     )?;
     let account = optional_str(d.get("accountId")).or_else(|| env.account.clone());
     let region = optional_str(d.get("region")).or_else(|| env.region.clone());
-    let dedup_key = optional_str(d.get("arn")).unwrap_or_else(|| {
+    let dedup_key = finding_key(&optional_str(d.get("arn")).unwrap_or_else(|| {
         format!(
             "arn:aws:guardduty:{}:{}:finding/{id}",
             region.as_deref().unwrap_or("-"),
             account.as_deref().unwrap_or("-")
         )
-    });
+    }));
     let archived = at(&detail, &["service", "archived"]).and_then(Value::as_bool) == Some(true);
     let resource_type = s(at(&detail, &["resource", "resourceType"]));
     let instance = at(&detail, &["resource", "instanceDetails"]);
@@ -374,7 +400,7 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
             title: finding_title("GuardDuty", finding_type, &resource_type),
             signal_type: finding_type.to_string(),
             state: closed_or_open(archived),
-            at: updated,
+            at: finding_time(updated, env),
             severity: Some(guardduty_severity(score)),
             security: true,
             description: optional_str(d.get("description")),
@@ -433,6 +459,21 @@ fn finding_resources<'a>(
         first.map(|r| s(r.get(type_key))).unwrap_or_default(),
         first,
     )
+}
+
+/// Finding ids are free-form in Security Hub (BatchImportFindings): the prefix keeps one
+/// from landing on an alarm's or a CloudTrail key. GuardDuty's ARN is also its Security
+/// Hub `Id` and OCSF `uid`, so the three feeds of one finding share one key.
+fn finding_key(id: &str) -> String {
+    format!("finding:{id}")
+}
+
+/// A finding's state time: the source's own update time, or the event's time when later.
+/// Security Hub does not change `UpdatedAt` (ASFF) or `modified_time` (OCSF) when a user
+/// changes the workflow status, so a resolution would otherwise tie with the last import
+/// and be filed as stale.
+fn finding_time(source: DateTime<Utc>, env: &Envelope<'_>) -> DateTime<Utc> {
+    env.time.map_or(source, |t| t.max(source))
 }
 
 /// `<product> <finding type or control> on <resource type>`: no addresses or ids.
@@ -554,11 +595,11 @@ pub(super) fn securityhub_asff(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
         Parts {
             // GuardDuty findings imported into Security Hub keep GuardDuty's finding ARN as
             // their `Id`: the same key as the GuardDuty event, so one incident for both.
-            dedup_key: id.to_string(),
+            dedup_key: finding_key(id),
             title: finding_title(&product, &control, &resource_type),
             signal_type: control.clone(),
             state: closed_or_open(closed),
-            at: updated,
+            at: finding_time(updated, env),
             severity: Some(severity),
             security: true,
             description: optional_str(f.get("Description")),
@@ -645,11 +686,11 @@ pub(super) fn securityhub_ocsf(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
     Ok(env.event(
         AlarmKind::Finding,
         Parts {
-            dedup_key: uid.to_string(),
+            dedup_key: finding_key(uid),
             title: finding_title(&product, &finding_type, &resource_type),
             signal_type: finding_type.clone(),
             state: closed_or_open(closed),
-            at: updated,
+            at: finding_time(updated, env),
             severity: Some(severity),
             security: true,
             description: optional_str(f.pointer("/finding_info/desc")),
@@ -815,10 +856,24 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
     let mut tags = EventTags::Provided(Vec::new());
     let (resource, resource_label) = match name {
         "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
+            // Default-VPC groups can be named by `groupName` alone; the response then
+            // still carries the id.
             let group = param("groupId")
                 .map(str::to_string)
                 .or_else(|| first_rule_group(d))
-                .ok_or_else(|| env.fail("`detail.requestParameters.groupId` is missing".into()))?;
+                .or_else(|| {
+                    d.get("responseElements")
+                        .and_then(|r| r.pointer("/securityGroupRuleSet/items/0/groupId"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .or_else(|| param("groupName").map(str::to_string))
+                .ok_or_else(|| {
+                    env.fail(
+                        "`detail.requestParameters.groupId` is missing (and no `groupName`, nor a group id in the response)"
+                            .into(),
+                    )
+                })?;
             details.insert("ingress".into(), Value::Array(ingress_rules(request)));
             let arn = format!("arn:aws:ec2:{region_s}:{account_s}:security-group/{group}");
             // The invariant cares whether the group is production's: its tags say so.
@@ -915,9 +970,13 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
     Ok(env.event(
         AlarmKind::CloudTrail,
         Parts {
-            // Resource + call: one incident while the same resource is changed the same way
-            // again; the runbook that matches is the rule.
-            dedup_key: format!("cloudtrail:{account_s}:{name}:{resource}"),
+            // Call + resource, per UTC day: repeats group into one incident (one page), and
+            // since a CloudTrail call never reports "fixed", a new day pages again rather
+            // than updating an incident nobody resolved.
+            dedup_key: format!(
+                "cloudtrail:{account_s}:{name}:{resource}:{}",
+                called_at.format("%Y-%m-%d")
+            ),
             title: match name {
                 "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
                     format!("ingress opened on {resource_label}")
@@ -1000,7 +1059,18 @@ fn ingress_rules(request: Option<&Value>) -> Vec<Value> {
     let Some(request) = request else {
         return Vec::new();
     };
-    items(request.get("ipPermissions"))
+    let rule = |protocol: Option<&Value>,
+                from: Option<&Value>,
+                to: Option<&Value>,
+                cidrs: Vec<Value>| {
+        json!({
+            "protocol": protocol.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)),
+            "from_port": from.and_then(Value::as_i64),
+            "to_port": to.and_then(Value::as_i64),
+            "cidrs": cidrs,
+        })
+    };
+    let mut rules: Vec<Value> = items(request.get("ipPermissions"))
         .into_iter()
         .map(|p| {
             let mut cidrs: Vec<Value> = items(p.get("ipRanges"))
@@ -1012,19 +1082,81 @@ fn ingress_rules(request: Option<&Value>) -> Vec<Value> {
                     .into_iter()
                     .filter_map(|r| r.get("cidrIpv6").cloned()),
             );
-            json!({
-                "protocol": p.get("ipProtocol").and_then(|v| v.as_str().map(str::to_string).or_else(|| Some(v.to_string()))),
-                "from_port": p.get("fromPort").and_then(Value::as_i64),
-                "to_port": p.get("toPort").and_then(Value::as_i64),
-                "cidrs": cidrs,
-            })
+            rule(
+                p.get("ipProtocol"),
+                p.get("fromPort"),
+                p.get("toPort"),
+                cidrs,
+            )
         })
-        .collect()
+        .collect();
+    // The older single-rule form: `cidrIp`, `ipProtocol`, `fromPort`, `toPort` at the top.
+    if let Some(cidr) = request.get("cidrIp") {
+        rules.push(rule(
+            request.get("ipProtocol"),
+            request.get("fromPort"),
+            request.get("toPort"),
+            vec![cidr.clone()],
+        ));
+    }
+    // ModifySecurityGroupRules: `SecurityGroupRule` (one or a list) under the request,
+    // each with `SecurityGroupRule.{IpProtocol, FromPort, ToPort, CidrIpv4, CidrIpv6}`.
+    let modified = request.pointer("/ModifySecurityGroupRulesRequest/SecurityGroupRule");
+    let modified: Vec<&Value> = match modified {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    for m in modified {
+        let r = m.get("SecurityGroupRule").unwrap_or(m);
+        let cidrs: Vec<Value> = ["CidrIpv4", "CidrIpv6"]
+            .iter()
+            .filter_map(|k| r.get(*k).cloned())
+            .collect();
+        rules.push(rule(
+            r.get("IpProtocol"),
+            r.get("FromPort"),
+            r.get("ToPort"),
+            cidrs,
+        ));
+    }
+    rules
+}
+
+/// S3 counts a policy as not public only when a condition pins the caller to fixed
+/// values of these keys (a source IP, VPC, account, organisation, ARN...); any other
+/// condition (`aws:SecureTransport`, `aws:Referer`) leaves it public.
+const RESTRICTING_CONDITION_KEYS: [&str; 14] = [
+    "aws:sourceip",
+    "aws:sourcearn",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "aws:sourceorgid",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:userid",
+    "s3:dataaccesspointarn",
+    "s3:dataaccesspointaccount",
+];
+
+fn restricts_callers(condition: Option<&Value>) -> bool {
+    condition
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|operators| operators.values())
+        .filter_map(Value::as_object)
+        .flat_map(|keys| keys.keys())
+        .any(|key| RESTRICTING_CONDITION_KEYS.contains(&key.to_ascii_lowercase().as_str()))
 }
 
 /// Whether a bucket call makes the bucket public: a policy statement that allows everyone
-/// (`"Principal": "*"` or `{"AWS": "*"}`) without a condition, or an ACL grant to the
-/// AllUsers / AuthenticatedUsers groups; public access block removed also counts.
+/// (`"Principal": "*"`, `{"AWS": "*"}` or `NotPrincipal`) unless a condition pins the caller
+/// (see [`RESTRICTING_CONDITION_KEYS`]), an ACL grant to the AllUsers / AuthenticatedUsers
+/// groups, or a public canned ACL. Removing a public access block is not flagged here.
 fn bucket_exposure(request: Option<&Value>) -> Value {
     let Some(request) = request else {
         return json!({"public": false, "why": []});
@@ -1052,7 +1184,9 @@ fn bucket_exposure(request: Option<&Value>) -> Value {
                 }),
                 _ => false,
             };
-            if allows && everyone && st.get("Condition").is_none() {
+            // `NotPrincipal` with Allow grants everyone but the ones named.
+            let everyone = everyone || st.get("NotPrincipal").is_some();
+            if allows && everyone && !restricts_callers(st.get("Condition")) {
                 why.push(format!(
                     "policy statement {} allows everyone",
                     st.get("Sid").and_then(Value::as_str).unwrap_or("(no Sid)")

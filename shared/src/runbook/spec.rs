@@ -315,8 +315,8 @@ pub struct Check {
     /// (`0.0.0.0/0` or `::/0`) in the same permission: port and range tied together.
     pub open_to_world: Option<Vec<u16>>,
     /// `true`: holds when a bucket call makes the bucket public (a policy statement that
-    /// allows everyone without a condition, an ACL grant to AllUsers/AuthenticatedUsers,
-    /// a public canned ACL).
+    /// allows everyone unless a condition pins the caller, an ACL grant to
+    /// AllUsers/AuthenticatedUsers, a public canned ACL).
     pub public_bucket: Option<bool>,
 }
 
@@ -392,8 +392,9 @@ pub struct Expect {
     pub notified: Option<bool>,
     pub notification_subject_contains: Option<String>,
     pub notification_body_contains: Option<String>,
-    /// Strings the SMS line (the message's first line) must not contain.
-    pub sms_excludes: Option<Vec<String>>,
+    /// Strings neither the page's subject nor any part of its message may contain (SMS
+    /// subscribers receive the whole message).
+    pub notification_excludes: Option<Vec<String>>,
     /// The event's outcome: opened, updated, resolved, noted, stale, ignored, handled.
     pub outcome: Option<String>,
 }

@@ -225,30 +225,33 @@ pub fn render_notification(
         Some(route) => route,
         None => ownership.route,
     };
+    // Security incidents: SNS sends the whole message to SMS subscribers (split into
+    // texts), and chat integrations post it, so every part is redacted of addresses and
+    // ids, before anything is cut (a cut could leave half an address behind).
+    let safe = |s: String| {
+        if ownership.security {
+            text::redact_sensitive(&s)
+        } else {
+            s
+        }
+    };
     let subject = match &config.subject {
-        Some(template) => text::sns_subject(&render(&template.value, context)?),
+        Some(template) => text::sns_subject(&safe(render(&template.value, context)?)),
         None => standard.subject.clone(),
     };
     let (standard_first, standard_body) = standard
         .message
         .split_once("\n\n")
         .unwrap_or((standard.message.as_str(), ""));
-    let mut first_line = match &config.sms {
+    let first_line = match &config.sms {
         Some(sms) => text::bounded(
-            &text::single_line(&render(&sms.value, context)?),
+            &safe(text::single_line(&render(&sms.value, context)?)),
             notify::SMS_LINE_BYTES,
         ),
         None => standard_first.to_string(),
     };
-    let mut subject = subject;
-    if ownership.security {
-        // Whatever a template printed: SMS, chat and subjects of security incidents carry
-        // no addresses or ids (the e-mail body may).
-        first_line = text::redact_sensitive(&first_line);
-        subject = text::sns_subject(&text::redact_sensitive(&subject));
-    }
     let body = match &config.body {
-        Some(template) => text::multi_line(&render(&template.value, context)?),
+        Some(template) => safe(text::multi_line(&render(&template.value, context)?)),
         None => standard_body.to_string(),
     };
     let mut attributes = standard.attributes.clone();
@@ -296,8 +299,9 @@ pub fn check(config: &crate::runbook::spec::Check, context: &Value) -> (bool, St
                 .flatten()
                 .filter_map(Value::as_str)
             {
-                // CloudTrail carries the range as the caller wrote it: compare the string.
-                if cidr == "0.0.0.0/0" || cidr == "::/0" {
+                // CloudTrail carries the range as the caller wrote it (`0.0.0.0/0`, `::/0`,
+                // also `::0/0` or `0::/0`): any prefix length of 0 is the whole internet.
+                if cidr.trim().ends_with("/0") {
                     for port in ports.iter().filter(|p| covers(**p)) {
                         found.push(format!(
                             "port {port} open to {cidr} ({protocol} {}-{})",

@@ -251,16 +251,10 @@ fn compare(result: &mut TestResult, runbook: &Runbook, test: &TestSpec, report: 
             check("notification body", format!("contains {needle:?}"), got);
         }
     }
-    for needle in expect.sms_excludes.iter().flatten() {
-        let sms = page.map_or(String::new(), |p| {
-            p.message.lines().next().unwrap_or_default().to_string()
-        });
-        if sms.contains(needle.as_str()) {
-            check(
-                "notification SMS line",
-                format!("does not contain {needle:?}"),
-                sms,
-            );
+    for needle in expect.notification_excludes.iter().flatten() {
+        let text = page.map_or(String::new(), |p| format!("{}\n{}", p.subject, p.message));
+        if text.contains(needle.as_str()) {
+            check("notification", format!("does not contain {needle:?}"), text);
         }
     }
 }
