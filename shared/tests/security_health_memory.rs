@@ -136,6 +136,12 @@ async fn every_security_and_health_sample_is_handled_as_documented() {
             Some(Route::Security),
         ),
         (
+            "security/config-securityhub-managed-rule.json",
+            Outcome::Ignored,
+            None,
+            None,
+        ),
+        (
             "security/config-compliant.json",
             Outcome::Ignored,
             Some(Severity::Medium),
