@@ -42,17 +42,14 @@ pub fn trigger_sources(trigger: &Value) -> Vec<(String, Option<&'static str>)> {
             .unwrap_or_default()
     };
     let detail_types = strings("detail-type");
-    let cloudtrail_only =
-        !detail_types.is_empty() && detail_types.iter().all(|d| is_cloudtrail_detail_type(d));
+    let cloudtrail_only = !detail_types.is_empty()
+        && detail_types
+            .iter()
+            .all(|d| crate::intake::is_cloudtrail_detail_type(d));
     strings("source")
         .into_iter()
         .map(|source| (source.to_string(), handler_for(source, cloudtrail_only)))
         .collect()
-}
-
-fn is_cloudtrail_detail_type(detail_type: &str) -> bool {
-    detail_type == crate::intake::CLOUDTRAIL_API_CALL
-        || crate::intake::CLOUDTRAIL_SIGN_IN.contains(&detail_type)
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -60,13 +60,7 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     } else {
         o.environment.as_str()
     };
-    let safe = |s: String| {
-        if o.security {
-            text::redact_sensitive(&s)
-        } else {
-            s
-        }
-    };
+    let safe = |s: String| o.shown(s);
     let subject = text::sns_subject(&safe(format!("[{tag}][{scope}] {} {verb}", plan.title)));
 
     let owner = match (&o.service, &o.team) {
@@ -279,11 +273,7 @@ pub fn lifecycle(
         event.state.as_str()
     );
     // Chat integrations post `text.chat`: for security incidents, no addresses or ids.
-    let summary = if o.security {
-        text::redact_sensitive(&summary)
-    } else {
-        summary
-    };
+    let summary = o.shown(summary);
     LifecycleEvent {
         source: None,
         detail_type: transition.detail_type().to_string(),

@@ -81,6 +81,18 @@ pub struct Ownership {
     pub security: bool,
 }
 
+impl Ownership {
+    /// Text as it may go out in a page, a subject or chat: for security incidents with
+    /// addresses and ids redacted (SNS gives SMS subscribers the whole message).
+    pub fn shown(&self, text: String) -> String {
+        if self.security {
+            text::redact_sensitive(&text)
+        } else {
+            text
+        }
+    }
+}
+
 /// Upper bound on a tag value we carry around (CloudWatch allows 256 characters).
 const MAX_TAG_VALUE_BYTES: usize = 256;
 

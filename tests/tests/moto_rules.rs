@@ -90,8 +90,7 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
         let detail_type = event["detail-type"].as_str().unwrap();
         let serving = klaxon::infra::handler_for(
             event["source"].as_str().unwrap(),
-            detail_type == klaxon::intake::CLOUDTRAIL_API_CALL
-                || klaxon::intake::CLOUDTRAIL_SIGN_IN.contains(&detail_type),
+            klaxon::intake::is_cloudtrail_detail_type(detail_type),
         );
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&bus)

@@ -43,6 +43,11 @@ pub const CLOUDTRAIL_SIGN_IN: [&str; 2] = [
 
 pub use sources::guardduty_severity;
 
+/// The detail-types CloudTrail events arrive under (any `aws.*` source for API calls).
+pub fn is_cloudtrail_detail_type(detail_type: &str) -> bool {
+    detail_type == CLOUDTRAIL_API_CALL || CLOUDTRAIL_SIGN_IN.contains(&detail_type)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmState {
@@ -285,7 +290,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         ("aws.securityhub", SECURITY_HUB_OCSF) => Some(sources::securityhub_ocsf),
         ("aws.config", CONFIG_COMPLIANCE_CHANGE) => Some(sources::config_compliance),
         (s, CLOUDTRAIL_API_CALL) if s.starts_with("aws.") => Some(sources::cloudtrail),
-        ("aws.signin", t) if CLOUDTRAIL_SIGN_IN.contains(&t) => Some(sources::cloudtrail),
+        ("aws.signin", t) if is_cloudtrail_detail_type(t) => Some(sources::cloudtrail),
         _ => {
             return Ok(Intake::Ignored {
                 event_id: id,

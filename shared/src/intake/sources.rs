@@ -155,8 +155,11 @@ fn s(value: Option<&Value>) -> String {
     }
 }
 
-fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, key| v.get(key))
+/// The value at `path` under `detail` (no copy of the detail is made).
+fn at<'a>(detail: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter()
+        .try_fold(detail.get(*first)?, |v, key| v.get(key))
 }
 
 /// A time from any of the candidates, first that parses. AWS Health writes RFC 1123
@@ -191,7 +194,6 @@ fn require_time(
 
 pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
     let d = env.detail;
-    let detail = Value::Object(d.clone());
     let event_arn = env.need(d.get("eventArn"), "detail.eventArn")?;
     let status = env.need(d.get("statusCode"), "detail.statusCode")?;
     let state = match status {
@@ -302,8 +304,8 @@ pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
             resources,
             details: json!({
                 "status": status,
-                "category": at(&detail, &["eventTypeCategory"]),
-                "service": at(&detail, &["service"]),
+                "category": at(d, &["eventTypeCategory"]),
+                "service": at(d, &["service"]),
             }),
             count: None,
             tags: EventTags::Provided(Vec::new()),
@@ -328,7 +330,6 @@ pub fn guardduty_severity(score: f64) -> Severity {
 
 pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
     let d = env.detail;
-    let detail = Value::Object(d.clone());
     let id = env.need(d.get("id"), "detail.id")?;
     let finding_type = env.need(d.get("type"), "detail.type")?;
     let score = match d.get("severity") {
@@ -355,9 +356,9 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
             account.as_deref().unwrap_or("-")
         )
     }));
-    let archived = at(&detail, &["service", "archived"]).and_then(Value::as_bool) == Some(true);
-    let resource_type = s(at(&detail, &["resource", "resourceType"]));
-    let instance = at(&detail, &["resource", "instanceDetails"]);
+    let archived = at(d, &["service", "archived"]).and_then(Value::as_bool) == Some(true);
+    let resource_type = s(at(d, &["resource", "resourceType"]));
+    let instance = at(d, &["resource", "instanceDetails"]);
     let mut resources = Vec::new();
     if let Some(i) = instance
         .and_then(|i| i.get("instanceId"))
@@ -365,7 +366,7 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
     {
         resources.push(i.to_string());
     }
-    for bucket in at(&detail, &["resource", "s3BucketDetails"])
+    for bucket in at(d, &["resource", "s3BucketDetails"])
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -374,13 +375,12 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
             resources.push(arn.to_string());
         }
     }
-    if let Some(user) =
-        at(&detail, &["resource", "accessKeyDetails", "userName"]).and_then(Value::as_str)
+    if let Some(user) = at(d, &["resource", "accessKeyDetails", "userName"]).and_then(Value::as_str)
     {
         resources.push(format!("user {user}"));
     }
     let tags = tag_list(instance.and_then(|i| i.get("tags")), "key", "value");
-    let action = at(&detail, &["service", "action"]);
+    let action = at(d, &["service", "action"]);
     let remote_ip = action
         .and_then(Value::as_object)
         .into_iter()
@@ -391,7 +391,7 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
         })
         .unwrap_or_default()
         .to_string();
-    let count = at(&detail, &["service", "count"]).and_then(Value::as_u64);
+    let count = at(d, &["service", "count"]).and_then(Value::as_u64);
     let source_title = optional_str(d.get("title"));
     Ok(env.event(
         AlarmKind::Finding,
@@ -416,8 +416,8 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
                 ("Resources", resources.join(", ")),
                 ("Remote IP", remote_ip),
                 ("Count", count.map(|c| c.to_string()).unwrap_or_default()),
-                ("First seen", s(at(&detail, &["service", "eventFirstSeen"]))),
-                ("Last seen", s(at(&detail, &["service", "eventLastSeen"]))),
+                ("First seen", s(at(d, &["service", "eventFirstSeen"]))),
+                ("Last seen", s(at(d, &["service", "eventLastSeen"]))),
                 ("Archived", archived.to_string()),
                 ("Account", account.unwrap_or_default()),
                 ("Region", region.unwrap_or_default()),
@@ -426,9 +426,9 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
             resources,
             details: json!({
                 "archived": archived,
-                "resource_type": at(&detail, &["resource", "resourceType"]),
+                "resource_type": at(d, &["resource", "resourceType"]),
                 "severity_score": score,
-                "action_type": at(&detail, &["service", "action", "actionType"]),
+                "action_type": at(d, &["service", "action", "actionType"]),
             }),
             count,
             tags: EventTags::Provided(tags),
@@ -724,10 +724,9 @@ pub(super) fn securityhub_ocsf(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
 
 pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
     let d = env.detail;
-    let detail = Value::Object(d.clone());
     let rule = env.need(d.get("configRuleName"), "detail.configRuleName")?;
     let qualifier = at(
-        &detail,
+        d,
         &[
             "newEvaluationResult",
             "evaluationResultIdentifier",
@@ -745,7 +744,7 @@ pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, Invali
         "detail.resourceType",
     )?;
     let compliance = env.need(
-        at(&detail, &["newEvaluationResult", "complianceType"]),
+        at(d, &["newEvaluationResult", "complianceType"]),
         "detail.newEvaluationResult.complianceType",
     )?;
     let state = match compliance {
@@ -764,9 +763,9 @@ pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, Invali
         env,
         "`detail.newEvaluationResult.resultRecordedTime`",
         &[
-            at(&detail, &["newEvaluationResult", "resultRecordedTime"]),
+            at(d, &["newEvaluationResult", "resultRecordedTime"]),
             at(
-                &detail,
+                d,
                 &[
                     "newEvaluationResult",
                     "evaluationResultIdentifier",
@@ -779,7 +778,7 @@ pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, Invali
     .or_else(|e| env.time.ok_or(e))?;
     let account = optional_str(d.get("awsAccountId")).or_else(|| env.account.clone());
     let region = optional_str(d.get("awsRegion")).or_else(|| env.region.clone());
-    let previously = s(at(&detail, &["oldEvaluationResult", "complianceType"]));
+    let previously = s(at(d, &["oldEvaluationResult", "complianceType"]));
     Ok(env.event(
         AlarmKind::ConfigCompliance,
         Parts {
@@ -828,20 +827,19 @@ pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, Invali
 
 pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
     let d = env.detail;
-    let detail = Value::Object(d.clone());
     let name = env.need(d.get("eventName"), "detail.eventName")?;
     let event_source = s(d.get("eventSource"));
     let called_at = require_time(env, "`detail.eventTime`", &[d.get("eventTime")])?;
     let account = optional_str(d.get("recipientAccountId"))
-        .or_else(|| optional_str(at(&detail, &["userIdentity", "accountId"])))
+        .or_else(|| optional_str(at(d, &["userIdentity", "accountId"])))
         .or_else(|| env.account.clone());
     let region = optional_str(d.get("awsRegion")).or_else(|| env.region.clone());
     let (account_s, region_s) = (
         account.clone().unwrap_or_else(|| "-".into()),
         region.clone().unwrap_or_else(|| "-".into()),
     );
-    let user_type = s(at(&detail, &["userIdentity", "type"]));
-    let caller = s(at(&detail, &["userIdentity", "arn"]));
+    let user_type = s(at(d, &["userIdentity", "type"]));
+    let caller = s(at(d, &["userIdentity", "arn"]));
     let request = d.get("requestParameters").filter(|v| v.is_object());
     let param = |key: &str| request.and_then(|r| r.get(key)).and_then(Value::as_str);
 
@@ -902,7 +900,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
             (arn, short)
         }
         "CreateAccessKey" => {
-            let for_user = s(at(&detail, &["responseElements", "accessKey", "userName"]));
+            let for_user = s(at(d, &["responseElements", "accessKey", "userName"]));
             let for_user = if !for_user.is_empty() {
                 for_user
             } else {
@@ -929,16 +927,16 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
         "ConsoleLogin" => {
             details.insert(
                 "login_result".into(),
-                json!(s(at(&detail, &["responseElements", "ConsoleLogin"]))),
+                json!(s(at(d, &["responseElements", "ConsoleLogin"]))),
             );
             details.insert(
                 "mfa_used".into(),
-                json!(s(at(&detail, &["additionalEventData", "MFAUsed"])) == "Yes"),
+                json!(s(at(d, &["additionalEventData", "MFAUsed"])) == "Yes"),
             );
             let who = if user_type == "Root" {
                 "root".to_string()
             } else {
-                s(at(&detail, &["userIdentity", "userName"]))
+                s(at(d, &["userIdentity", "userName"]))
             };
             let arn = if caller.is_empty() {
                 format!("arn:aws:iam::{account_s}:{who}")
@@ -963,10 +961,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
     let request_text = request
         .map(|r| text::bounded(&r.to_string(), 1024))
         .unwrap_or_default();
-    let key_created = s(at(
-        &detail,
-        &["responseElements", "accessKey", "accessKeyId"],
-    ));
+    let key_created = s(at(d, &["responseElements", "accessKey", "accessKeyId"]));
     Ok(env.event(
         AlarmKind::CloudTrail,
         Parts {

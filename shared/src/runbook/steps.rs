@@ -228,13 +228,7 @@ pub fn render_notification(
     // Security incidents: SNS sends the whole message to SMS subscribers (split into
     // texts), and chat integrations post it, so every part is redacted of addresses and
     // ids, before anything is cut (a cut could leave half an address behind).
-    let safe = |s: String| {
-        if ownership.security {
-            text::redact_sensitive(&s)
-        } else {
-            s
-        }
-    };
+    let safe = |s: String| ownership.shown(s);
     let subject = match &config.subject {
         Some(template) => text::sns_subject(&safe(render(&template.value, context)?)),
         None => standard.subject.clone(),
