@@ -179,13 +179,9 @@ pub fn target_groups_for(event: &AlarmEvent) -> Vec<String> {
     let (Some(account), Some(region)) = (event.account.as_deref(), event.region.as_deref()) else {
         return Vec::new();
     };
-    // The alarm's own partition (aws, aws-cn, aws-us-gov).
-    let partition = event
-        .alarm_arn
-        .split(':')
-        .nth(1)
-        .filter(|p| p.starts_with("aws"))
-        .unwrap_or("aws");
+    // The alarm's own partition (aws, aws-cn, aws-us-gov), else its region's.
+    let partition = crate::intake::arn_partition(&event.alarm_arn)
+        .unwrap_or_else(|| crate::intake::partition_for_region(region));
     let mut arns: Vec<String> = event
         .metrics
         .iter()

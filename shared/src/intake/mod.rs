@@ -467,6 +467,35 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`, ...), for the ARNs Klaxon builds
+/// when an event names a resource without its ARN: a tag lookup or an incident key in China or
+/// GovCloud needs that partition's ARN. Region prefixes as in the SDKs' partition table;
+/// anything else is the commercial partition.
+pub fn partition_for_region(region: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 7] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("eusc-", "aws-eusc"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
+}
+
+/// The partition field of an ARN (`arn:PARTITION:service:...`), when it is one.
+pub fn arn_partition(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    (parts.next() == Some("arn"))
+        .then(|| parts.next())
+        .flatten()
+        .filter(|p| p.starts_with("aws"))
+}
+
 fn alarm_arn(
     resources: Option<&Value>,
     name: &str,
@@ -486,7 +515,8 @@ fn alarm_arn(
     }
     match (account, region) {
         (Some(account), Some(region)) => Some(format!(
-            "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+            "arn:{}:cloudwatch:{region}:{account}:alarm:{name}",
+            partition_for_region(region)
         )),
         _ => None,
     }
@@ -611,6 +641,59 @@ mod tests {
         );
         v.as_object_mut().unwrap().remove("account");
         assert!(parse_value(&v).unwrap_err().reason.contains("ARN"));
+    }
+
+    #[test]
+    fn partitions_follow_the_region() {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("eu-west-3", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eusc-de-east-1", "aws-eusc"),
+            ("", "aws"),
+        ] {
+            assert_eq!(partition_for_region(region), partition, "{region}");
+        }
+        assert_eq!(
+            arn_partition("arn:aws-cn:iam::123456789012:root"),
+            Some("aws-cn")
+        );
+        assert_eq!(
+            arn_partition("arn:aws:sts::1:assumed-role/r/s"),
+            Some("aws")
+        );
+        assert_eq!(arn_partition("AIDAEXAMPLE"), None);
+        assert_eq!(arn_partition("arn:evil:iam::1:root"), None);
+    }
+
+    #[test]
+    fn built_arns_carry_the_partition() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("resources");
+        v["region"] = json!("cn-north-1");
+        assert_eq!(
+            alarm(&v).alarm_arn,
+            "arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:a"
+        );
+
+        // A security group named by id in GovCloud is looked up (tags) under its own partition.
+        let raw = include_str!("../../../events/security/cloudtrail-sg-open-ssh-world.json");
+        let mut v: Value = serde_json::from_str(raw).unwrap();
+        v["region"] = json!("us-gov-west-1");
+        v["detail"]["awsRegion"] = json!("us-gov-west-1");
+        v["detail"]["userIdentity"]["arn"] =
+            json!("arn:aws-us-gov:sts::123456789012:assumed-role/admin/jordan");
+        let event = alarm(&v);
+        match &event.tags {
+            EventTags::LookUp(arn) => assert!(
+                arn.starts_with("arn:aws-us-gov:ec2:us-gov-west-1:123456789012:security-group/"),
+                "{arn}"
+            ),
+            other => panic!("expected a tag lookup, got {other:?}"),
+        }
     }
 
     #[test]

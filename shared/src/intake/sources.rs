@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::{
-    invalid, json_type, optional_str, parse_timestamp, AlarmEvent, AlarmKind, AlarmState,
-    EventTags, InvalidEvent, Signal,
+    arn_partition, invalid, json_type, optional_str, parse_timestamp, partition_for_region,
+    AlarmEvent, AlarmKind, AlarmState, EventTags, InvalidEvent, Signal,
 };
 use crate::ownership::Severity;
 use crate::text;
@@ -351,7 +351,8 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
     let region = optional_str(d.get("region")).or_else(|| env.region.clone());
     let dedup_key = finding_key(&optional_str(d.get("arn")).unwrap_or_else(|| {
         format!(
-            "arn:aws:guardduty:{}:{}:finding/{id}",
+            "arn:{}:guardduty:{}:{}:finding/{id}",
+            partition_for_region(region.as_deref().unwrap_or_default()),
             region.as_deref().unwrap_or("-"),
             account.as_deref().unwrap_or("-")
         )
@@ -840,6 +841,10 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
     );
     let user_type = s(at(d, &["userIdentity", "type"]));
     let caller = s(at(d, &["userIdentity", "arn"]));
+    // The caller's ARN says the partition; the region does when there is no caller ARN.
+    let partition = arn_partition(&caller)
+        .unwrap_or_else(|| partition_for_region(&region_s))
+        .to_string();
     let request = d.get("requestParameters").filter(|v| v.is_object());
     let param = |key: &str| request.and_then(|r| r.get(key)).and_then(Value::as_str);
 
@@ -873,7 +878,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
                     )
                 })?;
             details.insert("ingress".into(), Value::Array(ingress_rules(request)));
-            let arn = format!("arn:aws:ec2:{region_s}:{account_s}:security-group/{group}");
+            let arn = format!("arn:{partition}:ec2:{region_s}:{account_s}:security-group/{group}");
             // The invariant cares whether the group is production's: its tags say so.
             tags = EventTags::LookUp(arn.clone());
             (arn, group)
@@ -886,7 +891,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
                 env.fail("`detail.requestParameters.bucketName` is missing".into())
             })?;
             details.insert("bucket".into(), bucket_exposure(request));
-            (format!("arn:aws:s3:::{bucket}"), bucket.to_string())
+            (format!("arn:{partition}:s3:::{bucket}"), bucket.to_string())
         }
         "StopLogging" | "DeleteTrail" | "UpdateTrail" => {
             let trail = param("name")
@@ -894,7 +899,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
             let arn = if trail.starts_with("arn:") {
                 trail.to_string()
             } else {
-                format!("arn:aws:cloudtrail:{region_s}:{account_s}:trail/{trail}")
+                format!("arn:{partition}:cloudtrail:{region_s}:{account_s}:trail/{trail}")
             };
             let short = arn.rsplit('/').next().unwrap_or(trail).to_string();
             (arn, short)
@@ -911,7 +916,10 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
                 json!(user_type == "Root" && for_user.is_empty()),
             );
             if user_type == "Root" && for_user.is_empty() {
-                (format!("arn:aws:iam::{account_s}:root"), "root".to_string())
+                (
+                    format!("arn:{partition}:iam::{account_s}:root"),
+                    "root".to_string(),
+                )
             } else {
                 let user = if for_user.is_empty() {
                     "caller".to_string()
@@ -919,7 +927,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
                     for_user
                 };
                 (
-                    format!("arn:aws:iam::{account_s}:user/{user}"),
+                    format!("arn:{partition}:iam::{account_s}:user/{user}"),
                     format!("user {user}"),
                 )
             }
@@ -939,7 +947,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
                 s(at(d, &["userIdentity", "userName"]))
             };
             let arn = if caller.is_empty() {
-                format!("arn:aws:iam::{account_s}:{who}")
+                format!("arn:{partition}:iam::{account_s}:{who}")
             } else {
                 caller.clone()
             };
