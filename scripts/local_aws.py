@@ -165,9 +165,24 @@ def env(args):
         print(f"export {k}={v}")
 
 
+def published(args):
+    """Prints what the topic was sent, as moto records it (its /moto-api/data.json, a
+    test-only view): the Publish request's message, before SNS picks a protocol's copy."""
+    import urllib.request
+    local_only(args.endpoint)
+    with urllib.request.urlopen(args.endpoint.rstrip("/") + "/moto-api/data.json") as response:
+        data = json.load(response)
+    out = []
+    for topic in data.get("sns", {}).get("Topic", []):
+        if topic.get("arn") == args.topic:
+            for _id, message, subject, attributes, _group in topic.get("sent_notifications", []):
+                out.append({"message": message, "subject": subject, "attributes": attributes or {}})
+    print(json.dumps(out))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["setup", "env", "warmup"])
+    ap.add_argument("command", choices=["setup", "env", "warmup", "published"])
     ap.add_argument("--endpoint", default="http://127.0.0.1:4566")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--prefix", default="klaxon")
@@ -175,8 +190,9 @@ def main():
                     help="also create SQS queues subscribed to the topics and the bus (for tests)")
     ap.add_argument("--world", action="store_true",
                     help="with --fixtures: also a target group, security groups, a health check")
+    ap.add_argument("--topic", help="published: the topic ARN")
     args = ap.parse_args()
-    {"setup": setup, "env": env, "warmup": warmup}[args.command](args)
+    {"setup": setup, "env": env, "warmup": warmup, "published": published}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ pub const OUTBOX_LEASE_SECONDS: &str = "KLAXON_OUTBOX_LEASE_SECONDS";
 pub const TAG_CACHE_SECONDS: &str = "KLAXON_TAG_CACHE_SECONDS";
 /// A directory (or file) of runbooks to run instead of the ones built into the binary.
 pub const RUNBOOKS: &str = "KLAXON_RUNBOOKS";
+/// `true`: security pages reach e-mail subscribers with addresses and ids (SNS per-protocol
+/// message), at the price of message attributes on the security topic. Default `false`.
+pub const SECURITY_EMAIL_DETAIL: &str = "KLAXON_SECURITY_EMAIL_DETAIL";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -35,6 +38,8 @@ pub struct Config {
     pub settings: EngineSettings,
     /// `KLAXON_RUNBOOKS`; unset: the runbooks built into the binary.
     pub runbooks: Option<std::path::PathBuf>,
+    /// `KLAXON_SECURITY_EMAIL_DETAIL`.
+    pub security_email_detail: bool,
 }
 
 impl Config {
@@ -123,10 +128,24 @@ impl Config {
                 });
             }
         }
+        let security_email_detail = match get(SECURITY_EMAIL_DETAIL).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: SECURITY_EMAIL_DETAIL,
+                    reason: format!(
+                        "expected true or false, found `{}`",
+                        crate::text::for_log(other)
+                    ),
+                })
+            }
+        };
         Ok(Config {
             table,
             settings,
             runbooks,
+            security_email_detail,
         })
     }
 
@@ -292,6 +311,24 @@ mod tests {
             Config::from_lookup(env(&pairs)).unwrap_err(),
             ConfigError::Invalid { name: TABLE, .. }
         ));
+    }
+
+    #[test]
+    fn security_email_detail_is_off_unless_set_to_true() {
+        assert!(
+            !Config::from_lookup(env(GOOD))
+                .unwrap()
+                .security_email_detail
+        );
+        for (value, expected) in [("true", Some(true)), ("false", Some(false)), ("yes", None)] {
+            let mut pairs = GOOD.to_vec();
+            pairs.push((SECURITY_EMAIL_DETAIL, value));
+            match (Config::from_lookup(env(&pairs)), expected) {
+                (Ok(c), Some(on)) => assert_eq!(c.security_email_detail, on),
+                (Err(e), None) => assert!(e.to_string().contains(SECURITY_EMAIL_DETAIL), "{e}"),
+                (other, _) => panic!("{value}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -230,6 +230,10 @@ pub struct Notification {
     /// Plain text: the first line is a self-contained SMS, the rest is the e-mail body.
     pub message: String,
     pub attributes: BTreeMap<String, String>,
+    /// Security incidents only: the same page with addresses and ids kept, for e-mail
+    /// subscribers (sent only when `KLAXON_SECURITY_EMAIL_DETAIL` is on; docs/CONTRACTS.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_message: Option<String>,
     /// `runbook/step` that rendered it; not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub produced_by: Option<String>,

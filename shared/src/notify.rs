@@ -7,6 +7,8 @@
 //! as an SMS (SMS subscribers receive the whole body, split or truncated by SNS); the rest
 //! is the e-mail body, with attacker-controlled text quoted. Chat integrations use the
 //! lifecycle event's `text.chat` (escaped for chat markup) or the SNS attributes.
+//! Security pages are redacted of addresses and ids; their unredacted copy
+//! (`email_message`) goes to e-mail only when `KLAXON_SECURITY_EMAIL_DETAIL` is on.
 
 use std::collections::BTreeMap;
 
@@ -166,6 +168,8 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         body.push('\n');
     }
 
+    // E-mail may carry what SMS and chat may not (sent only if the deployment turns it on).
+    let email_message = o.security.then(|| text::bounded(&body, MAX_MESSAGE_BYTES));
     Notification {
         route: o.route,
         transition,
@@ -173,6 +177,7 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         // SMS subscribers receive the whole message, not just its first line.
         message: text::bounded(&safe(body), MAX_MESSAGE_BYTES),
         attributes: attributes(o, incident_id, transition),
+        email_message,
         produced_by: None,
     }
 }

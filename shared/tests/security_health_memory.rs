@@ -440,6 +440,7 @@ async fn no_runbook_can_move_a_security_incident_or_leak_by_sms() {
                 "{file}: subject {}",
                 n.subject
             );
+            assert!(n.email_message.is_some(), "{file}: the e-mail copy");
         }
         for event in backend.bus_events() {
             let chat = event.event.detail["text"]["chat"]
@@ -551,6 +552,12 @@ async fn the_whole_security_page_is_redacted_and_the_details_stay_on_the_timelin
     // SNS sends the whole message to SMS subscribers, not only its first line.
     assert_eq!(sensitive_word(&page.message), None, "{}", page.message);
     assert!(page.message.contains("Remote IP:   [redacted]"));
+    // The e-mail copy (sent only with KLAXON_SECURITY_EMAIL_DETAIL=true) keeps the facts;
+    // its SMS-sized first line and subject are the redacted ones.
+    let email = page.email_message.as_deref().expect("an e-mail copy");
+    assert!(email.contains("Remote IP:   198.51.100.23"), "{email}");
+    assert!(email.contains("123456789012"), "{email}");
+    assert_eq!(sensitive_word(email.lines().next().unwrap()), None);
     let timeline = backend
         .timeline(report.incident_id.as_deref().unwrap())
         .await
@@ -559,6 +566,11 @@ async fn the_whole_security_page_is_redacted_and_the_details_stay_on_the_timelin
     let facts: serde_json::Value = serde_json::from_str(evidence).unwrap();
     assert_eq!(facts["facts"]["Remote IP"], "198.51.100.23");
     assert_eq!(facts["facts"]["Account"], "123456789012");
+
+    // Pages of other routes have one body for every protocol.
+    let (backend, engine) = shipped();
+    handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(backend.published()[0].notification.email_message, None);
 }
 
 #[tokio::test]

@@ -53,6 +53,13 @@ pub struct LocalAws {
     pub resources: Value,
 }
 
+/// The Python with boto3 that runs `scripts/local_aws.py`.
+fn python() -> PathBuf {
+    std::env::var("KLAXON_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".venv/bin/python"))
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl LocalAws {
@@ -77,9 +84,7 @@ impl LocalAws {
             test.replace('_', "-")
         );
         let prefix: String = unique.chars().take(48).collect();
-        let python = std::env::var("KLAXON_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
+        let python = python();
         let output = std::process::Command::new(&python)
             .arg(repo_root().join("scripts/local_aws.py"))
             .args([
@@ -150,6 +155,23 @@ impl LocalAws {
     /// The engine with the given runbooks.
     pub fn engine_with(&self, catalog: klaxon::runbook::Catalog) -> AwsEngine {
         klaxon::aws::engine_from_sdk_config(&self.sdk, self.config(), std::sync::Arc::new(catalog))
+    }
+
+    /// The Publish requests moto recorded for a route's topic (`message`, `subject`,
+    /// `attributes`): the message as sent, before SNS picks a protocol's copy.
+    pub fn published(&self, route: &str) -> Vec<Value> {
+        let output = std::process::Command::new(python())
+            .arg(repo_root().join("scripts/local_aws.py"))
+            .args(["published", "--endpoint", &endpoint(), "--topic"])
+            .arg(self.resources["topics"][route].as_str().unwrap())
+            .output()
+            .expect("runs local_aws.py");
+        assert!(
+            output.status.success(),
+            "local_aws.py published failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
     }
 
     pub fn table(&self) -> String {

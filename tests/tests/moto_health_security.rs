@@ -9,6 +9,8 @@
 //! - security findings and invariants reach the security topic only, and no message (SMS
 //!   subscribers receive all of it), subject or chat text carries an IP address, account id
 //!   or key id;
+//! - with `KLAXON_SECURITY_EMAIL_DETAIL=true`, a security page is one per-protocol Publish:
+//!   subscribers other than e-mail get the redacted `default`, `email` keeps the details;
 //! - the security-group invariant reads the group's tags through the tagging API.
 
 use klaxon::model::Outcome;
@@ -188,4 +190,36 @@ async fn the_ssh_invariant_leaves_a_dev_security_group_alone() {
     assert_eq!(report.outcome, Outcome::Ignored, "{report:?}");
     assert_eq!(report.environment, None);
     assert!(aws.drain("security").await.is_empty());
+}
+
+#[tokio::test]
+async fn with_email_detail_a_security_page_is_per_protocol_and_sms_gets_the_redacted_copy() {
+    let aws = LocalAws::fresh_world("security-email").await;
+    let mut config = aws.config();
+    config.security_email_detail = true;
+    let catalog = klaxon::runbook::Catalog::embedded().expect("shipped runbooks are valid");
+    let engine =
+        klaxon::aws::engine_from_sdk_config(&aws.sdk, config, std::sync::Arc::new(catalog));
+    let mut event = sample("security/guardduty-ssh-bruteforce-high.json");
+    event["id"] = json!(format!("sec-email-{}", aws.table()));
+    let report = engine.handle_value(&event).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Opened, "{report:?}");
+    // The security topic's SQS subscriber (like SMS, chat and every protocol but e-mail)
+    // receives `default`: redacted. SNS accepted the per-protocol message (it requires a
+    // `default` key) and, as AWS does with json structure, no attributes were sent.
+    let pages = aws.drain("security").await;
+    assert_eq!(pages.len(), 1);
+    let text = message(&pages[0]);
+    assert_nothing_sensitive("message", text);
+    assert!(text.contains("Remote IP:   [redacted]"), "{text}");
+    assert_eq!(sns_attribute(&pages[0], "route"), None);
+    // What Klaxon sent: `default` redacted, `email` with the finding's address and account.
+    let sent = aws.published("security");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let per_protocol: Value = serde_json::from_str(sent[0]["message"].as_str().unwrap()).unwrap();
+    assert_eq!(per_protocol["default"].as_str(), Some(text));
+    let email = per_protocol["email"].as_str().unwrap();
+    assert!(email.contains("Remote IP:   198.51.100.23"), "{email}");
+    assert!(email.contains("123456789012"), "{email}");
+    assert_nothing_sensitive("subject", sent[0]["subject"].as_str().unwrap());
 }

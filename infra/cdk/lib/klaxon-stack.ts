@@ -68,6 +68,10 @@ export class KlaxonStack extends Stack {
     const idempotencyHours = new CfnParameter(this, 'IdempotencyHours', {
       type: 'Number', default: 48, minValue: 30, maxValue: 720,
     });
+    const securityEmailDetail = new CfnParameter(this, 'SecurityEmailDetail', {
+      type: 'String', default: 'false', allowedValues: ['false', 'true'],
+      description: 'true: e-mail subscribers of the security topic get addresses and ids (SMS and chat never do); the security topic then carries no message attributes, so its subscriptions must not filter on them (docs/CONTRACTS.md).',
+    });
     const hasAlertEmail = new CfnCondition(this, 'HasAlertEmail', {
       expression: Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, '')),
     });
@@ -258,6 +262,7 @@ export class KlaxonStack extends Stack {
           KLAXON_EVENT_BUS: bus.eventBusName,
           KLAXON_IDEMPOTENCY_HOURS: idempotencyHours.valueAsString,
           KLAXON_OUTBOX_LEASE_SECONDS: '60',
+          KLAXON_SECURITY_EMAIL_DETAIL: securityEmailDetail.valueAsString,
         },
         bundling: { cargoLambdaFlags: ['--quiet'] },
       });

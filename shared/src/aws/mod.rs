@@ -119,7 +119,10 @@ pub fn engine_from_sdk_config(
 ) -> AwsEngine {
     Engine::new(
         dynamodb::DynamoDbStore::new(aws_sdk_dynamodb::Client::new(shared), config.table),
-        sns::SnsPager::new(aws_sdk_sns::Client::new(shared)),
+        sns::SnsPager::new(
+            aws_sdk_sns::Client::new(shared),
+            config.security_email_detail,
+        ),
         eventbridge::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(shared)),
         Lookups::new(shared),
         Arc::new(SystemClock),

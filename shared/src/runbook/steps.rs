@@ -233,21 +233,42 @@ pub fn render_notification(
         Some(template) => text::sns_subject(&safe(render(&template.value, context)?)),
         None => standard.subject.clone(),
     };
-    let (standard_first, standard_body) = standard
-        .message
-        .split_once("\n\n")
-        .unwrap_or((standard.message.as_str(), ""));
-    let first_line = match &config.sms {
-        Some(sms) => text::bounded(
-            &safe(text::single_line(&render(&sms.value, context)?)),
-            notify::SMS_LINE_BYTES,
-        ),
-        None => standard_first.to_string(),
+    let split = |message: &str| -> (String, String) {
+        let (first, body) = message.split_once("\n\n").unwrap_or((message, ""));
+        (first.to_string(), body.to_string())
     };
-    let body = match &config.body {
-        Some(template) => safe(text::multi_line(&render(&template.value, context)?)),
-        None => standard_body.to_string(),
+    let (standard_first, standard_body) = split(&standard.message);
+    let sms_rendered = match &config.sms {
+        Some(sms) => Some(text::single_line(&render(&sms.value, context)?)),
+        None => None,
     };
+    let body_rendered = match &config.body {
+        Some(template) => Some(text::multi_line(&render(&template.value, context)?)),
+        None => None,
+    };
+    let first_line = match &sms_rendered {
+        Some(sms) => text::bounded(&safe(sms.clone()), notify::SMS_LINE_BYTES),
+        None => standard_first,
+    };
+    let body = match &body_rendered {
+        Some(body) => safe(body.clone()),
+        None => standard_body,
+    };
+    // The e-mail copy of a security page: the same parts, not redacted.
+    let email_message = ownership.security.then(|| {
+        let (standard_first, standard_body) = split(
+            standard
+                .email_message
+                .as_deref()
+                .unwrap_or(&standard.message),
+        );
+        let first_line = match sms_rendered {
+            Some(sms) => text::bounded(&sms, notify::SMS_LINE_BYTES),
+            None => standard_first,
+        };
+        let body = body_rendered.unwrap_or(standard_body);
+        text::bounded(&format!("{first_line}\n\n{body}"), MAX_MESSAGE_BYTES)
+    });
     let mut attributes = standard.attributes.clone();
     attributes.insert(notify::attr::ROUTE.into(), route.as_str().into());
     attributes.insert(
@@ -260,6 +281,7 @@ pub fn render_notification(
         subject,
         message: text::bounded(&format!("{first_line}\n\n{body}"), MAX_MESSAGE_BYTES),
         attributes,
+        email_message,
         produced_by: None,
     })
 }
@@ -549,6 +571,7 @@ mod tests {
             subject: "s".into(),
             message: "STANDARD FIRST LINE\n\nrest".into(),
             attributes: BTreeMap::from([("severity".to_string(), "low".to_string())]),
+            email_message: None,
             produced_by: None,
         };
         let config = Notify {
