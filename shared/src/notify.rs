@@ -1,8 +1,9 @@
 //! Rendering of pages and lifecycle events. Pure: no AWS types.
 //!
-//! SNS design (docs/CONTRACTS.md): one topic per route; every message is published with the
+//! SNS design (docs/CONTRACTS.md): one topic per route; messages are published with the
 //! default `MessageStructure` (String), because SNS drops message attributes from messages
-//! published with `MessageStructure=json`, and subscribers filter on those attributes. The
+//! published with `MessageStructure=json`, and subscribers filter on those attributes (the
+//! one opt-in exception is below). The
 //! body is plain text (SNS e-mail is text/plain): its first line is written to stand alone
 //! as an SMS (SMS subscribers receive the whole body, split or truncated by SNS); the rest
 //! is the e-mail body, with attacker-controlled text quoted. Chat integrations use the

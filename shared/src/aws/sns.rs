@@ -5,6 +5,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::error::KlaxonError;
 use crate::model::Notification;
+use crate::ownership::Route;
 use crate::ports::Pager;
 
 pub struct SnsPager {
@@ -52,7 +53,8 @@ impl SnsPager {
     }
 
     fn per_protocol_message(&self, n: &Notification) -> Option<String> {
-        if !self.security_email_detail {
+        // Only the security route: every other topic keeps its attributes whatever a page holds.
+        if !self.security_email_detail || n.route != Route::Security {
             return None;
         }
         let email = n.email_message.as_deref()?;
@@ -82,7 +84,6 @@ impl Pager for SnsPager {
 mod tests {
     use super::*;
     use crate::model::Transition;
-    use crate::ownership::Route;
 
     fn pager(security_email_detail: bool) -> SnsPager {
         let config = aws_sdk_sns::Config::builder()
@@ -111,9 +112,17 @@ mod tests {
 
     #[test]
     fn pages_are_string_structure_with_attributes() {
-        // Not a security page, or the e-mail detail off: String structure, attributes set.
-        for (detail, email) in [(true, None), (false, Some("Remote IP 198.51.100.23"))] {
-            let request = pager(detail).request(TOPIC, &page(email));
+        // No e-mail copy, the e-mail detail off, or another route: String structure,
+        // the redacted message, attributes set.
+        let detail = Some("Remote IP 198.51.100.23");
+        let mut production = page(detail);
+        production.route = Route::Production;
+        for (switch, n) in [
+            (true, page(None)),
+            (false, page(detail)),
+            (true, production),
+        ] {
+            let request = pager(switch).request(TOPIC, &n);
             assert_eq!(request.get_message_structure(), &None);
             assert_eq!(
                 request.get_message().as_deref(),
@@ -150,9 +159,14 @@ mod tests {
         // Newlines double when JSON-escaped: two 64 KiB halves of newlines exceed 256 KiB.
         let huge = "\n".repeat(crate::notify::MAX_MESSAGE_BYTES);
         let mut n = page(Some(&huge));
-        n.message = huge.clone();
+        n.message = format!("REDACTED{}", &huge[8..]);
         let request = pager(true).request(TOPIC, &n);
         assert_eq!(request.get_message_structure(), &None);
         assert!(request.get_message_attributes().is_some());
+        assert!(request
+            .get_message()
+            .as_deref()
+            .unwrap()
+            .starts_with("REDACTED"));
     }
 }

@@ -238,34 +238,28 @@ pub fn render_notification(
         (first.to_string(), body.to_string())
     };
     let (standard_first, standard_body) = split(&standard.message);
-    let sms_rendered = match &config.sms {
-        Some(sms) => Some(text::single_line(&render(&sms.value, context)?)),
-        None => None,
+    let first_line = match &config.sms {
+        Some(sms) => text::bounded(
+            &safe(text::single_line(&render(&sms.value, context)?)),
+            notify::SMS_LINE_BYTES,
+        ),
+        None => standard_first,
     };
     let body_rendered = match &config.body {
         Some(template) => Some(text::multi_line(&render(&template.value, context)?)),
         None => None,
     };
-    let first_line = match &sms_rendered {
-        Some(sms) => text::bounded(&safe(sms.clone()), notify::SMS_LINE_BYTES),
-        None => standard_first,
-    };
     let body = match &body_rendered {
         Some(body) => safe(body.clone()),
-        None => standard_body,
+        None => standard_body.clone(),
     };
-    // The e-mail copy of a security page: the same parts, not redacted.
+    // The e-mail copy of a security page: the same first line (the redacted SMS line, as in
+    // Klaxon's standard page), the body not redacted.
     let email_message = ownership.security.then(|| {
-        let (standard_first, standard_body) = split(
-            standard
-                .email_message
-                .as_deref()
-                .unwrap_or(&standard.message),
-        );
-        let first_line = match sms_rendered {
-            Some(sms) => text::bounded(&sms, notify::SMS_LINE_BYTES),
-            None => standard_first,
-        };
+        let standard_body = standard
+            .email_message
+            .as_deref()
+            .map_or(standard_body, |m| split(m).1);
         let body = body_rendered.unwrap_or(standard_body);
         text::bounded(&format!("{first_line}\n\n{body}"), MAX_MESSAGE_BYTES)
     });
