@@ -21,6 +21,9 @@ pub const RUNBOOKS: &str = "KLAXON_RUNBOOKS";
 /// `true`: security pages reach e-mail subscribers with addresses and ids (SNS per-protocol
 /// message), at the price of message attributes on the security topic. Default `false`.
 pub const SECURITY_EMAIL_DETAIL: &str = "KLAXON_SECURITY_EMAIL_DETAIL";
+/// Regions whose public AWS Health issues open an `ops` incident (comma-separated);
+/// default: the function's own Region (`AWS_REGION`).
+pub const HEALTH_REGIONS: &str = "KLAXON_HEALTH_REGIONS";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -118,6 +121,27 @@ impl Config {
         }
         if let Some(seconds) = number(&get, TAG_CACHE_SECONDS, 0, 3600)? {
             settings.tag_cache_ttl = Duration::from_secs(seconds);
+        }
+        let regions = get(HEALTH_REGIONS).or_else(|| get("AWS_REGION"));
+        if let Some(list) = regions {
+            let regions: Vec<String> = list
+                .split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect();
+            if let Some(bad) = regions.iter().find(|r| {
+                !r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            }) {
+                return Err(ConfigError::Invalid {
+                    name: HEALTH_REGIONS,
+                    reason: format!(
+                        "expected Region names such as us-east-1, separated by commas; found `{}`",
+                        crate::text::for_log(bad)
+                    ),
+                });
+            }
+            settings.health_regions = regions;
         }
         let runbooks = get(RUNBOOKS).map(std::path::PathBuf::from);
         if let Some(path) = &runbooks {

@@ -45,6 +45,9 @@ pub struct EngineSettings {
     pub tag_cache_ttl: Duration,
     /// Optimistic-concurrency attempts before giving up (and letting Lambda retry).
     pub max_commit_attempts: u32,
+    /// Regions whose public AWS Health issues deserve an `ops` page
+    /// (`KLAXON_HEALTH_REGIONS`, default the function's own Region).
+    pub health_regions: Vec<String>,
 }
 
 impl EngineSettings {
@@ -61,6 +64,7 @@ impl EngineSettings {
             rejection_ttl: Duration::from_secs(30 * 24 * 3600),
             tag_cache_ttl: Duration::from_secs(Self::DEFAULT_TAG_CACHE_SECONDS),
             max_commit_attempts: 40,
+            health_regions: vec!["us-east-1".to_string()],
         }
     }
 }
@@ -153,8 +157,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
 
     /// Handles raw bytes (replay, tests): invalid JSON is rejected like any invalid event.
     pub async fn handle_bytes(&self, raw: &[u8]) -> Result<Report, KlaxonError> {
-        let parsed = intake::parse_bytes_value(raw)
-            .and_then(|(intake, value)| Ok((self.check_time(intake)?, value)));
+        let parsed = intake::parse_bytes_value(raw).and_then(|(intake, value)| {
+            Ok((self.watch_health_region(self.check_time(intake)?), value))
+        });
         match parsed {
             Ok((intake, value)) => self.handle_intake(intake, &value).await,
             Err(invalid) => self.reject(invalid, raw).await,
@@ -184,6 +189,36 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             }
         }
         Ok(intake)
+    }
+
+    /// A public AWS Health event (a Region's service, not this account's resources) pages
+    /// `ops` only when it is an issue in a Region this deployment watches; any other is
+    /// recorded at low, without a page (the `aws-health` runbook's guard reads `page`).
+    fn watch_health_region(&self, mut intake: Intake) -> Intake {
+        if let Intake::Alarm(event) = &mut intake {
+            let region = event.region.clone();
+            if let Some(signal) = event.signal.as_deref_mut() {
+                let details = &mut signal.details;
+                if event.kind == crate::intake::AlarmKind::AwsHealth
+                    && details["scope"] == "PUBLIC"
+                    && !signal.security
+                {
+                    let event_region = details["event_region"]
+                        .as_str()
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_string)
+                        .or(region)
+                        .unwrap_or_default();
+                    let watched = self.settings.health_regions.contains(&event_region);
+                    details["watched_region"] = Value::Bool(watched);
+                    if !watched {
+                        details["page"] = Value::Bool(false);
+                        signal.severity = Some(Severity::Low);
+                    }
+                }
+            }
+        }
+        intake
     }
 
     async fn handle_intake(&self, intake: Intake, value: &Value) -> Result<Report, KlaxonError> {
@@ -430,6 +465,20 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
         inputs: &AlarmInputs,
     ) -> (Commit, Attempt) {
         let plan = &decision.plan;
+        // The incident that ended unseen first (its lifecycle event on the bus before the
+        // new incident's), then this event's pages and lifecycle event.
+        let mut closed_messages: Vec<OutboxItem> = Vec::new();
+        if let Some(closed) = &plan.closed {
+            closed_messages.push(OutboxItem {
+                incident_id: closed.update.incident_id.clone(),
+                event_id: event.event_id.clone(),
+                // `-` sorts before the digits of this event's own items.
+                item_id: format!("{:013}#{}#-closed", now.timestamp_millis(), event.event_id),
+                created_at: now,
+                lease_until: now + chrono_duration(self.settings.outbox_lease),
+                message: OutboundMessage::Lifecycle(notify::lifecycle_closed(closed, event)),
+            });
+        }
         let mut messages: Vec<OutboundMessage> = decision
             .pages
             .iter()
@@ -448,21 +497,22 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             )));
         }
         let lease_until = now + chrono_duration(self.settings.outbox_lease);
-        let outbox: Vec<OutboxItem> = match &plan.incident_id {
-            Some(incident_id) => messages
-                .into_iter()
-                .enumerate()
-                .map(|(n, message)| OutboxItem {
-                    incident_id: incident_id.clone(),
-                    event_id: event.event_id.clone(),
-                    item_id: format!("{:013}#{}#{n}", now.timestamp_millis(), event.event_id),
-                    created_at: now,
-                    lease_until,
-                    message,
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        let mut outbox = closed_messages;
+        if let Some(incident_id) = &plan.incident_id {
+            outbox.extend(
+                messages
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, message)| OutboxItem {
+                        incident_id: incident_id.clone(),
+                        event_id: event.event_id.clone(),
+                        item_id: format!("{:013}#{}#{n}", now.timestamp_millis(), event.event_id),
+                        created_at: now,
+                        lease_until,
+                        message,
+                    }),
+            );
+        }
         let expires_at = now + chrono_duration(self.settings.idempotency_ttl);
         let step_run =
             (!decision.entries.is_empty() || !decision.pending.is_empty()).then(|| StepRun {
@@ -497,6 +547,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             tracker: plan.tracker.clone(),
             incident: plan.incident.clone(),
             timeline: plan.timeline.clone(),
+            closed: plan.closed.clone(),
             outbox: outbox.clone(),
             step_run: step_run.clone(),
         };

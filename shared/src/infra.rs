@@ -21,9 +21,14 @@ pub const HANDLERS: [&str; 3] = ["alarm-intake", "health-intake", "security-inta
 /// the CloudTrail detail-types ("AWS API Call via CloudTrail", console sign-in), which come
 /// with the source of the service called (`aws.ec2`, `aws.s3`, `aws.iam`, ...) and are
 /// security invariants whatever the service.
-pub fn handler_for(source: &str, cloudtrail_only: bool) -> Option<&'static str> {
+pub fn handler_for(
+    source: &str,
+    cloudtrail_only: bool,
+    health_security: bool,
+) -> Option<&'static str> {
     match source {
         _ if cloudtrail_only && source.starts_with("aws.") => Some("security-intake"),
+        "aws.health" if health_security => Some("security-intake"),
         "aws.cloudwatch" => Some("alarm-intake"),
         "aws.health" => Some("health-intake"),
         "aws.guardduty" | "aws.securityhub" | "aws.config" | "aws.signin" => {
@@ -31,6 +36,21 @@ pub fn handler_for(source: &str, cloudtrail_only: bool) -> Option<&'static str> 
         }
         _ => None,
     }
+}
+
+/// Which handler the deployed rules send a delivered event to (by the same choice as
+/// [`handler_for`]); tests and tools use it.
+pub fn handler_for_event(event: &Value) -> Option<&'static str> {
+    let detail_type = event["detail-type"].as_str().unwrap_or_default();
+    let health_security = detail_type == crate::intake::HEALTH_ABUSE_EVENT
+        || event["detail"]["service"]
+            .as_str()
+            .is_some_and(|s| crate::intake::HEALTH_SECURITY_SERVICES.contains(&s));
+    handler_for(
+        event["source"].as_str().unwrap_or_default(),
+        crate::intake::is_cloudtrail_detail_type(detail_type),
+        health_security,
+    )
 }
 
 /// The sources a trigger names, each with the handler that serves it (`None`: no handler).
@@ -46,9 +66,25 @@ pub fn trigger_sources(trigger: &Value) -> Vec<(String, Option<&'static str>)> {
         && detail_types
             .iter()
             .all(|d| crate::intake::is_cloudtrail_detail_type(d));
+    // AWS Health's security services (RISK, ABUSE) are security incidents: a trigger that
+    // names only them belongs to security-intake, so that each function publishes only to
+    // its own routes.
+    let services: Vec<&str> = trigger["detail"]["service"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let health_security = !services.is_empty()
+        && services
+            .iter()
+            .all(|s| crate::intake::HEALTH_SECURITY_SERVICES.contains(s));
     strings("source")
         .into_iter()
-        .map(|source| (source.to_string(), handler_for(source, cloudtrail_only)))
+        .map(|source| {
+            (
+                source.to_string(),
+                handler_for(source, cloudtrail_only, health_security),
+            )
+        })
         .collect()
 }
 

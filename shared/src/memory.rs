@@ -333,6 +333,14 @@ impl IncidentStore for MemoryBackend {
             }
             _ => {}
         }
+        if let Some(closed) = &commit.closed {
+            if !s.incidents.contains_key(&closed.update.incident_id) {
+                return Err(CommitError::Failed(KlaxonError::CorruptRecord {
+                    key: closed.update.incident_id.clone(),
+                    reason: "incident to close does not exist".into(),
+                }));
+            }
+        }
 
         s.processed
             .insert(commit.processed.event_id.clone(), commit.processed.clone());
@@ -344,22 +352,26 @@ impl IncidentStore for MemoryBackend {
                     .insert(incident.incident_id.clone(), (**incident).clone());
             }
             Some(IncidentChange::Update(u)) => {
-                let incident = s.incidents.get_mut(&u.incident_id).expect("checked above");
-                incident.status = u.status;
-                incident.last_state = u.last_state;
-                incident.last_state_at = u.last_state_at;
-                incident.updated_at = u.updated_at;
-                if u.status == IncidentStatus::Resolved {
-                    incident.resolved_at = u.resolved_at;
-                }
-                if let Some(at) = u.paged_at {
-                    incident.paged = true;
-                    incident.paged_at = Some(at);
-                }
+                apply_update(
+                    s.incidents.get_mut(&u.incident_id).expect("checked above"),
+                    u,
+                );
             }
             None => {}
         }
-        if let Some(entry) = &commit.timeline {
+        if let Some(closed) = &commit.closed {
+            apply_update(
+                s.incidents
+                    .get_mut(&closed.update.incident_id)
+                    .expect("checked above"),
+                &closed.update,
+            );
+        }
+        let entries = commit
+            .timeline
+            .iter()
+            .chain(commit.closed.as_ref().map(|c| &c.entry));
+        for entry in entries {
             s.timelines
                 .entry(entry.incident_id.clone())
                 .or_default()
@@ -690,5 +702,24 @@ impl HealthChecks for MemoryBackend {
                 "no recorded answer for health check {health_check_id}"
             ))),
         }
+    }
+}
+
+/// An [`IncidentUpdate`] as the DynamoDB adapter's UpdateItem applies it.
+fn apply_update(incident: &mut Incident, u: &crate::model::IncidentUpdate) {
+    incident.status = u.status;
+    incident.last_state = u.last_state;
+    incident.last_state_at = u.last_state_at;
+    incident.updated_at = u.updated_at;
+    if u.status == IncidentStatus::Resolved {
+        incident.resolved_at = u.resolved_at;
+        incident.resolution = u.resolution;
+    }
+    if let Some(at) = u.paged_at {
+        incident.paged = true;
+        incident.paged_at = Some(at);
+    }
+    if let Some(routes) = &u.paged_routes {
+        incident.paged_routes = routes.clone();
     }
 }

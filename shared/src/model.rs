@@ -83,6 +83,49 @@ pub struct Incident {
     pub last_state: AlarmState,
     pub last_state_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Every route a page for this incident was committed to; its recovery goes to all.
+    #[serde(default)]
+    pub paged_routes: Vec<Route>,
+    /// How it ended, once resolved. Response-time statistics count only real recoveries
+    /// ([`Resolution::is_recovery`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    /// When a page for it was last delivered (written with the removal of the delivered
+    /// outbox items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Why an incident was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The source said so: OK, a closed Health event, an archived or passed finding.
+    Recovered,
+    /// No OK was delivered, but the next ALARM's previous state says the alarm recovered.
+    RecoveryInferred,
+    /// The alarm was deleted while its incident was open: not a recovery.
+    AlarmDeleted,
+    /// The alarm was created again while an incident of the old one was open (its
+    /// deletion was not seen): not a recovery.
+    AlarmRecreated,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Recovered => "recovered",
+            Resolution::RecoveryInferred => "recovery_inferred",
+            Resolution::AlarmDeleted => "alarm_deleted",
+            Resolution::AlarmRecreated => "alarm_recreated",
+        }
+    }
+
+    /// Whether the problem is known to be over: false for an alarm that was deleted or
+    /// replaced, whose problem may go on unwatched.
+    pub fn is_recovery(self) -> bool {
+        matches!(self, Resolution::Recovered | Resolution::RecoveryInferred)
+    }
 }
 
 /// Changes to an existing incident, applied atomically with the rest of a [`Commit`].
@@ -95,6 +138,23 @@ pub struct IncidentUpdate {
     pub last_state: AlarmState,
     pub last_state_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when resolving.
+    #[serde(default)]
+    pub resolution: Option<Resolution>,
+    /// The incident's paged routes, when this change adds to them.
+    #[serde(default)]
+    pub paged_routes: Option<Vec<Route>>,
+}
+
+/// An earlier incident of the same key ended in the same commit as this event's change:
+/// the recovery the next ALARM reveals (its OK was never delivered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedIncident {
+    pub update: IncidentUpdate,
+    pub entry: TimelineEntry,
+    pub title: String,
+    pub ownership: Ownership,
+    pub paged: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +208,9 @@ pub struct OpenIncidentRef {
     pub title: String,
     pub ownership: Ownership,
     pub opened_at: DateTime<Utc>,
+    /// Routes its pages went to (committed to the outbox).
+    #[serde(default)]
+    pub paged_routes: Vec<Route>,
 }
 
 /// Per deduplication key: the state-change order and the open incident. Every change to an
@@ -162,6 +225,28 @@ pub struct AlarmTracker {
     pub last_event_id: Option<String>,
     pub open_incident: Option<OpenIncidentRef>,
     pub last_incident_id: Option<String>,
+    /// Findings: the feed of the last state applied, and its envelope time (ties of the
+    /// source's update time are broken by the envelope time within one feed only).
+    #[serde(default)]
+    pub last_feed: Option<String>,
+    #[serde(default)]
+    pub last_event_time: Option<DateTime<Utc>>,
+    /// Alarms: the configuration time of the last configuration change applied (ordered
+    /// apart from state changes).
+    #[serde(default)]
+    pub last_config_at: Option<DateTime<Utc>>,
+    /// Events whose outbox items may not all be delivered yet (set by the commit that
+    /// writes them, removed by the write that deletes them): when empty, nothing older
+    /// than a new event's items can be pending, and no read is needed to keep the order.
+    #[serde(default)]
+    pub pending_outbox: Vec<PendingOutbox>,
+}
+
+/// One event's outbox items that may still be pending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOutbox {
+    pub incident_id: String,
+    pub event_id: String,
 }
 
 impl AlarmTracker {
@@ -174,6 +259,10 @@ impl AlarmTracker {
             last_event_id: None,
             open_incident: None,
             last_incident_id: None,
+            last_feed: None,
+            last_event_time: None,
+            last_config_at: None,
+            pending_outbox: Vec::new(),
         }
     }
 }
@@ -281,6 +370,8 @@ pub struct Commit {
     pub tracker: AlarmTracker,
     pub incident: Option<IncidentChange>,
     pub timeline: Option<TimelineEntry>,
+    /// An earlier incident resolved in the same transaction (a recovery seen late).
+    pub closed: Option<ClosedIncident>,
     pub outbox: Vec<OutboxItem>,
     /// Runbook step outcomes to record and steps still to run after delivery.
     pub step_run: Option<StepRun>,

@@ -49,7 +49,16 @@ pub mod attr {
 pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notification {
     let o = &plan.ownership;
     let incident_id = plan.incident_id.as_deref().unwrap_or("-");
+    use crate::model::Resolution;
     let (tag, verb) = match (transition, event.kind) {
+        // Not recoveries: the alarm is gone, so the problem may go on unwatched.
+        (Transition::Resolved, _) if plan.resolution == Some(Resolution::AlarmDeleted) => {
+            ("CLOSED".to_string(), "alarm deleted - not a recovery")
+        }
+        (Transition::Resolved, _) if plan.resolution == Some(Resolution::AlarmRecreated) => (
+            "CLOSED".to_string(),
+            "alarm re-created (deletion not seen) - not a recovery",
+        ),
         (Transition::Resolved, kind) if kind.is_alarm() => ("RESOLVED".to_string(), "recovered"),
         (Transition::Resolved, _) => ("RESOLVED".to_string(), "resolved"),
         (_, kind) if kind.is_alarm() => (o.severity.as_str().to_ascii_uppercase(), "in ALARM"),
@@ -98,18 +107,52 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         },
         &plan.title,
     );
-    line(
-        "State:",
-        &format!(
-            "{} at {}{}",
-            event.state.as_str(),
-            event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-            event
-                .previous_state
-                .map(|p| format!(" (was {})", p.as_str()))
-                .unwrap_or_default()
+    match &event.config {
+        // A configuration change's time is when the configuration changed.
+        Some(change) => line(
+            "Change:",
+            &format!(
+                "alarm {} at {} (its state: {})",
+                change.operation.as_str(),
+                event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                event.state.as_str()
+            ),
         ),
-    );
+        None => line(
+            "State:",
+            &format!(
+                "{} at {}{}",
+                event.state.as_str(),
+                event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                event
+                    .previous_state
+                    .map(|p| format!(" (was {})", p.as_str()))
+                    .unwrap_or_default()
+            ),
+        ),
+    }
+    if let Some(at) = plan.recovered_unseen_at {
+        line(
+            "Recovered:",
+            &format!(
+                "at {} (that recovery was never delivered to Klaxon) and fires again: a new incident",
+                at.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            ),
+        );
+    }
+    if transition == Transition::Resolved {
+        if let Some(resolution) = plan.resolution.filter(|r| !r.is_recovery()) {
+            line(
+                "Resolution:",
+                match resolution {
+                    Resolution::AlarmDeleted => {
+                        "the alarm was deleted: this is NOT a recovery, and nothing watches the problem any more"
+                    }
+                    _ => "the alarm was deleted and created again: this is NOT a recovery; the new alarm pages anew",
+                },
+            );
+        }
+    }
     line("Severity:", o.severity.as_str());
     line("Environment:", &o.environment);
     line("Service:", o.service.as_deref().unwrap_or("(untagged)"));
@@ -258,6 +301,29 @@ fn percent_encode(input: &str) -> String {
     out
 }
 
+/// The lifecycle event of an incident that ended in the same commit as a newer one (its
+/// recovery was not seen; [`crate::model::ClosedIncident`]).
+pub fn lifecycle_closed(
+    closed: &crate::model::ClosedIncident,
+    event: &AlarmEvent,
+) -> LifecycleEvent {
+    let mut as_if = event.clone();
+    as_if.state = crate::intake::AlarmState::Ok;
+    as_if.state_timestamp = closed.update.last_state_at;
+    let plan = Plan {
+        incident_id: Some(closed.update.incident_id.clone()),
+        lifecycle: Some(Transition::Resolved),
+        resolution: closed.update.resolution,
+        ..Plan::unchanged(
+            crate::model::Outcome::Resolved,
+            crate::model::AlarmTracker::new(&event.alarm_arn),
+            closed.ownership.clone(),
+            closed.title.clone(),
+        )
+    };
+    lifecycle(&plan, &as_if, Transition::Resolved, closed.paged)
+}
+
 pub fn lifecycle(
     plan: &Plan,
     event: &AlarmEvent,
@@ -301,6 +367,9 @@ pub fn lifecycle(
             "security": o.security,
             "source": text::for_log(&event.source),
             "paged": paged,
+            // How a resolved incident ended; only `recovered` and `recovery_inferred` are
+            // recoveries (the others: the alarm was deleted or replaced).
+            "resolution": plan.resolution.map(|r| r.as_str()),
             "text": {
                 "plain": summary,
                 "chat": text::chat_escape(&summary),

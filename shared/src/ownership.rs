@@ -97,9 +97,15 @@ impl Ownership {
 const MAX_TAG_VALUE_BYTES: usize = 256;
 
 pub fn from_tags(tags: &[(String, String)]) -> Ownership {
+    // Keys match in any case, but when several casings exist (`Environment` and
+    // `environment` on one resource), the documented spelling wins, whatever their order.
     let lookup = |key: &str| {
         tags.iter()
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+            .find(|(k, _)| k.trim() == key)
+            .or_else(|| {
+                tags.iter()
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+            })
             .map(|(_, v)| text::bounded(text::single_line(v).trim(), MAX_TAG_VALUE_BYTES))
             .filter(|v| !v.is_empty())
     };
@@ -157,6 +163,8 @@ pub fn for_event(tags: &[(String, String)], event: &crate::intake::AlarmEvent) -
         if signal.security {
             ownership.security = true;
             ownership.route = Route::Security;
+        } else if let Some(route) = signal.route {
+            ownership.route = route;
         }
     }
     ownership
@@ -234,6 +242,18 @@ mod tests {
         let long = "x".repeat(5000);
         let o = from_tags(&tags(&[("Team", long.as_str())]));
         assert!(o.team.unwrap().len() <= MAX_TAG_VALUE_BYTES);
+    }
+
+    #[test]
+    fn the_exact_key_spelling_wins_over_other_casings() {
+        for pairs in [
+            [("environment", "dev"), ("Environment", "prod")],
+            [("Environment", "prod"), ("environment", "dev")],
+        ] {
+            let o = from_tags(&tags(&pairs));
+            assert!(o.production, "{pairs:?}");
+        }
+        assert!(!from_tags(&tags(&[("ENVIRONMENT", "dev")])).production);
     }
 
     #[test]

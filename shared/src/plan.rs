@@ -14,12 +14,12 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::intake::{AlarmEvent, AlarmState};
+use crate::intake::{AlarmEvent, AlarmKind, AlarmState, ConfigChange, ConfigOperation};
 use crate::model::{
-    AlarmTracker, EntryKind, Evidence, Incident, IncidentChange, IncidentStatus, IncidentUpdate,
-    OpenIncidentRef, Outcome, TimelineEntry, Transition,
+    AlarmTracker, ClosedIncident, EntryKind, Evidence, Incident, IncidentChange, IncidentStatus,
+    IncidentUpdate, OpenIncidentRef, Outcome, Resolution, TimelineEntry, Transition,
 };
-use crate::ownership::Ownership;
+use crate::ownership::{Ownership, Route};
 use crate::text;
 
 /// Alarm names are at most 255 characters in CloudWatch; we bound what we store anyway.
@@ -42,6 +42,44 @@ pub struct Plan {
     /// recovery goes where the page went), this event's for a new one.
     pub ownership: Ownership,
     pub title: String,
+    /// How the incident ends, when this event resolves it.
+    pub resolution: Option<Resolution>,
+    /// Routes that were paged for the incident this event resolves: its recovery (or the
+    /// notice that its alarm is gone) goes to each of them.
+    pub recovery_routes: Vec<Route>,
+    /// The open incident ended in the same commit because this ALARM shows that the
+    /// alarm recovered unseen (its OK was lost) and fired again; the new incident's page
+    /// says so.
+    pub closed: Option<ClosedIncident>,
+    /// When the alarm recovered unseen, for the new incident's page.
+    pub recovered_unseen_at: Option<DateTime<Utc>>,
+}
+
+impl Plan {
+    /// A plan that changes no incident: `outcome`, the tracker to write, and whose
+    /// ownership and title messages would carry.
+    pub fn unchanged(
+        outcome: Outcome,
+        tracker: AlarmTracker,
+        ownership: Ownership,
+        title: String,
+    ) -> Plan {
+        Plan {
+            outcome,
+            tracker,
+            incident: None,
+            incident_id: None,
+            timeline: None,
+            page: None,
+            lifecycle: None,
+            ownership,
+            title,
+            resolution: None,
+            recovery_routes: Vec::new(),
+            closed: None,
+            recovered_unseen_at: None,
+        }
+    }
 }
 
 /// Incident ids are derived from the dedup key and the opening event, so a replay of the
@@ -61,57 +99,19 @@ pub fn plan(
     ownership: &Ownership,
     received_at: DateTime<Utc>,
 ) -> Plan {
+    if let Some(change) = event.config.as_deref() {
+        return plan_config(tracker, event, change, ownership, received_at);
+    }
     let dedup_key = event.alarm_arn.as_str();
-    let previous = tracker
-        .cloned()
-        .unwrap_or_else(|| AlarmTracker::new(dedup_key));
-    let mut next = previous.clone();
-    next.version = previous.version + 1;
+    let (previous, mut next) = versions(tracker, &event.alarm_arn);
     let title = text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES);
     let suppressed = event.actions_suppressed_by.is_some();
-
-    let evidence = Evidence {
-        event_id: event.event_id.clone(),
-        state: event.state,
-        state_timestamp: event.state_timestamp,
-        previous_state: event.previous_state,
-        previous_state_timestamp: event.previous_state_timestamp,
-        event_time: event.event_time,
-        received_at,
-        reason: event.reason.clone(),
-        reason_data: event.reason_data.clone(),
-        actions_suppressed_by: event.actions_suppressed_by.clone(),
-        actions_suppressed_reason: event.actions_suppressed_reason.clone(),
-    };
-    let entry = |incident_id: &str, outcome: Outcome, summary: String| TimelineEntry {
-        incident_id: incident_id.to_string(),
-        at: event.state_timestamp,
-        // A stale copy has its own id, so that a redelivery after the idempotency record
-        // expired cannot overwrite the entry of the original delivery.
-        entry_id: if outcome == Outcome::Stale {
-            format!("{}#stale", event.event_id)
-        } else {
-            event.event_id.clone()
-        },
-        kind: EntryKind::Event,
-        outcome,
-        summary,
-        evidence: evidence.clone(),
+    let evidence = evidence(event, received_at);
+    let entry = |incident_id: &str, outcome: Outcome, summary: String| {
+        event_entry(event, &evidence, incident_id, outcome, summary)
     };
 
-    // CloudTrail calls have no OK state to be overtaken by, and come with one-second
-    // times: two calls in one second (a tool adding rules in parallel) must both count.
-    let is_stale = event.kind != crate::intake::AlarmKind::CloudTrail
-        && previous
-            .last_state_at
-            .is_some_and(|last| event.state_timestamp <= last);
-    if is_stale {
-        // Evidence only: file it on the open incident, or the last one for this alarm.
-        let target = previous
-            .open_incident
-            .as_ref()
-            .map(|o| o.incident_id.clone())
-            .or_else(|| previous.last_incident_id.clone());
+    if is_stale(&previous, event) {
         let summary = format!(
             "{} at {} arrived after a newer state change ({}); no state changed",
             event.state.as_str(),
@@ -121,51 +121,53 @@ pub fn plan(
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default()
         );
-        return Plan {
-            outcome: Outcome::Stale,
-            timeline: target
-                .as_deref()
-                .map(|id| entry(id, Outcome::Stale, summary)),
-            incident_id: target,
-            tracker: next,
-            incident: None,
-            page: None,
-            lifecycle: None,
-            ownership: previous
-                .open_incident
-                .as_ref()
-                .map(|o| o.ownership.clone())
-                .unwrap_or_else(|| ownership.clone()),
-            title,
-        };
+        return stale_plan(&previous, next, ownership, title, |id| {
+            entry(id, Outcome::Stale, summary.clone())
+        });
     }
 
     next.last_state = Some(event.state);
     next.last_state_at = Some(event.state_timestamp);
     next.last_event_id = Some(event.event_id.clone());
+    next.last_feed = event.feed.clone();
+    next.last_event_time = event.event_time;
+
+    // An ALARM whose previous state is a recovery (OK, or a re-created alarm) newer than
+    // anything applied: the OK was lost. The open incident ended then, and this is a new
+    // problem that deserves its own page.
+    let unseen_recovery = match (event.recovered_before(), previous.open_incident.as_ref()) {
+        (Some(at), Some(open)) if previous.last_state_at.is_none_or(|last| at > last) => {
+            Some((at, open.clone()))
+        }
+        _ => None,
+    };
+    let open_incident = if unseen_recovery.is_some() {
+        None
+    } else {
+        previous.open_incident.as_ref()
+    };
+    // A finding resolved by an analyst keeps its source time (`UpdatedAt`): it was
+    // resolved when the event says, not earlier.
+    let resolved_at = match (&event.feed, event.event_time) {
+        (Some(_), Some(t)) => t.max(event.state_timestamp),
+        _ => event.state_timestamp,
+    };
 
     let update = |open: &OpenIncidentRef, status, paged_now: bool| IncidentUpdate {
         incident_id: open.incident_id.clone(),
         status,
-        resolved_at: (status == IncidentStatus::Resolved).then_some(event.state_timestamp),
+        resolved_at: (status == IncidentStatus::Resolved).then_some(resolved_at),
         paged_at: paged_now.then_some(received_at),
         last_state: event.state,
         last_state_at: event.state_timestamp,
         updated_at: received_at,
+        resolution: (status == IncidentStatus::Resolved).then_some(Resolution::Recovered),
+        paged_routes: None,
     };
-    let base = |outcome, tracker| Plan {
-        outcome,
-        tracker,
-        incident: None,
-        incident_id: None,
-        timeline: None,
-        page: None,
-        lifecycle: None,
-        ownership: ownership.clone(),
-        title: title.clone(),
-    };
+    let base =
+        |outcome, tracker| Plan::unchanged(outcome, tracker, ownership.clone(), title.clone());
 
-    match (event.state, previous.open_incident.as_ref()) {
+    let mut plan = match (event.state, open_incident) {
         (AlarmState::Alarm, None) => {
             let id = incident_id(dedup_key, &event.event_id, event.state_timestamp);
             let paged = !suppressed;
@@ -175,36 +177,29 @@ pub fn plan(
                 title: title.clone(),
                 ownership: ownership.clone(),
                 opened_at: event.state_timestamp,
+                paged_routes: Vec::new(),
             });
             next.last_incident_id = Some(id.clone());
-            let summary = if paged {
-                "ALARM: incident opened, responders paged".to_string()
-            } else {
-                format!(
+            let summary = match (paged, &unseen_recovery) {
+                (true, Some((at, _))) => format!(
+                    "ALARM again after a recovery at {} that was not seen: new incident, responders paged",
+                    at.to_rfc3339()
+                ),
+                (true, None) => "ALARM: incident opened, responders paged".to_string(),
+                (false, _) => format!(
                     "ALARM under actions suppressor ({}): incident opened without a page",
                     text::for_log(event.actions_suppressed_by.as_deref().unwrap_or_default())
-                )
+                ),
             };
             Plan {
-                incident: Some(IncidentChange::Open(Box::new(Incident {
-                    incident_id: id.clone(),
-                    dedup_keys: vec![dedup_key.to_string()],
-                    status: IncidentStatus::Open,
-                    title: title.clone(),
-                    alarm_arn: event.alarm_arn.clone(),
-                    alarm_kind: event.kind,
-                    account: event.account.clone(),
-                    region: event.region.clone(),
-                    ownership: ownership.clone(),
-                    opened_at: event.state_timestamp,
-                    opened_by_event: event.event_id.clone(),
-                    resolved_at: None,
+                incident: Some(IncidentChange::Open(Box::new(new_incident(
+                    &id,
+                    event,
+                    ownership,
+                    &title,
+                    received_at,
                     paged,
-                    paged_at: paged.then_some(received_at),
-                    last_state: event.state,
-                    last_state_at: event.state_timestamp,
-                    updated_at: received_at,
-                }))),
+                )))),
                 timeline: Some(entry(&id, Outcome::Opened, summary)),
                 incident_id: Some(id),
                 page: paged.then_some(Transition::Opened),
@@ -257,6 +252,8 @@ pub fn plan(
                 lifecycle: Some(Transition::Resolved),
                 ownership: open.ownership.clone(),
                 title: open.title.clone(),
+                resolution: Some(Resolution::Recovered),
+                recovery_routes: open.paged_routes.clone(),
                 ..base(Outcome::Resolved, next)
             }
         }
@@ -277,9 +274,361 @@ pub fn plan(
             title: open.title.clone(),
             ..base(Outcome::Noted, next)
         },
+        // The older AWS Health shape sends one event per problem, with no statusCode and
+        // no closing event: one that was already over when delivered is recorded as an
+        // incident that opened and ended (never paged), or it would leave no trace.
+        (AlarmState::Ok, None) if ended_on_arrival(event) => {
+            let id = incident_id(dedup_key, &event.event_id, event.state_timestamp);
+            next.last_incident_id = Some(id.clone());
+            Plan {
+                incident: Some(IncidentChange::Open(Box::new(Incident {
+                    status: IncidentStatus::Resolved,
+                    resolved_at: Some(event.state_timestamp),
+                    resolution: Some(Resolution::Recovered),
+                    ..new_incident(&id, event, ownership, &title, received_at, false)
+                }))),
+                timeline: Some(entry(
+                    &id,
+                    Outcome::Resolved,
+                    "already over when delivered (older AWS Health shape: no statusCode, endTime not after the event's time): recorded as resolved, no page".into(),
+                )),
+                incident_id: Some(id),
+                lifecycle: Some(Transition::Resolved),
+                resolution: Some(Resolution::Recovered),
+                ..base(Outcome::Resolved, next)
+            }
+        }
         (AlarmState::Ok | AlarmState::InsufficientData, None) => Plan {
             ..base(Outcome::Ignored, next)
         },
+    };
+    if let Some((at, open)) = unseen_recovery {
+        plan.closed = Some(ClosedIncident {
+            update: IncidentUpdate {
+                incident_id: open.incident_id.clone(),
+                status: IncidentStatus::Resolved,
+                resolved_at: Some(at),
+                paged_at: None,
+                last_state: AlarmState::Ok,
+                last_state_at: at,
+                updated_at: received_at,
+                resolution: Some(Resolution::RecoveryInferred),
+                paged_routes: None,
+            },
+            entry: TimelineEntry {
+                incident_id: open.incident_id.clone(),
+                at,
+                // Its own id: the ALARM's entry belongs to the new incident.
+                entry_id: format!("{}#recovery-inferred", event.event_id),
+                kind: EntryKind::Event,
+                outcome: Outcome::Resolved,
+                summary: format!(
+                    "recovery not seen; inferred from the next event: ALARM at {} says the alarm was {} from {}; no recovery page",
+                    event.state_timestamp.to_rfc3339(),
+                    event.previous_state.map_or("OK", |s| s.as_str()),
+                    at.to_rfc3339()
+                ),
+                evidence: evidence.clone(),
+            },
+            title: open.title.clone(),
+            ownership: open.ownership.clone(),
+            paged: open.paged,
+        });
+        plan.recovered_unseen_at = Some(at);
+    }
+    plan
+}
+
+/// The tracker as found (a new one for a key seen first) and the next version to write.
+fn versions(tracker: Option<&AlarmTracker>, dedup_key: &str) -> (AlarmTracker, AlarmTracker) {
+    let previous = tracker
+        .cloned()
+        .unwrap_or_else(|| AlarmTracker::new(dedup_key));
+    let mut next = previous.clone();
+    next.version = previous.version + 1;
+    (previous, next)
+}
+
+/// The record of an incident this event opens.
+fn new_incident(
+    id: &str,
+    event: &AlarmEvent,
+    ownership: &Ownership,
+    title: &str,
+    received_at: DateTime<Utc>,
+    paged: bool,
+) -> Incident {
+    Incident {
+        incident_id: id.to_string(),
+        dedup_keys: vec![event.alarm_arn.clone()],
+        status: IncidentStatus::Open,
+        title: title.to_string(),
+        alarm_arn: event.alarm_arn.clone(),
+        alarm_kind: event.kind,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        ownership: ownership.clone(),
+        opened_at: event.state_timestamp,
+        opened_by_event: event.event_id.clone(),
+        resolved_at: None,
+        paged,
+        paged_at: paged.then_some(received_at),
+        last_state: event.state,
+        last_state_at: event.state_timestamp,
+        updated_at: received_at,
+        paged_routes: Vec::new(),
+        resolution: None,
+        page_delivered_at: None,
+    }
+}
+
+/// An event that says it opened and ended before it was delivered (see `intake`'s Health
+/// parser: `details.ended_on_arrival`).
+fn ended_on_arrival(event: &AlarmEvent) -> bool {
+    event
+        .signal
+        .as_ref()
+        .is_some_and(|s| s.details["ended_on_arrival"] == true)
+}
+
+/// The event's entry on an incident's timeline, at its state (or configuration) time.
+fn event_entry(
+    event: &AlarmEvent,
+    evidence: &Evidence,
+    incident_id: &str,
+    outcome: Outcome,
+    summary: String,
+) -> TimelineEntry {
+    TimelineEntry {
+        incident_id: incident_id.to_string(),
+        at: event.state_timestamp,
+        // A stale copy has its own id, so that a redelivery after the idempotency record
+        // expired cannot overwrite the entry of the original delivery.
+        entry_id: if outcome == Outcome::Stale {
+            format!("{}#stale", event.event_id)
+        } else {
+            event.event_id.clone()
+        },
+        kind: EntryKind::Event,
+        outcome,
+        summary,
+        evidence: evidence.clone(),
+    }
+}
+
+/// The raw facts of the event, for the timeline.
+fn evidence(event: &AlarmEvent, received_at: DateTime<Utc>) -> Evidence {
+    Evidence {
+        event_id: event.event_id.clone(),
+        state: event.state,
+        state_timestamp: event.state_timestamp,
+        previous_state: event.previous_state,
+        previous_state_timestamp: event.previous_state_timestamp,
+        event_time: event.event_time,
+        received_at,
+        reason: event.reason.clone(),
+        reason_data: event.reason_data.clone(),
+        actions_suppressed_by: event.actions_suppressed_by.clone(),
+        actions_suppressed_reason: event.actions_suppressed_reason.clone(),
+    }
+}
+
+/// Whether the event is older than the last state applied for its key.
+///
+/// - Alarms, Health, Config: a state time not newer than the last is stale.
+/// - CloudTrail calls come with one-second times: two calls in one second (a tool adding
+///   rules in parallel) must both count, so only an older time is stale.
+/// - Findings are ordered by the source's update time; on a tie, a later envelope time
+///   moves on only within the feed that set the last state (Security Hub keeps `UpdatedAt`
+///   when an analyst changes the workflow), and a copy from another feed is stale.
+fn is_stale(previous: &AlarmTracker, event: &AlarmEvent) -> bool {
+    let Some(last) = previous.last_state_at else {
+        return false;
+    };
+    if event.kind == AlarmKind::CloudTrail {
+        return event.state_timestamp < last;
+    }
+    match &event.feed {
+        Some(feed) if event.state_timestamp == last => {
+            let same_feed = previous.last_feed.as_deref() == Some(feed.as_str());
+            let later = match (event.event_time, previous.last_event_time) {
+                (Some(now), Some(before)) => now > before,
+                _ => false,
+            };
+            !(same_feed && later)
+        }
+        _ => event.state_timestamp <= last,
+    }
+}
+
+/// Evidence only: filed on the open incident, or the last one for the key.
+fn stale_plan(
+    previous: &AlarmTracker,
+    next: AlarmTracker,
+    ownership: &Ownership,
+    title: String,
+    entry: impl Fn(&str) -> TimelineEntry,
+) -> Plan {
+    let target = previous
+        .open_incident
+        .as_ref()
+        .map(|o| o.incident_id.clone())
+        .or_else(|| previous.last_incident_id.clone());
+    let ownership = previous
+        .open_incident
+        .as_ref()
+        .map(|o| o.ownership.clone())
+        .unwrap_or_else(|| ownership.clone());
+    Plan {
+        timeline: target.as_deref().map(entry),
+        incident_id: target,
+        ..Plan::unchanged(Outcome::Stale, next, ownership, title)
+    }
+}
+
+/// A CloudWatch alarm configuration change. Ordered by its configuration time against
+/// earlier configuration changes only; it never moves the state order.
+///
+/// | operation | open incident                                   | none    |
+/// |-----------|-------------------------------------------------|---------|
+/// | delete    | resolved: "alarm deleted — not a recovery"      | ignored |
+/// | create    | resolved: "deleted and re-created; deletion not seen" | ignored |
+/// | update    | noted: the changed fields, with warnings        | ignored |
+///
+/// A resolution here is flagged ([`Resolution::is_recovery`] false) and tells the routes
+/// that were paged, in words that say it is not a recovery.
+fn plan_config(
+    tracker: Option<&AlarmTracker>,
+    event: &AlarmEvent,
+    change: &ConfigChange,
+    ownership: &Ownership,
+    received_at: DateTime<Utc>,
+) -> Plan {
+    let (previous, mut next) = versions(tracker, &event.alarm_arn);
+    let title = text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES);
+    let at = event.state_timestamp;
+    let operation = change.operation.as_str();
+    let evidence = evidence(event, received_at);
+    let entry = |incident_id: &str, outcome: Outcome, summary: String| {
+        event_entry(event, &evidence, incident_id, outcome, summary)
+    };
+    if previous.last_config_at.is_some_and(|last| at <= last) {
+        let summary = format!(
+            "alarm configuration {operation} at {} arrived after a newer configuration change; nothing changed",
+            at.to_rfc3339()
+        );
+        return stale_plan(&previous, next, ownership, title, |id| {
+            entry(id, Outcome::Stale, summary.clone())
+        });
+    }
+    next.last_config_at = Some(at);
+    let base = Plan::unchanged(
+        Outcome::Ignored,
+        next.clone(),
+        ownership.clone(),
+        title.clone(),
+    );
+    let Some(open) = previous.open_incident.as_ref() else {
+        return base;
+    };
+    let update = |status: IncidentStatus, resolution: Option<Resolution>| IncidentUpdate {
+        incident_id: open.incident_id.clone(),
+        status,
+        resolved_at: (status == IncidentStatus::Resolved).then_some(at),
+        paged_at: None,
+        // The alarm's state is unchanged by its configuration.
+        last_state: previous.last_state.unwrap_or(event.state),
+        last_state_at: previous.last_state_at.unwrap_or(at),
+        updated_at: received_at,
+        resolution,
+        paged_routes: None,
+    };
+    let ended = |resolution: Resolution, summary: String| {
+        let mut next = next.clone();
+        next.open_incident = None;
+        Plan {
+            outcome: Outcome::Resolved,
+            tracker: next,
+            incident: Some(IncidentChange::Update(update(
+                IncidentStatus::Resolved,
+                Some(resolution),
+            ))),
+            timeline: Some(entry(&open.incident_id, Outcome::Resolved, summary)),
+            incident_id: Some(open.incident_id.clone()),
+            page: open.paged.then_some(Transition::Resolved),
+            lifecycle: Some(Transition::Resolved),
+            ownership: open.ownership.clone(),
+            title: open.title.clone(),
+            resolution: Some(resolution),
+            recovery_routes: open.paged_routes.clone(),
+            ..base.clone()
+        }
+    };
+    match change.operation {
+        ConfigOperation::Delete => ended(
+            Resolution::AlarmDeleted,
+            "alarm deleted — not a recovery: the incident is closed because nothing watches the problem any more".into(),
+        ),
+        ConfigOperation::Create => ended(
+            Resolution::AlarmRecreated,
+            "alarm deleted and re-created; deletion not seen — not a recovery".into(),
+        ),
+        ConfigOperation::Update => {
+            let mut summary = if change.changes.is_empty() {
+                "alarm configuration updated (no compared field changed)".to_string()
+            } else {
+                format!(
+                    "alarm configuration updated: {}",
+                    change.changes.join("; ")
+                )
+            };
+            for warning in &change.warnings {
+                summary.push_str(&format!("; WARNING: {warning}"));
+            }
+            Plan {
+                outcome: Outcome::Noted,
+                incident: Some(IncidentChange::Update(update(IncidentStatus::Open, None))),
+                timeline: Some(entry(
+                    &open.incident_id,
+                    Outcome::Noted,
+                    text::bounded(&summary, 2048),
+                )),
+                incident_id: Some(open.incident_id.clone()),
+                lifecycle: Some(Transition::Updated),
+                ownership: open.ownership.clone(),
+                title: open.title.clone(),
+                ..base
+            }
+        }
+    }
+}
+
+/// Records the routes this event's pages go to on the open incident (tracker and record),
+/// so that its recovery reaches every one of them later.
+pub fn record_paged_routes(plan: &mut Plan, routes: &[Route]) {
+    if plan.page != Some(Transition::Opened) || routes.is_empty() {
+        return;
+    }
+    let Some(open) = plan.tracker.open_incident.as_mut() else {
+        return;
+    };
+    if plan.incident_id.as_deref() != Some(open.incident_id.as_str()) {
+        return;
+    }
+    let before = open.paged_routes.clone();
+    for route in routes {
+        if !open.paged_routes.contains(route) {
+            open.paged_routes.push(*route);
+        }
+    }
+    open.paged_routes.sort();
+    let all = open.paged_routes.clone();
+    match plan.incident.as_mut() {
+        Some(IncidentChange::Open(incident)) => incident.paged_routes = all,
+        Some(IncidentChange::Update(update)) if all != before => {
+            update.paged_routes = Some(all);
+        }
+        _ => {}
     }
 }
 
@@ -319,12 +668,15 @@ pub fn observe(
     ownership: &Ownership,
     _received_at: DateTime<Utc>,
 ) -> Plan {
-    let previous = tracker
-        .cloned()
-        .unwrap_or_else(|| AlarmTracker::new(&event.alarm_arn));
-    let mut next = previous.clone();
-    next.version = previous.version + 1;
-    if previous
+    let (previous, mut next) = versions(tracker, &event.alarm_arn);
+    if event.config.is_some() {
+        if previous
+            .last_config_at
+            .is_none_or(|last| event.state_timestamp > last)
+        {
+            next.last_config_at = Some(event.state_timestamp);
+        }
+    } else if previous
         .last_state_at
         .is_none_or(|last| event.state_timestamp > last)
     {
@@ -332,23 +684,22 @@ pub fn observe(
         next.last_state_at = Some(event.state_timestamp);
         next.last_event_id = Some(event.event_id.clone());
     }
+    let ownership = previous
+        .open_incident
+        .as_ref()
+        .map(|o| o.ownership.clone())
+        .unwrap_or_else(|| ownership.clone());
     Plan {
-        outcome: Outcome::Handled,
         incident_id: previous
             .open_incident
             .as_ref()
             .map(|o| o.incident_id.clone()),
-        ownership: previous
-            .open_incident
-            .as_ref()
-            .map(|o| o.ownership.clone())
-            .unwrap_or_else(|| ownership.clone()),
-        tracker: next,
-        incident: None,
-        timeline: None,
-        page: None,
-        lifecycle: None,
-        title: text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES),
+        ..Plan::unchanged(
+            Outcome::Handled,
+            next,
+            ownership,
+            text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES),
+        )
     }
 }
 
@@ -413,6 +764,9 @@ mod tests {
             tags: EventTags::LookUp(String::new()),
             source: "aws.cloudwatch".into(),
             signal: None,
+            previous_state_reason: None,
+            feed: None,
+            config: None,
         }
     }
 

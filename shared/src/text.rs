@@ -44,6 +44,33 @@ fn is_unsafe_char(ch: char) -> bool {
         || matches!(ch, '\u{200B}'..='\u{200D}' | '\u{FEFF}')
 }
 
+/// Whether any character would be seen: not whitespace, control, format (soft hyphen,
+/// joiners, bidi marks) or a blank filler that renders as nothing (Hangul fillers, the
+/// braille blank). A name made only of such characters looks empty to a responder.
+pub fn has_visible(input: &str) -> bool {
+    input.chars().any(|ch| {
+        !(ch.is_whitespace()
+            || is_unsafe_char(ch)
+            || is_line_separator(ch)
+            || matches!(
+                ch,
+                '\u{AD}'
+                    | '\u{34F}'
+                    | '\u{115F}'
+                    | '\u{1160}'
+                    | '\u{17B4}'
+                    | '\u{17B5}'
+                    | '\u{180B}'..='\u{180F}'
+                    | '\u{2060}'..='\u{206F}'
+                    | '\u{2800}'
+                    | '\u{3164}'
+                    | '\u{FE00}'..='\u{FE0F}'
+                    | '\u{FFA0}'
+                    | '\u{E0000}'..='\u{E007F}'
+            ))
+    })
+}
+
 /// Truncates to at most `max_bytes` bytes on a char boundary, marking the cut with `…`.
 pub fn bounded(input: &str, max_bytes: usize) -> String {
     if input.len() <= max_bytes {

@@ -227,11 +227,13 @@ async fn every_valid_sample_is_handled_as_documented() {
             Some("high"),
             Some(Route::Production),
         ),
+        // An update with no incident open: the alarm-configuration-change runbook runs
+        // (with the alarm's ownership) and changes nothing.
         (
             "cloudwatch-config-change.json",
             Outcome::Ignored,
-            None,
-            None,
+            Some("production"),
+            Some("high"),
             None,
         ),
         (

@@ -75,11 +75,31 @@ async fn every_security_and_health_sample_is_handled_as_documented() {
             Some(Severity::Medium),
             Some(Route::Production),
         ),
+        // A public event outside the watched Regions (replay watches us-east-1): recorded
+        // at low on the ops route, without a page.
         (
             "health/health-public-minimal.json",
             Outcome::Opened,
+            Some(Severity::Low),
+            None,
+        ),
+        (
+            "health/health-public-watched-region.json",
+            Outcome::Opened,
+            Some(Severity::Medium),
+            Some(Route::Ops),
+        ),
+        (
+            "health/health-risk-credentials-exposed.json",
+            Outcome::Opened,
+            Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "health/health-abuse-dos-report.json",
+            Outcome::Opened,
             Some(Severity::High),
-            Some(Route::Production),
+            Some(Route::Security),
         ),
         (
             "security/guardduty-ssh-bruteforce-high.json",
@@ -205,6 +225,18 @@ async fn every_security_and_health_sample_is_handled_as_documented() {
             "security/cloudtrail-stop-logging.json",
             Outcome::Opened,
             Some(Severity::Critical),
+            Some(Route::Security),
+        ),
+        (
+            "security/cloudtrail-start-logging.json",
+            Outcome::Ignored,
+            Some(Severity::Critical),
+            None,
+        ),
+        (
+            "security/signin-root-console-failure.json",
+            Outcome::Opened,
+            Some(Severity::High),
             Some(Route::Security),
         ),
         (
@@ -366,10 +398,11 @@ async fn a_guardduty_finding_and_its_security_hub_copy_are_one_incident() {
     let (backend, engine) = shipped();
     handle(&engine, "security/guardduty-ssh-bruteforce-high.json").await;
     let copy = handle(&engine, "security/securityhub-ocsf-imported.json").await;
+    // Same finding, same update time, another feed: the copy is evidence, not news.
     assert_eq!(
         copy.outcome,
-        Outcome::Updated,
-        "same finding: an update of its incident, no new page"
+        Outcome::Stale,
+        "same finding: filed on its incident, no new page"
     );
     assert_eq!(backend.all_incidents().len(), 1);
     assert_eq!(backend.published().len(), 1);
@@ -502,7 +535,12 @@ fn sources_parse_to_state_changes_on_their_dedup_keys() {
         health.state_timestamp.to_rfc3339(),
         "2024-05-23T09:20:41+00:00"
     );
-    assert!(health.alarm_arn.ends_with("#123456789012"));
+    // Public events are the same for every account: keyed on the event and communication.
+    assert!(
+        health.alarm_arn.ends_with("#public"),
+        "{}",
+        health.alarm_arn
+    );
 
     let sg = parse("security/cloudtrail-sg-ssh-private.json");
     assert_eq!(

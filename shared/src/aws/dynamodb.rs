@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
-    AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, OutboundMessage, OutboxItem,
-    ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
+    AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, IncidentUpdate,
+    OutboundMessage, OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::IncidentStore;
 
@@ -150,44 +150,17 @@ impl DynamoDbStore {
                     None,
                 )?);
             }
-            Some(IncidentChange::Update(u)) => {
-                let mut set = vec![
-                    "#status = :status",
-                    "last_state = :last_state",
-                    "last_state_at = :last_state_at",
-                    "updated_at = :updated_at",
-                ];
-                let mut values: Item = HashMap::from([
-                    (":status".into(), to_av(&u.status)?),
-                    (":last_state".into(), to_av(&u.last_state)?),
-                    (":last_state_at".into(), to_av(&u.last_state_at)?),
-                    (":updated_at".into(), to_av(&u.updated_at)?),
-                ]);
-                let mut remove = "";
-                if u.status == IncidentStatus::Resolved {
-                    set.push("resolved_at = :resolved_at");
-                    values.insert(":resolved_at".into(), to_av(&u.resolved_at)?);
-                    remove = " REMOVE gsi1pk, gsi1sk";
-                }
-                if let Some(at) = u.paged_at {
-                    set.push("paged = :paged, paged_at = :paged_at");
-                    values.insert(":paged".into(), AttributeValue::Bool(true));
-                    values.insert(":paged_at".into(), to_av(&at)?);
-                }
-                let update = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(incident_pk(&u.incident_id), INCIDENT_SK)))
-                    .update_expression(format!("SET {}{remove}", set.join(", ")))
-                    .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_names("#status", "status")
-                    .set_expression_attribute_values(Some(values))
-                    .build()
-                    .map_err(build_error)?;
-                items.push(TransactWriteItem::builder().update(update).build());
-            }
+            Some(IncidentChange::Update(u)) => items.push(self.incident_update(u)?),
             None => {}
         }
-        if let Some(entry) = &commit.timeline {
+        if let Some(closed) = &commit.closed {
+            items.push(self.incident_update(&closed.update)?);
+        }
+        let entries = commit
+            .timeline
+            .iter()
+            .chain(commit.closed.as_ref().map(|c| &c.entry));
+        for entry in entries {
             let sk = format!(
                 "{TIMELINE_PREFIX}{}#{}",
                 sort_time(entry.at),
@@ -211,6 +184,51 @@ impl DynamoDbStore {
             items.push(self.put(step_run_item(run)?, None, None)?);
         }
         Ok(items)
+    }
+
+    /// The UpdateItem of an [`IncidentUpdate`] (the memory backend's `apply_update`).
+    fn incident_update(&self, u: &IncidentUpdate) -> Result<TransactWriteItem, KlaxonError> {
+        let mut set = vec![
+            "#status = :status",
+            "last_state = :last_state",
+            "last_state_at = :last_state_at",
+            "updated_at = :updated_at",
+        ];
+        let mut values: Item = HashMap::from([
+            (":status".into(), to_av(&u.status)?),
+            (":last_state".into(), to_av(&u.last_state)?),
+            (":last_state_at".into(), to_av(&u.last_state_at)?),
+            (":updated_at".into(), to_av(&u.updated_at)?),
+        ]);
+        let mut remove = "";
+        if u.status == IncidentStatus::Resolved {
+            set.push("resolved_at = :resolved_at");
+            values.insert(":resolved_at".into(), to_av(&u.resolved_at)?);
+            if let Some(resolution) = u.resolution {
+                set.push("resolution = :resolution");
+                values.insert(":resolution".into(), to_av(&resolution)?);
+            }
+            remove = " REMOVE gsi1pk, gsi1sk";
+        }
+        if let Some(at) = u.paged_at {
+            set.push("paged = :paged, paged_at = :paged_at");
+            values.insert(":paged".into(), AttributeValue::Bool(true));
+            values.insert(":paged_at".into(), to_av(&at)?);
+        }
+        if let Some(routes) = &u.paged_routes {
+            set.push("paged_routes = :paged_routes");
+            values.insert(":paged_routes".into(), to_av(routes)?);
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(incident_pk(&u.incident_id), INCIDENT_SK)))
+            .update_expression(format!("SET {}{remove}", set.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Items of one incident whose sort key starts with `prefix`, read consistently.

@@ -12,7 +12,10 @@
 //! CloudWatch really sends (metric math, anomaly bands, composites, missing reasonData).
 //! Unknown fields are ignored; only the fields Klaxon cannot work without are required.
 
+mod alarm_config;
 mod sources;
+
+pub use alarm_config::{ConfigChange, ConfigOperation};
 
 use std::collections::BTreeMap;
 
@@ -27,11 +30,22 @@ const MAX_ARN_BYTES: usize = 1600;
 const MAX_EVENT_ID_BYTES: usize = 256;
 
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+pub const ALARM_CONFIG_CHANGE: &str = "CloudWatch Alarm Configuration Change";
 pub const CLOUDWATCH_SOURCE: &str = "aws.cloudwatch";
 pub const HEALTH_EVENT: &str = "AWS Health Event";
+/// Abuse reports (`service: ABUSE`) arrive under their own detail-type.
+pub const HEALTH_ABUSE_EVENT: &str = "AWS Health Abuse Event";
+/// AWS Health `service` values that are about the account's security (credentials exposed
+/// or compromised, abuse reports): security incidents, served by security-intake.
+pub const HEALTH_SECURITY_SERVICES: [&str; 2] = ["RISK", "ABUSE"];
 pub const GUARDDUTY_FINDING: &str = "GuardDuty Finding";
 pub const SECURITY_HUB_ASFF: &str = "Security Hub Findings - Imported";
 pub const SECURITY_HUB_OCSF: &str = "Findings Imported V2";
+/// An analyst sent findings to a custom action: an escalation, not a state change.
+pub const SECURITY_HUB_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
+/// CloudWatch's `previousState.reason` when the alarm was just created: INSUFFICIENT_DATA
+/// with this reason means the alarm did not exist before (deleted and re-created).
+pub const INITIAL_CREATION_REASON: &str = "Unchecked: Initial alarm creation";
 pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
 pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
 /// AWS documents both spellings for sign-in events; EventBridge delivers what the service
@@ -162,6 +176,9 @@ pub struct Signal {
     pub details: Value,
     /// How often the source has seen it (GuardDuty `service.count`).
     pub count: Option<u64>,
+    /// A route the source implies for a non-security event (public AWS Health events go
+    /// to `ops`); security events are pinned to `security` whatever this says.
+    pub route: Option<crate::ownership::Route>,
 }
 
 /// A CloudWatch alarm state change, validated. Text fields are raw (attacker-controlled):
@@ -184,6 +201,9 @@ pub struct AlarmEvent {
     pub reason_data: Option<String>,
     pub previous_state: Option<AlarmState>,
     pub previous_state_timestamp: Option<DateTime<Utc>>,
+    /// `previousState.reason`: tells a re-created alarm (INSUFFICIENT_DATA, "Unchecked:
+    /// Initial alarm creation") from one that could not evaluate.
+    pub previous_state_reason: Option<String>,
     /// Composite alarms under an actions suppressor: `WaitPeriod`, `ExtensionPeriod`, `Alarm`.
     pub actions_suppressed_by: Option<String>,
     pub actions_suppressed_reason: Option<String>,
@@ -194,11 +214,36 @@ pub struct AlarmEvent {
     pub source: String,
     /// `None` for CloudWatch alarms.
     pub signal: Option<Box<Signal>>,
+    /// Findings: the feed that delivered it (`aws.guardduty`, `securityhub:asff`,
+    /// `securityhub:ocsf`). A finding is ordered by its source's update time; the envelope
+    /// time breaks ties only within one feed (an analyst's workflow change keeps
+    /// `UpdatedAt`), never across feeds (a late copy from another feed is stale).
+    pub feed: Option<String>,
+    /// A CloudWatch alarm configuration change (create, update, delete) instead of a
+    /// state change; ordered by its configuration time, apart from the state order.
+    pub config: Option<Box<ConfigChange>>,
 }
 
 impl AlarmEvent {
     pub fn is_security(&self) -> bool {
         self.signal.as_ref().is_some_and(|s| s.security)
+    }
+
+    /// ALARM whose previous state says the alarm recovered (OK) or was re-created
+    /// (INSUFFICIENT_DATA, initial creation) at that time: the time, if so.
+    pub fn recovered_before(&self) -> Option<DateTime<Utc>> {
+        if self.state != AlarmState::Alarm || !self.kind.is_alarm() || self.config.is_some() {
+            return None;
+        }
+        let recovered = match self.previous_state? {
+            AlarmState::Ok => true,
+            AlarmState::InsufficientData => self
+                .previous_state_reason
+                .as_deref()
+                .is_some_and(|r| r.trim().starts_with(INITIAL_CREATION_REASON)),
+            AlarmState::Alarm => false,
+        };
+        recovered.then_some(self.previous_state_timestamp).flatten()
     }
 }
 
@@ -283,8 +328,8 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     let detail_type = required_str(envelope.get("detail-type"), "detail-type", &id)?;
     type SourceParser = fn(&sources::Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>;
     let parser: Option<SourceParser> = match (source, detail_type) {
-        (CLOUDWATCH_SOURCE, ALARM_STATE_CHANGE) => None,
-        ("aws.health", HEALTH_EVENT) => Some(sources::health),
+        (CLOUDWATCH_SOURCE, ALARM_STATE_CHANGE | ALARM_CONFIG_CHANGE) => None,
+        ("aws.health", HEALTH_EVENT | HEALTH_ABUSE_EVENT) => Some(sources::health),
         ("aws.guardduty", GUARDDUTY_FINDING) => Some(sources::guardduty),
         ("aws.securityhub", SECURITY_HUB_ASFF) => Some(sources::securityhub_asff),
         ("aws.securityhub", SECURITY_HUB_OCSF) => Some(sources::securityhub_ocsf),
@@ -317,6 +362,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
             id: id.clone(),
             event_id,
             source: source.to_string(),
+            detail_type: detail_type.to_string(),
             account: optional_str(envelope.get("account")),
             region: optional_str(envelope.get("region")),
             time: optional_str(envelope.get("time"))
@@ -346,7 +392,21 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     if alarm_name.trim().is_empty() {
         return Err(invalid(id, "`detail.alarmName` is empty".into()));
     }
+    if !crate::text::has_visible(alarm_name) {
+        return Err(invalid(
+            id,
+            "`detail.alarmName` has no visible characters (only spaces, controls or invisible marks)".into(),
+        ));
+    }
+    let config_change = if detail_type == ALARM_CONFIG_CHANGE {
+        Some(alarm_config::parse(detail, &id)?)
+    } else {
+        None
+    };
+    let missing_state = serde_json::Map::new();
     let state = match detail.get("state") {
+        // Configuration changes carry the alarm's state as a fact, not as a change.
+        None if config_change.is_some() => &missing_state,
         Some(Value::Object(s)) => s,
         Some(other) => {
             return Err(invalid(
@@ -359,7 +419,10 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         }
         None => return Err(invalid(id, "missing `detail.state`".into())),
     };
-    let state_value = required_str(state.get("value"), "detail.state.value", &id)?;
+    let state_value = match (state.get("value"), &config_change) {
+        (None, Some(_)) => "INSUFFICIENT_DATA",
+        (value, _) => required_str(value, "detail.state.value", &id)?,
+    };
     let state_value = AlarmState::parse(state_value).ok_or_else(|| {
         invalid(
             id.clone(),
@@ -369,16 +432,32 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
             ),
         )
     })?;
-    let state_timestamp_raw = required_str(state.get("timestamp"), "detail.state.timestamp", &id)?;
-    let state_timestamp = parse_timestamp(state_timestamp_raw).ok_or_else(|| {
-        invalid(
-            id.clone(),
-            format!(
-                "`detail.state.timestamp` is `{}`; expected an ISO 8601 time such as 2024-05-01T12:00:00.123+0000",
-                crate::text::for_log(state_timestamp_raw)
-            ),
-        )
-    })?;
+    let envelope_time = optional_str(envelope.get("time"))
+        .as_deref()
+        .and_then(parse_timestamp);
+    // A configuration change is ordered by when the configuration changed (its
+    // `state.timestamp` is the alarm's last state change), else by the envelope's time.
+    let state_timestamp = match &config_change {
+        Some(change) => change.at.or(envelope_time).ok_or_else(|| {
+            invalid(
+                id.clone(),
+                "no usable time: `detail.configuration.timestamp` and `time` are missing or not times"
+                    .into(),
+            )
+        })?,
+        None => {
+            let raw = required_str(state.get("timestamp"), "detail.state.timestamp", &id)?;
+            parse_timestamp(raw).ok_or_else(|| {
+                invalid(
+                    id.clone(),
+                    format!(
+                        "`detail.state.timestamp` is `{}`; expected an ISO 8601 time such as 2024-05-01T12:00:00.123+0000",
+                        crate::text::for_log(raw)
+                    ),
+                )
+            })?
+        }
+    };
 
     let account = optional_str(envelope.get("account"));
     let region = optional_str(envelope.get("region"));
@@ -429,9 +508,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         event_id,
         account,
         region,
-        event_time: optional_str(envelope.get("time"))
-            .as_deref()
-            .and_then(parse_timestamp),
+        event_time: envelope_time,
         alarm_name: alarm_name.to_string(),
         alarm_arn,
         kind,
@@ -447,6 +524,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
             .and_then(|p| optional_str(p.get("timestamp")))
             .as_deref()
             .and_then(parse_timestamp),
+        previous_state_reason: previous.and_then(|p| optional_str(p.get("reason"))),
         actions_suppressed_by: optional_str(state.get("actionsSuppressedBy")),
         actions_suppressed_reason: optional_str(state.get("actionsSuppressedReason")),
         alarm_rule,
@@ -454,6 +532,8 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         tags,
         source: CLOUDWATCH_SOURCE.to_string(),
         signal: None,
+        feed: None,
+        config: config_change.map(Box::new),
     })))
 }
 
@@ -737,7 +817,7 @@ mod tests {
     #[test]
     fn other_detail_types_are_ignored() {
         let mut v = base();
-        v["detail-type"] = json!("CloudWatch Alarm Configuration Change");
+        v["detail-type"] = json!("CloudWatch Alarm Contributor State Change");
         assert!(matches!(parse_value(&v).unwrap(), Intake::Ignored { .. }));
         v["detail-type"] = json!(ALARM_STATE_CHANGE);
         v["source"] = json!("aws.guardduty");
@@ -745,6 +825,67 @@ mod tests {
         v["source"] = json!("aws.cloudwatch");
         v["detail-type"] = json!(GUARDDUTY_FINDING);
         assert!(matches!(parse_value(&v).unwrap(), Intake::Ignored { .. }));
+    }
+
+    #[test]
+    fn configuration_changes_are_ordered_by_their_configuration_time() {
+        let mut v = base();
+        v["detail-type"] = json!(ALARM_CONFIG_CHANGE);
+        v["detail"]["operation"] = json!("delete");
+        v["detail"]["configuration"] = json!({"timestamp": "2024-05-01T12:30:00.000+0000"});
+        let a = alarm(&v);
+        let change = a.config.as_deref().expect("a configuration change");
+        assert_eq!(change.operation, ConfigOperation::Delete);
+        // Not `detail.state.timestamp` (12:00:00.123): that is the last state change.
+        assert_eq!(
+            a.state_timestamp,
+            parse_timestamp("2024-05-01T12:30:00Z").unwrap()
+        );
+        // Without a configuration time, the envelope's.
+        v["detail"]["configuration"] = json!({});
+        assert_eq!(
+            alarm(&v).state_timestamp,
+            parse_timestamp("2024-05-01T12:00:00Z").unwrap()
+        );
+        // The state is a fact here, not required.
+        v["detail"].as_object_mut().unwrap().remove("state");
+        assert_eq!(alarm(&v).state, AlarmState::InsufficientData);
+    }
+
+    #[test]
+    fn an_alarm_name_of_invisible_characters_is_rejected_like_an_empty_one() {
+        for name in [
+            "\u{200B}\u{200D}",
+            "\u{2060}\u{00AD}",
+            "\u{3164}",
+            " \u{FEFF} ",
+        ] {
+            let mut v = base();
+            v["detail"]["alarmName"] = json!(name);
+            let err = parse_value(&v).unwrap_err();
+            assert!(
+                err.reason.contains("detail.alarmName"),
+                "{name:?}: {}",
+                err.reason
+            );
+        }
+    }
+
+    #[test]
+    fn previous_state_tells_a_recovery_the_event_did_not_deliver() {
+        let mut v = base();
+        v["detail"]["previousState"] =
+            json!({"value": "OK", "timestamp": "2024-05-01T11:58:00.000+0000"});
+        assert_eq!(
+            alarm(&v).recovered_before(),
+            parse_timestamp("2024-05-01T11:58:00Z")
+        );
+        v["detail"]["previousState"] = json!({"value": "INSUFFICIENT_DATA",
+            "reason": "Unchecked: Initial alarm creation", "timestamp": "2024-05-01T11:59:00.000+0000"});
+        assert!(alarm(&v).recovered_before().is_some(), "re-created alarm");
+        v["detail"]["previousState"] = json!({"value": "INSUFFICIENT_DATA",
+            "reason": "Insufficient Data: 1 datapoint was unknown", "timestamp": "2024-05-01T11:59:00.000+0000"});
+        assert_eq!(alarm(&v).recovered_before(), None, "not a recovery");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub(super) struct Envelope<'a> {
     pub id: Option<String>,
     pub event_id: String,
     pub source: String,
+    pub detail_type: String,
     pub account: Option<String>,
     pub region: Option<String>,
     pub time: Option<DateTime<Utc>>,
@@ -74,6 +75,7 @@ impl Envelope<'_> {
             reason_data: Some(evidence),
             previous_state: None,
             previous_state_timestamp: None,
+            previous_state_reason: None,
             actions_suppressed_by: None,
             actions_suppressed_reason: None,
             alarm_rule: None,
@@ -98,7 +100,10 @@ impl Envelope<'_> {
                     .collect(),
                 details: parts.details,
                 count: parts.count,
+                route: parts.route,
             })),
+            feed: parts.feed.map(str::to_string),
+            config: None,
         }
     }
 }
@@ -144,6 +149,9 @@ struct Parts {
     details: Value,
     count: Option<u64>,
     tags: EventTags,
+    /// Findings: the feed that delivered it (see `AlarmEvent::feed`).
+    feed: Option<&'static str>,
+    route: Option<crate::ownership::Route>,
 }
 
 fn s(value: Option<&Value>) -> String {
@@ -195,20 +203,6 @@ fn require_time(
 pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
     let d = env.detail;
     let event_arn = env.need(d.get("eventArn"), "detail.eventArn")?;
-    let status = env.need(d.get("statusCode"), "detail.statusCode")?;
-    let state = match status {
-        "open" | "upcoming" => AlarmState::Alarm,
-        "closed" => AlarmState::Ok,
-        other => {
-            return Err(env.fail(format!(
-                "`detail.statusCode` is `{}`; expected open, upcoming or closed",
-                text::for_log(other)
-            )))
-        }
-    };
-    let type_code = env.need(d.get("eventTypeCode"), "detail.eventTypeCode")?;
-    let service = s(d.get("service"));
-    let category = s(d.get("eventTypeCategory"));
     // Ordered by when Health last changed the event; without `lastUpdatedTime`, by when
     // EventBridge got it. `startTime` of a scheduled change lies in the future (the engine
     // refuses state times ahead of its clock), and `endTime` is absent until the event
@@ -221,6 +215,43 @@ pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
                 "no usable time: `detail.lastUpdatedTime`, `time`, `detail.endTime` and `detail.startTime` are all missing or not times".into(),
             )
         })?;
+    let end_time = first_time(&[d.get("endTime")]);
+    let older_shape = d.get("statusCode").is_none();
+    let status = match d.get("statusCode") {
+        Some(_) => env
+            .need(d.get("statusCode"), "detail.statusCode")?
+            .to_string(),
+        // The older shape has no `statusCode`: the event is over when its end lies at or
+        // before the event's own time (never the wall clock: a replay must not change).
+        None => match (end_time, env.time.or(Some(updated))) {
+            (Some(end), Some(now)) if end <= now => "closed".to_string(),
+            _ => "open".to_string(),
+        },
+    };
+    // Such an event is the only one AWS sends for its problem: when it is already over,
+    // it is recorded as an incident that opened and ended, not dropped.
+    let ended_on_arrival = older_shape && status == "closed";
+    let state = match status.as_str() {
+        "open" | "upcoming" => AlarmState::Alarm,
+        "closed" => AlarmState::Ok,
+        other => {
+            return Err(env.fail(format!(
+                "`detail.statusCode` is `{}`; expected open, upcoming or closed",
+                text::for_log(other)
+            )))
+        }
+    };
+    let type_code = env.need(d.get("eventTypeCode"), "detail.eventTypeCode")?;
+    let service = s(d.get("service"));
+    let category = s(d.get("eventTypeCategory"));
+    let scope = s(d.get("eventScopeCode"));
+    let event_region = s(d.get("eventRegion"));
+    // Credential exposure (`RISK`) and abuse reports (`ABUSE`, with their own detail-type)
+    // are about the account's security: SecOps's, on the security route.
+    // The deployed rules send exactly these to security-intake (`infra::handler_for`).
+    let security = env.detail_type == super::HEALTH_ABUSE_EVENT
+        || super::HEALTH_SECURITY_SERVICES.contains(&service.as_str());
+    let public = scope == "PUBLIC" && !security;
     let entities: Vec<(String, String)> = d
         .get("affectedEntities")
         .and_then(Value::as_array)
@@ -264,22 +295,45 @@ pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
         ("" | "1", "" | "1") => String::new(),
         (p, t) => format!(" (page {p} of {t})"),
     };
-    let severity = match category.as_str() {
-        "issue" | "investigation" => Severity::High,
-        "scheduledChange" => Severity::Medium,
+    let service_issue = matches!(category.as_str(), "issue" | "investigation");
+    let severity = match (security, public, category.as_str()) {
+        // Exposed or compromised credentials: someone else may hold the keys now.
+        (true, _, _) if service == "RISK" => Severity::Critical,
+        (true, _, _) => Severity::High,
+        // A public event is about a Region's service, not this account's resources: worth
+        // the ops route's attention when it is an outage in a Region Klaxon watches (the
+        // engine lowers it to low otherwise, see `Engine::watch_health_region`).
+        (false, true, _) if service_issue => Severity::Medium,
+        (false, true, _) => Severity::Low,
+        (false, false, "issue" | "investigation") => Severity::High,
+        (false, false, "scheduledChange") => Severity::Medium,
         _ => Severity::Low,
+    };
+    let dedup_key = if public {
+        // Public events are the same for every account: one incident per communication.
+        let communication = s(d.get("communicationId"));
+        format!(
+            "{event_arn}#{}",
+            if communication.is_empty() {
+                "public"
+            } else {
+                communication.as_str()
+            }
+        )
+    } else {
+        // Organisation-wide events share one ARN across accounts.
+        format!("{event_arn}#{}", affected_account.as_deref().unwrap_or("-"))
     };
     Ok(env.event(
         AlarmKind::AwsHealth,
         Parts {
-            // Organisation-wide events share one ARN across accounts.
-            dedup_key: format!("{event_arn}#{}", affected_account.as_deref().unwrap_or("-")),
+            dedup_key,
             title: format!("AWS Health: {service} {type_code}"),
             signal_type: type_code.to_string(),
             state,
             at: updated,
             severity: Some(severity),
-            security: false,
+            security,
             description,
             reason: Some(format!(
                 "AWS Health {status}{page}: {}",
@@ -291,11 +345,11 @@ pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
             )),
             facts: vec![
                 ("Event type", type_code.to_string()),
-                ("Category", category),
-                ("Service", service),
-                ("Status", status.to_string()),
-                ("Scope", s(d.get("eventScopeCode"))),
-                ("Region", s(d.get("eventRegion"))),
+                ("Category", category.clone()),
+                ("Service", service.clone()),
+                ("Status", status.clone()),
+                ("Scope", scope.clone()),
+                ("Region", event_region.clone()),
                 ("Start", s(d.get("startTime"))),
                 ("End", s(d.get("endTime"))),
                 ("Affected", affected),
@@ -306,9 +360,17 @@ pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
                 "status": status,
                 "category": at(d, &["eventTypeCategory"]),
                 "service": at(d, &["service"]),
+                "scope": scope,
+                "event_region": event_region,
+                // Whether the event deserves a page at all: a public event only when it
+                // is a service issue in a watched Region (the engine decides the Region).
+                "page": !public || service_issue,
+                "ended_on_arrival": ended_on_arrival,
             }),
             count: None,
             tags: EventTags::Provided(Vec::new()),
+            feed: None,
+            route: public.then_some(crate::ownership::Route::Ops),
         },
     ))
 }
@@ -349,7 +411,9 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
     )?;
     let account = optional_str(d.get("accountId")).or_else(|| env.account.clone());
     let region = optional_str(d.get("region")).or_else(|| env.region.clone());
-    let dedup_key = finding_key(&optional_str(d.get("arn")).unwrap_or_else(|| {
+    // An empty `arn` is no identity: fall back to the finding id, like a missing one.
+    let arn = optional_str(d.get("arn")).filter(|a| !a.trim().is_empty());
+    let dedup_key = finding_key(&arn.unwrap_or_else(|| {
         format!(
             "arn:{}:guardduty:{}:{}:finding/{id}",
             partition_for_region(region.as_deref().unwrap_or_default()),
@@ -357,7 +421,12 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
             account.as_deref().unwrap_or("-")
         )
     }));
-    let archived = at(d, &["service", "archived"]).and_then(Value::as_bool) == Some(true);
+    // Security Hub's copies write it as the string "true"; some tools do too.
+    let archived = match at(d, &["service", "archived"]) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(v)) => v.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    };
     let resource_type = s(at(d, &["resource", "resourceType"]));
     let instance = at(d, &["resource", "instanceDetails"]);
     let mut resources = Vec::new();
@@ -401,7 +470,7 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
             title: finding_title("GuardDuty", finding_type, &resource_type),
             signal_type: finding_type.to_string(),
             state: closed_or_open(archived),
-            at: finding_time(updated, env),
+            at: updated,
             severity: Some(guardduty_severity(score)),
             security: true,
             description: optional_str(d.get("description")),
@@ -433,6 +502,8 @@ pub(super) fn guardduty(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> 
             }),
             count,
             tags: EventTags::Provided(tags),
+            feed: Some(FEED_GUARDDUTY),
+            route: None,
         },
     ))
 }
@@ -463,18 +534,40 @@ fn finding_resources<'a>(
 }
 
 /// Finding ids are free-form in Security Hub (BatchImportFindings): the prefix keeps one
-/// from landing on an alarm's or a CloudTrail key. GuardDuty's ARN is also its Security
-/// Hub `Id` and OCSF `uid`, so the three feeds of one finding share one key.
+/// from landing on an alarm's or a CloudTrail key.
 fn finding_key(id: &str) -> String {
     format!("finding:{id}")
 }
 
-/// A finding's state time: the source's own update time, or the event's time when later.
-/// Security Hub does not change `UpdatedAt` (ASFF) or `modified_time` (OCSF) when a user
-/// changes the workflow status, so a resolution would otherwise tie with the last import
-/// and be filed as stale.
-fn finding_time(source: DateTime<Utc>, env: &Envelope<'_>) -> DateTime<Utc> {
-    env.time.map_or(source, |t| t.max(source))
+/// The feeds a finding can arrive through; each orders its own copies (`AlarmEvent::feed`).
+pub const FEED_GUARDDUTY: &str = "aws.guardduty";
+pub const FEED_ASFF: &str = "securityhub:asff";
+pub const FEED_OCSF: &str = "securityhub:ocsf";
+
+/// GuardDuty's own product in Security Hub, in any partition and Region:
+/// `arn:<partition>:securityhub:<region>::product/aws/guardduty` (`productv2` in OCSF).
+fn is_guardduty_product(product: &str) -> bool {
+    let parts: Vec<&str> = product.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "securityhub", _, "", "product/aws/guardduty" | "productv2/aws/guardduty"]
+            if partition.starts_with("aws")
+    )
+}
+
+/// A Security Hub finding's key. Only GuardDuty's own product shares the GuardDuty
+/// finding's key (its `Id` is GuardDuty's finding ARN), so the GuardDuty event and its
+/// Security Hub copies are one incident; any other product's finding is keyed by its
+/// product as well, so that it can neither resolve nor mute a GuardDuty incident by
+/// reusing its id.
+fn product_finding_key(product: &str, scope: &str, id: &str) -> String {
+    if is_guardduty_product(product) {
+        finding_key(id)
+    } else if scope.is_empty() {
+        finding_key(&format!("{product}/{id}"))
+    } else {
+        finding_key(&format!("{product}/{scope}/{id}"))
+    }
 }
 
 /// `<product> <finding type or control> on <resource type>`: no addresses or ids.
@@ -547,6 +640,7 @@ fn asff_severity(f: &Value) -> Option<Severity> {
 pub(super) fn securityhub_asff(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
     let f = single_finding(env)?;
     let id = env.need(f.get("Id"), "detail.findings[0].Id")?;
+    let product_arn = env.need(f.get("ProductArn"), "detail.findings[0].ProductArn")?;
     let title = env.need(f.get("Title"), "detail.findings[0].Title")?;
     let severity = asff_severity(f).ok_or_else(|| {
         env.fail(
@@ -596,11 +690,11 @@ pub(super) fn securityhub_asff(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
         Parts {
             // GuardDuty findings imported into Security Hub keep GuardDuty's finding ARN as
             // their `Id`: the same key as the GuardDuty event, so one incident for both.
-            dedup_key: finding_key(id),
+            dedup_key: product_finding_key(product_arn, "", id),
             title: finding_title(&product, &control, &resource_type),
             signal_type: control.clone(),
             state: closed_or_open(closed),
-            at: finding_time(updated, env),
+            at: updated,
             severity: Some(severity),
             security: true,
             description: optional_str(f.get("Description")),
@@ -632,6 +726,8 @@ pub(super) fn securityhub_asff(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
             }),
             count: None,
             tags: EventTags::Provided(tags),
+            feed: Some(FEED_ASFF),
+            route: None,
         },
     ))
 }
@@ -642,6 +738,13 @@ pub(super) fn securityhub_ocsf(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
         f.pointer("/finding_info/uid"),
         "detail.findings[0].finding_info.uid",
     )?;
+    // OCSF identifies a finding by product, account and the provider's id together
+    // (Security Hub's OcsfFindingIdentifier).
+    let product_uid = env.need(
+        f.pointer("/metadata/product/uid"),
+        "detail.findings[0].metadata.product.uid",
+    )?;
+    let account_uid = s(f.pointer("/cloud/account/uid"));
     // OCSF severity_id: 1 informational … 5 critical, 6 fatal.
     let severity = match f.get("severity_id").and_then(Value::as_u64) {
         Some(5 | 6) => Severity::Critical,
@@ -687,11 +790,11 @@ pub(super) fn securityhub_ocsf(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
     Ok(env.event(
         AlarmKind::Finding,
         Parts {
-            dedup_key: finding_key(uid),
+            dedup_key: product_finding_key(product_uid, &account_uid, uid),
             title: finding_title(&product, &finding_type, &resource_type),
             signal_type: finding_type.clone(),
             state: closed_or_open(closed),
-            at: finding_time(updated, env),
+            at: updated,
             severity: Some(severity),
             security: true,
             description: optional_str(f.pointer("/finding_info/desc")),
@@ -716,6 +819,8 @@ pub(super) fn securityhub_ocsf(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
             }),
             count: None,
             tags: EventTags::Provided(tags),
+            feed: Some(FEED_OCSF),
+            route: None,
         },
     ))
 }
@@ -819,6 +924,8 @@ pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, Invali
             }),
             count: None,
             tags: EventTags::Provided(Vec::new()),
+            feed: None,
+            route: None,
         },
     ))
 }
@@ -846,6 +953,10 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
         .unwrap_or_else(|| partition_for_region(&region_s))
         .to_string();
     let request = d.get("requestParameters").filter(|v| v.is_object());
+    let login_result = s(at(d, &["responseElements", "ConsoleLogin"]));
+    // A failed sign-in is its own kind of incident: never described as a sign-in, and
+    // never the incident a later successful sign-in would be folded into.
+    let failed_sign_in = name == "ConsoleLogin" && login_result == "Failure";
     let param = |key: &str| request.and_then(|r| r.get(key)).and_then(Value::as_str);
 
     let mut details = Map::new();
@@ -893,9 +1004,12 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
             details.insert("bucket".into(), bucket_exposure(request));
             (format!("arn:{partition}:s3:::{bucket}"), bucket.to_string())
         }
-        "StopLogging" | "DeleteTrail" | "UpdateTrail" => {
+        "StopLogging" | "StartLogging" | "DeleteTrail" | "UpdateTrail" => {
             let trail = param("name")
                 .ok_or_else(|| env.fail("`detail.requestParameters.name` is missing".into()))?;
+            // `name` is the trail's name or its ARN. These calls are accepted only in the
+            // trail's home Region (InvalidHomeRegionException elsewhere), so the call's
+            // Region completes a bare name into the same ARN.
             let arn = if trail.starts_with("arn:") {
                 trail.to_string()
             } else {
@@ -933,10 +1047,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
             }
         }
         "ConsoleLogin" => {
-            details.insert(
-                "login_result".into(),
-                json!(s(at(d, &["responseElements", "ConsoleLogin"]))),
-            );
+            details.insert("login_result".into(), json!(login_result));
             details.insert(
                 "mfa_used".into(),
                 json!(s(at(d, &["additionalEventData", "MFAUsed"])) == "Yes"),
@@ -973,13 +1084,7 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
     Ok(env.event(
         AlarmKind::CloudTrail,
         Parts {
-            // Call + resource, per UTC day: repeats group into one incident (one page), and
-            // since a CloudTrail call never reports "fixed", a new day pages again rather
-            // than updating an incident nobody resolved.
-            dedup_key: format!(
-                "cloudtrail:{account_s}:{name}:{resource}:{}",
-                called_at.format("%Y-%m-%d")
-            ),
+            dedup_key: cloudtrail_key(&account_s, name, failed_sign_in, &resource, called_at),
             title: match name {
                 "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
                     format!("ingress opened on {resource_label}")
@@ -990,14 +1095,33 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
                     format!("public access block removed from {resource_label}")
                 }
                 "StopLogging" => format!("logging stopped on trail {resource_label}"),
+                "StartLogging" => format!("logging started on trail {resource_label}"),
                 "DeleteTrail" => format!("trail {resource_label} deleted"),
                 "CreateAccessKey" => format!("access key created for {resource_label}"),
+                "ConsoleLogin" if user_type == "Root" && failed_sign_in => {
+                    "Root console sign-in failed".to_string()
+                }
+                "ConsoleLogin" if user_type == "Root" => {
+                    "Root user signed in to the console".to_string()
+                }
+                "ConsoleLogin" if failed_sign_in => {
+                    format!("console sign-in failed {resource_label}")
+                }
                 "ConsoleLogin" => format!("console sign-in {resource_label}"),
                 _ if resource_label.is_empty() => format!("CloudTrail {name}"),
                 _ => format!("CloudTrail {name} on {resource_label}"),
             },
-            signal_type: name.to_string(),
-            state: AlarmState::Alarm,
+            signal_type: if failed_sign_in {
+                "ConsoleLoginFailure".to_string()
+            } else {
+                name.to_string()
+            },
+            // Restarting a trail's logging ends "logging stopped" for that trail.
+            state: if name == "StartLogging" {
+                AlarmState::Ok
+            } else {
+                AlarmState::Alarm
+            },
             at: called_at,
             severity: None,
             security: true,
@@ -1029,8 +1153,36 @@ pub(super) fn cloudtrail(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>
             details: Value::Object(details),
             count: None,
             tags,
+            feed: None,
+            route: None,
         },
     ))
+}
+
+/// The incident key of a CloudTrail call.
+///
+/// - StopLogging / StartLogging: the trail (its ARN), no day: StartLogging of that trail
+///   resolves the incident, and a later StopLogging opens a new one.
+/// - A failed console sign-in: its own key (per account, principal and UTC day), apart
+///   from successful sign-ins, so that failures can neither describe nor mask a real one.
+/// - Any other call: call + resource, per UTC day. Repeats group into one incident (one
+///   page), and since such a call never reports "fixed", a new day pages again rather than
+///   updating an incident nobody resolved.
+fn cloudtrail_key(
+    account: &str,
+    name: &str,
+    failed_sign_in: bool,
+    resource: &str,
+    called_at: DateTime<Utc>,
+) -> String {
+    let day = called_at.format("%Y-%m-%d");
+    match name {
+        "StopLogging" | "StartLogging" => format!("cloudtrail:{account}:logging:{resource}"),
+        "ConsoleLogin" if failed_sign_in => {
+            format!("cloudtrail:{account}:ConsoleLoginFailure:{resource}:{day}")
+        }
+        _ => format!("cloudtrail:{account}:{name}:{resource}:{day}"),
+    }
 }
 
 /// `ModifySecurityGroupRules` names the group inside the rule list.

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use crate::enrich::{self, MetricQuery};
 use crate::error::KlaxonError;
 use crate::intake::{AlarmEvent, AlarmState};
+use crate::model::Transition;
 use crate::model::{
     AlarmTracker, LifecycleEvent, Notification, PendingStep, RunbookScope, StepEntry, StepPhase,
     StepStatus,
@@ -607,6 +608,20 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
             pending.retain(|p| !aborted(p));
         }
     }
+    // The recovery goes where the pages went, whatever route the runbooks chose for it.
+    if plan.page == Some(Transition::Resolved) {
+        for route in plan.recovery_routes.clone() {
+            if pages.iter().all(|p| p.route != route) {
+                let mut to_route = plan.clone();
+                to_route.ownership.route = route;
+                let mut page = notify::page(&to_route, input.event, Transition::Resolved);
+                page.produced_by = Some("klaxon/recovery-routes".into());
+                pages.push(page);
+            }
+        }
+    }
+    let routes: Vec<Route> = pages.iter().map(|p| p.route).collect();
+    plan::record_paged_routes(&mut plan, &routes);
     if pages.is_empty() {
         plan::without_page(&mut plan);
     }
