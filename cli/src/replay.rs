@@ -10,7 +10,8 @@ use klaxon::model::Outcome;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print JSON Lines: one object per input file, in order.
+    /// Print JSON Lines: one object per input file (per finding of a Security Hub custom
+    /// action), in order.
     #[arg(long)]
     json: bool,
     /// Runbooks to run (a folder or one file); default: the ones built into klaxon.
@@ -42,30 +43,36 @@ pub async fn run(args: Args) -> ExitCode {
     for file in &args.files {
         let shown = file.display().to_string();
         let result = match std::fs::read(file) {
-            Ok(bytes) => engine.handle_bytes(&bytes).await.map_err(|e| e.to_string()),
+            Ok(bytes) => engine
+                .handle_bytes_all(&bytes)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(format!("cannot read {shown}: {e}")),
         };
-        let report = match result {
-            Ok(report) => report,
+        // One report per event, or per finding of a Security Hub custom action.
+        let reports = match result {
+            Ok(reports) => reports,
             Err(error) => {
                 failed += 1;
-                Report {
+                vec![Report {
                     error: Some(error),
                     ..Report::empty(Outcome::Rejected, None)
-                }
+                }]
             }
         };
-        if report.outcome == Outcome::Rejected {
+        if reports.iter().any(|r| r.outcome == Outcome::Rejected) {
             rejected += 1;
         }
-        if args.json {
-            let mut line = klaxon::report::to_json(&report);
-            line.as_object_mut()
-                .expect("object")
-                .insert("file".into(), shown.into());
-            println!("{line}");
-        } else {
-            print_human(&shown, &report);
+        for report in &reports {
+            if args.json {
+                let mut line = klaxon::report::to_json(report);
+                line.as_object_mut()
+                    .expect("object")
+                    .insert("file".into(), shown.clone().into());
+                println!("{line}");
+            } else {
+                print_human(&shown, report);
+            }
         }
     }
     if !args.json {

@@ -156,27 +156,47 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
     }
 
     /// Handles raw bytes (replay, tests): invalid JSON is rejected like any invalid event.
-    pub async fn handle_bytes(&self, raw: &[u8]) -> Result<Report, KlaxonError> {
+    /// One report per event, or per finding of a Security Hub custom action (in order; the
+    /// last carries the event's page).
+    pub async fn handle_bytes_all(&self, raw: &[u8]) -> Result<Vec<Report>, KlaxonError> {
         let parsed = intake::parse_bytes_value(raw).and_then(|(intake, value)| {
             Ok((self.watch_health_region(self.check_time(intake)?), value))
         });
         match parsed {
             Ok((intake, value)) => self.handle_intake(intake, &value).await,
-            Err(invalid) => self.reject(invalid, raw).await,
+            Err(invalid) => Ok(vec![self.reject(invalid, raw).await?]),
         }
+    }
+
+    /// [`Self::handle_bytes_all`] for one report: the event's, or for a custom action the
+    /// last finding's (the one that carries the page).
+    pub async fn handle_bytes(&self, raw: &[u8]) -> Result<Report, KlaxonError> {
+        let mut reports = self.handle_bytes_all(raw).await?;
+        Ok(reports.pop().expect("one report at least"))
     }
 
     /// Handles an event as the Lambda runtime hands it over. It goes through the same bytes
     /// path, so the size limit applies and a rejection gets the same id as in replay.
-    pub async fn handle_value(&self, event: &Value) -> Result<Report, KlaxonError> {
+    pub async fn handle_value_all(&self, event: &Value) -> Result<Vec<Report>, KlaxonError> {
         let raw = serde_json::to_vec(event).unwrap_or_default();
-        self.handle_bytes(&raw).await
+        self.handle_bytes_all(&raw).await
+    }
+
+    /// [`Self::handle_value_all`] for one report (see [`Self::handle_bytes`]).
+    pub async fn handle_value(&self, event: &Value) -> Result<Report, KlaxonError> {
+        let mut reports = self.handle_value_all(event).await?;
+        Ok(reports.pop().expect("one report at least"))
     }
 
     /// A state change dated in the future would make every real event of the alarm `stale`
     /// until then; CloudWatch's clock is AWS's, so more than a few minutes ahead is invalid.
     fn check_time(&self, intake: Intake) -> Result<Intake, InvalidEvent> {
-        if let Intake::Alarm(event) = &intake {
+        let events: Vec<&AlarmEvent> = match &intake {
+            Intake::Alarm(event) => vec![event],
+            Intake::Escalation(findings) => findings.iter().collect(),
+            Intake::Ignored { .. } => Vec::new(),
+        };
+        for event in events {
             let latest = self.clock.now() + chrono::Duration::minutes(MAX_FUTURE_MINUTES);
             if event.state_timestamp > latest {
                 return Err(InvalidEvent {
@@ -221,7 +241,11 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
         intake
     }
 
-    async fn handle_intake(&self, intake: Intake, value: &Value) -> Result<Report, KlaxonError> {
+    async fn handle_intake(
+        &self,
+        intake: Intake,
+        value: &Value,
+    ) -> Result<Vec<Report>, KlaxonError> {
         // Events emitted by runbooks count their hops; past the limit Klaxon does nothing,
         // so that runbooks triggering each other cannot loop.
         let hops = step_logic::incoming_hops(value);
@@ -233,15 +257,46 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             tracing::warn!(event_id = event_id.as_deref(), reason = %reason, "event ignored");
             let mut report = Report::empty(Outcome::Ignored, event_id);
             report.error = Some(reason);
-            return Ok(report);
+            return Ok(vec![report]);
         }
         match intake {
             Intake::Ignored { event_id, reason } => {
                 tracing::info!(event_id = event_id.as_deref().map(text::for_log), reason = %reason, "event ignored");
-                Ok(Report::empty(Outcome::Ignored, event_id))
+                let mut report = Report::empty(Outcome::Ignored, event_id);
+                report.error = Some(reason);
+                Ok(vec![report])
             }
-            Intake::Alarm(event) => self.handle_alarm(&event, value, hops).await,
+            Intake::Alarm(event) => Ok(vec![self.handle_alarm(&event, value, hops, &[]).await?]),
+            Intake::Escalation(findings) => self.handle_escalation(&findings, value, hops).await,
         }
+    }
+
+    /// A Security Hub custom action: each finding in order as its own idempotent change,
+    /// then one security page listing them all, committed with the last finding (a retry
+    /// finds the earlier findings done and sends the page once).
+    async fn handle_escalation(
+        &self,
+        findings: &[AlarmEvent],
+        value: &Value,
+        hops: u64,
+    ) -> Result<Vec<Report>, KlaxonError> {
+        let mut reports = Vec::with_capacity(findings.len());
+        let mut listed: Vec<notify::EscalatedFinding> = Vec::new();
+        for finding in findings {
+            let mut report = self.handle_alarm(finding, value, hops, &listed).await?;
+            listed.push(notify::EscalatedFinding {
+                incident_id: report.incident_id.clone(),
+                title: finding.alarm_name.clone(),
+                severity: report.severity.unwrap_or(Severity::Medium),
+                outcome: report.outcome,
+            });
+            // One event: every line names the envelope's id.
+            if let Some(escalation) = &finding.escalation {
+                report.event_id = Some(escalation.envelope_id.clone());
+            }
+            reports.push(report);
+        }
+        Ok(reports)
     }
 
     async fn reject(&self, invalid: InvalidEvent, raw: &[u8]) -> Result<Report, KlaxonError> {
@@ -267,11 +322,14 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
         Ok(report)
     }
 
+    /// `escalated`: for a finding of a custom action, the findings before it in the event
+    /// (the last one's commit carries the page listing them all).
     async fn handle_alarm(
         &self,
         event: &AlarmEvent,
         value: &Value,
         hops: u64,
+        escalated: &[notify::EscalatedFinding],
     ) -> Result<Report, KlaxonError> {
         // Every log line of this event carries its ids (instrumented, not entered: the
         // future may move between threads across awaits).
@@ -284,7 +342,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
         // Boxed: unboxed, the nested future type is deep enough to overflow rustc's query
         // depth when the handler's main computes its layout.
         Box::pin(
-            self.apply_alarm(event, value, hops, &span)
+            self.apply_alarm(event, value, hops, escalated, &span)
                 .instrument(span.clone()),
         )
         .await
@@ -295,6 +353,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
         event: &AlarmEvent,
         value: &Value,
         hops: u64,
+        escalated: &[notify::EscalatedFinding],
         span: &tracing::Span,
     ) -> Result<Report, KlaxonError> {
         let received_at = self.clock.now();
@@ -336,7 +395,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                     );
                     run::enrich_before_page(self.cloudwatch.source(), &walk, &inputs, &mut early)
                         .await;
-                    let decision = run::decide(
+                    let mut decision = run::decide(
                         &walk,
                         &early,
                         &run::DecideInput {
@@ -349,6 +408,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                                 + chrono_duration(self.settings.idempotency_ttl),
                         },
                     );
+                    if let Some(escalation) = &event.escalation {
+                        escalate(&mut decision, event, escalation, escalated, received_at);
+                    }
                     let (commit, mine) = self.commit_for(
                         decision,
                         event,
@@ -953,6 +1015,34 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             }
         }
         Ok((pages, events))
+    }
+}
+
+/// A custom action's finding: no runbook page of its own; the incident counts as paged
+/// by the event's one page, which the last finding's commit carries, listing them all.
+fn escalate(
+    decision: &mut Decision,
+    event: &AlarmEvent,
+    escalation: &crate::intake::Escalation,
+    earlier: &[notify::EscalatedFinding],
+    now: DateTime<Utc>,
+) {
+    decision.pages.clear();
+    plan::paged_by_escalation(&mut decision.plan, now);
+    if escalation.position + 1 == escalation.count {
+        let plan = &decision.plan;
+        let mut listed = earlier.to_vec();
+        listed.push(notify::EscalatedFinding {
+            incident_id: plan.incident_id.clone(),
+            title: event.alarm_name.clone(),
+            severity: plan.ownership.severity,
+            outcome: plan.outcome,
+        });
+        decision.pages.push(notify::escalation_page(
+            &escalation.action,
+            &listed,
+            &plan.ownership,
+        ));
     }
 }
 

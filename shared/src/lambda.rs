@@ -28,8 +28,8 @@ pub async fn serve() -> Result<(), Error> {
 /// retries, then sends to the on-failure destination) only when a retry can help or a page
 /// would otherwise be lost. Retryable errors are typed `Retryable.<kind>`.
 pub async fn handle(engine: &AwsEngine, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    match engine.handle_value(&event.payload).await {
-        Ok(report) => Ok(crate::report::to_json(&report)),
+    match engine.handle_value_all(&event.payload).await {
+        Ok(reports) => Ok(crate::report::response(&reports)),
         Err(e) => {
             tracing::error!(error = %e, retryable = e.is_retryable(), request_id = %event.context.request_id, "event not handled; returning an error so that it is retried");
             Err(Diagnostic {

@@ -35,3 +35,12 @@ pub fn to_json(report: &Report) -> Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+/// The handler's response: the report of the event, or for a Security Hub custom action
+/// that carries several findings, an array of them (one per finding, in order).
+pub fn response(reports: &[Report]) -> Value {
+    match reports {
+        [one] => to_json(one),
+        many => Value::Array(many.iter().map(to_json).collect()),
+    }
+}

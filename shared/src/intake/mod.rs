@@ -222,6 +222,21 @@ pub struct AlarmEvent {
     /// A CloudWatch alarm configuration change (create, update, delete) instead of a
     /// state change; ordered by its configuration time, apart from the state order.
     pub config: Option<Box<ConfigChange>>,
+    /// A finding an analyst sent to a Security Hub custom action: an escalation, not a
+    /// state change (`event_id` is then this finding's idempotency key).
+    pub escalation: Option<Box<Escalation>>,
+}
+
+/// One finding of a "Security Hub Findings - Custom Action" event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    /// The custom action's name (the analyst's words: sanitised, bounded).
+    pub action: String,
+    /// The envelope's `id`, shared by every finding of the event.
+    pub envelope_id: String,
+    /// Position of this finding in the event, and how many it carries.
+    pub position: usize,
+    pub count: usize,
 }
 
 impl AlarmEvent {
@@ -251,6 +266,8 @@ impl AlarmEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
     Alarm(Box<AlarmEvent>),
+    /// A Security Hub custom action: each finding it carries, in order (one or more).
+    Escalation(Vec<AlarmEvent>),
     /// A well-formed event that this handler deliberately does nothing with.
     Ignored {
         event_id: Option<String>,
@@ -333,6 +350,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         ("aws.guardduty", GUARDDUTY_FINDING) => Some(sources::guardduty),
         ("aws.securityhub", SECURITY_HUB_ASFF) => Some(sources::securityhub_asff),
         ("aws.securityhub", SECURITY_HUB_OCSF) => Some(sources::securityhub_ocsf),
+        ("aws.securityhub", SECURITY_HUB_CUSTOM_ACTION) => None,
         ("aws.config", CONFIG_COMPLIANCE_CHANGE) => Some(sources::config_compliance),
         (s, CLOUDTRAIL_API_CALL) if s.starts_with("aws.") => Some(sources::cloudtrail),
         ("aws.signin", t) if is_cloudtrail_detail_type(t) => Some(sources::cloudtrail),
@@ -357,7 +375,8 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         }
         None => return Err(invalid(id, "missing `detail`".into())),
     };
-    if let Some(parse) = parser {
+    let custom_action = (source, detail_type) == ("aws.securityhub", SECURITY_HUB_CUSTOM_ACTION);
+    if parser.is_some() || custom_action {
         let envelope = sources::Envelope {
             id: id.clone(),
             event_id,
@@ -378,12 +397,23 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
                 .collect(),
             detail,
         };
-        let event = parse(&envelope)?;
-        if event.alarm_arn.len() > MAX_ARN_BYTES {
-            return Err(invalid(
-                id,
+        let too_long = |event: &AlarmEvent| event.alarm_arn.len() > MAX_ARN_BYTES;
+        let key_too_long = || {
+            invalid(
+                id.clone(),
                 format!("deduplication key is longer than {MAX_ARN_BYTES} bytes"),
-            ));
+            )
+        };
+        let Some(parse) = parser else {
+            let findings = sources::securityhub_custom_action(&envelope)?;
+            if findings.iter().any(too_long) {
+                return Err(key_too_long());
+            }
+            return Ok(Intake::Escalation(findings));
+        };
+        let event = parse(&envelope)?;
+        if too_long(&event) {
+            return Err(key_too_long());
         }
         return Ok(Intake::Alarm(Box::new(event)));
     }
@@ -534,6 +564,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
         signal: None,
         feed: None,
         config: config_change.map(Box::new),
+        escalation: None,
     })))
 }
 

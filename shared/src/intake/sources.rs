@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::{
     arn_partition, invalid, json_type, optional_str, parse_timestamp, partition_for_region,
@@ -104,6 +105,7 @@ impl Envelope<'_> {
             })),
             feed: parts.feed.map(str::to_string),
             config: None,
+            escalation: None,
         }
     }
 }
@@ -638,18 +640,80 @@ fn asff_severity(f: &Value) -> Option<Severity> {
 }
 
 pub(super) fn securityhub_asff(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
-    let f = single_finding(env)?;
-    let id = env.need(f.get("Id"), "detail.findings[0].Id")?;
-    let product_arn = env.need(f.get("ProductArn"), "detail.findings[0].ProductArn")?;
-    let title = env.need(f.get("Title"), "detail.findings[0].Title")?;
+    asff_finding(env, single_finding(env)?, 0)
+}
+
+/// Most findings an escalation is read for: a custom action sends the findings an analyst
+/// selected (AWS now sends one per event; older events carried several).
+const MAX_ESCALATED_FINDINGS: usize = 100;
+
+/// "Security Hub Findings - Custom Action": an analyst's escalation of the findings it
+/// carries. Each finding is read like an imported one and marked as escalated; its
+/// idempotency key is the event id with the finding's product and id, so a retry of the
+/// event applies each finding once.
+pub(super) fn securityhub_custom_action(
+    env: &Envelope<'_>,
+) -> Result<Vec<AlarmEvent>, InvalidEvent> {
+    let action = env.need(env.detail.get("actionName"), "detail.actionName")?;
+    let findings = match env.detail.get("findings") {
+        Some(Value::Array(list)) if !list.is_empty() => list,
+        Some(Value::Array(_)) => return Err(env.fail("`detail.findings` is empty".into())),
+        Some(other) => {
+            return Err(env.fail(format!(
+                "`detail.findings` must be an array, found {}",
+                json_type(other)
+            )))
+        }
+        None => return Err(env.fail("missing `detail.findings`".into())),
+    };
+    if findings.len() > MAX_ESCALATED_FINDINGS {
+        return Err(env.fail(format!(
+            "`detail.findings` holds {} findings; at most {MAX_ESCALATED_FINDINGS} are read from one custom action",
+            findings.len()
+        )));
+    }
+    let action = text::bounded(&text::single_line(action), 64);
+    findings
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            if !f.is_object() {
+                return Err(env.fail(format!(
+                    "`detail.findings[{n}]` must be an object, found {}",
+                    json_type(f)
+                )));
+            }
+            let mut event = asff_finding(env, f, n)?;
+            let key = Sha256::digest(
+                format!("{}\u{0}{}", s(f.get("ProductArn")), s(f.get("Id"))).as_bytes(),
+            );
+            event.event_id = format!("{}#finding-{}", env.event_id, hex::encode(&key[..8]));
+            event.escalation = Some(Box::new(super::Escalation {
+                action: action.clone(),
+                envelope_id: env.event_id.clone(),
+                position: n,
+                count: findings.len(),
+            }));
+            Ok(event)
+        })
+        .collect()
+}
+
+/// One ASFF finding (`detail.findings[n]`).
+fn asff_finding(env: &Envelope<'_>, f: &Value, n: usize) -> Result<AlarmEvent, InvalidEvent> {
+    let field = |name: &str| format!("detail.findings[{n}].{name}");
+    let id = env.need(f.get("Id"), &field("Id"))?;
+    let product_arn = env.need(f.get("ProductArn"), &field("ProductArn"))?;
+    let title = env.need(f.get("Title"), &field("Title"))?;
     let severity = asff_severity(f).ok_or_else(|| {
-        env.fail(
-            "`detail.findings[0].Severity` has neither a known `Label` nor `Normalized`".into(),
-        )
+        env.fail(format!(
+            "`{}` has neither a known `Label` nor `Normalized`",
+            field("Severity")
+        ))
     })?;
     let updated = require_time(
         env,
-        "`detail.findings[0].UpdatedAt`",
+        &format!("`{}`", field("UpdatedAt")),
         &[
             f.get("UpdatedAt"),
             f.get("LastObservedAt"),

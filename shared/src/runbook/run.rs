@@ -654,6 +654,12 @@ fn notify_step(
     produced_by: String,
 ) -> (StepStatus, String) {
     let (Some(transition), Some(_)) = (plan.page, plan.incident_id.as_deref()) else {
+        if event.escalation.is_some() {
+            return (
+                StepStatus::Skipped,
+                "an escalation by a custom action: its one security page lists every finding of the event".into(),
+            );
+        }
         return (
             StepStatus::Skipped,
             format!(
