@@ -473,6 +473,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             decision,
             outbox,
             step_run,
+            given_up,
         } = landed;
         let plan = &decision.plan;
         if let Some(id) = &plan.incident_id {
@@ -508,7 +509,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             tag_origin: Some(tag_origin),
             notifications,
             lifecycle_events,
-            error: None,
+            error: given_up,
             runbooks: decision.scopes.iter().map(|s| s.runbook.clone()).collect(),
             scopes: decision.scopes.clone(),
             steps,
@@ -583,9 +584,15 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                 alarm_arn: event.alarm_arn.clone(),
                 state_timestamp: event.state_timestamp,
                 hops,
-                metric_queries: inputs.queries.clone(),
-                target_groups: inputs.target_groups.clone(),
-                health_checks: inputs.health_checks.clone(),
+                // Only what a step after the page will read: an alarm's metrics are in
+                // the context already, and stored twice they would double the item.
+                metric_queries: needed(&decision.pending, "metric_snapshot", &inputs.queries),
+                target_groups: needed(&decision.pending, "target_health", &inputs.target_groups),
+                health_checks: needed(
+                    &decision.pending,
+                    "route53_health_check",
+                    &inputs.health_checks,
+                ),
                 context: decision.context.clone(),
                 scopes: decision.scopes.clone(),
                 entries: decision.entries.clone(),
@@ -594,8 +601,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                 lease_until,
                 expires_at,
             });
-        let step_run = step_run.map(fit_in_one_item);
-        let commit = Commit {
+        let mut commit = Commit {
             processed: ProcessedEvent {
                 event_id: event.event_id.clone(),
                 dedup_key: event.alarm_arn.clone(),
@@ -611,14 +617,17 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             timeline: plan.timeline.clone(),
             closed: plan.closed.clone(),
             outbox: outbox.clone(),
-            step_run: step_run.clone(),
+            step_run,
         };
+        let given_up = fit_commit(&mut commit);
+        let step_run = commit.step_run.clone();
         (
             commit,
             Attempt {
                 decision,
                 outbox,
                 step_run,
+                given_up,
             },
         )
     }
@@ -1046,42 +1055,96 @@ fn escalate(
     }
 }
 
-/// DynamoDB items are at most 400 KB. A step run is usually a few KB; with very many runbooks
-/// on one event it could grow past that, and the commit (with the page) would fail for good.
-/// Then the enrichment results are left out of the stored entries, and if that is not enough,
-/// the stored entries themselves.
-const MAX_STEP_RUN_BYTES: usize = 300 * 1024;
-
-fn fit_in_one_item(mut run: StepRun) -> StepRun {
-    let size = serde_json::to_vec(&run).map(|v| v.len()).unwrap_or(0);
-    if size > MAX_STEP_RUN_BYTES {
-        tracing::warn!(
-            bytes = size,
-            "step run too large for one DynamoDB item; enrichment details dropped from its entries"
-        );
-        for entry in &mut run.entries {
-            entry.detail = None;
+/// Makes a commit fit DynamoDB's limits (`item_size`: 400 KB items, 4 MB and 100 actions
+/// per transaction), giving up what matters least first and never the page: an event up to
+/// Klaxon's 256 KiB limit always commits. Returns what was given up, for the record.
+///
+/// 1. the enrichment details copied into the step run's recorded entries (the invocation
+///    that commits still has them and writes the entries itself);
+/// 2. the step run's recorded entries;
+/// 3. the raw reason and `reasonData` kept as timeline evidence, bounded to 64 KiB each;
+/// 4. as a last resort, the step run: the runbooks' after-page steps do not run, and the
+///    timeline entry says so.
+fn fit_commit(commit: &mut Commit) -> Option<String> {
+    refusal(commit)?;
+    if let Some(run) = commit.step_run.as_mut() {
+        run.entries.iter_mut().for_each(|e| e.detail = None);
+        if refusal(commit).is_none() {
+            tracing::warn!("step run too large for one item: enrichment details left out of its stored entries");
+            return None;
         }
     }
-    let size = serde_json::to_vec(&run).map(|v| v.len()).unwrap_or(0);
-    if size > MAX_STEP_RUN_BYTES {
-        // Still too large: keep only the steps to run. The invocation that commits writes
-        // the outcomes itself; only a retry after a crash would miss them.
-        tracing::warn!(
-            bytes = size,
-            entries = run.entries.len(),
-            "step run still too large; its before-page outcomes are not stored with it"
-        );
+    if let Some(run) = commit.step_run.as_mut() {
         run.entries.clear();
+        if refusal(commit).is_none() {
+            tracing::warn!(
+                "step run too large for one item: its before-page outcomes are not stored with it"
+            );
+            return None;
+        }
     }
-    run
+    for entry in commit
+        .timeline
+        .iter_mut()
+        .chain(commit.closed.as_mut().map(|c| &mut c.entry))
+    {
+        let evidence = &mut entry.evidence;
+        for text in [&mut evidence.reason, &mut evidence.reason_data]
+            .into_iter()
+            .flatten()
+        {
+            *text = text::bounded(text, MAX_EVIDENCE_TEXT_BYTES);
+        }
+    }
+    if refusal(commit).is_none() {
+        return Some("the raw reason and reasonData on the timeline were cut to 64 KiB".into());
+    }
+    let dropped = commit.step_run.take().map(|run| {
+        let steps = run
+            .pending
+            .iter()
+            .map(|p| format!("{}/{}", p.runbook, p.step))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "the runbooks' after-page steps were dropped ({}): their record would exceed DynamoDB's limits",
+            if steps.is_empty() { "none pending" } else { steps.as_str() }
+        )
+    });
+    if let (Some(why), Some(entry)) = (&dropped, commit.timeline.as_mut()) {
+        entry.summary = format!("{}; {why}", entry.summary);
+    }
+    if let Some(why) = refusal(commit) {
+        // Nothing left to give up: DynamoDB will refuse it, and the error says why.
+        tracing::error!(reason = %why, "the commit exceeds DynamoDB's limits even without its step run");
+    }
+    dropped
 }
+
+fn refusal(commit: &Commit) -> Option<String> {
+    crate::item_size::refusal(commit)
+}
+
+/// How much of an event's raw reason and reasonData the timeline keeps when the whole
+/// would not fit one item.
+const MAX_EVIDENCE_TEXT_BYTES: usize = 64 * 1024;
 
 /// A commit attempt: what was decided, and what it will deliver and run once it lands.
 struct Attempt {
     decision: Decision,
     outbox: Vec<OutboxItem>,
     step_run: Option<StepRun>,
+    /// What was left out for the commit to fit DynamoDB's limits (`fit_commit`).
+    given_up: Option<String>,
+}
+
+/// `values` when a pending step of `kind` reads them, else nothing.
+fn needed<T: Clone>(pending: &[PendingStep], kind: &str, values: &[T]) -> Vec<T> {
+    if pending.iter().any(|p| p.kind == kind) {
+        values.to_vec()
+    } else {
+        Vec::new()
+    }
 }
 
 /// A token unique to this attempt at handling an event.

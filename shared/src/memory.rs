@@ -303,6 +303,11 @@ impl IncidentStore for MemoryBackend {
             )
             | None => {}
         }
+        // DynamoDB validates the request before any condition: an oversized item or
+        // transaction fails the whole request, for good.
+        if let Some(why) = crate::item_size::refusal(commit) {
+            return Err(CommitError::Failed(too_large("TransactWriteItems", why)));
+        }
         if s.processed.contains_key(&commit.processed.event_id) {
             return Err(CommitError::AlreadyProcessed);
         }
@@ -492,6 +497,15 @@ impl IncidentStore for MemoryBackend {
             }
             Some(n) => s.step_entry_fault_after = Some(n - 1),
             None => {}
+        }
+        for entry in entries {
+            let bytes = crate::item_size::item_bytes(&crate::layout::step_entry_item(entry));
+            if bytes > crate::item_size::MAX_ITEM_BYTES {
+                return Err(too_large(
+                    "BatchWriteItem",
+                    format!("Item size has exceeded the maximum allowed size: a step entry is {bytes} bytes"),
+                ));
+            }
         }
         for entry in entries {
             s.step_entries
@@ -721,5 +735,17 @@ fn apply_update(incident: &mut Incident, u: &crate::model::IncidentUpdate) {
     }
     if let Some(routes) = &u.paged_routes {
         incident.paged_routes = routes.clone();
+    }
+}
+
+/// DynamoDB's answer to an item or transaction over its limits (a ValidationException:
+/// retrying the same request cannot help).
+fn too_large(operation: &'static str, why: String) -> KlaxonError {
+    KlaxonError::Aws {
+        service: "dynamodb",
+        operation,
+        code: "ValidationException".into(),
+        message: why,
+        retryable: false,
     }
 }

@@ -18,51 +18,14 @@ use crate::ports::IncidentStore;
 
 type Item = HashMap<String, AttributeValue>;
 
-pub const PK: &str = "pk";
-pub const SK: &str = "sk";
-/// Sparse index of open incidents: `gsi1pk = "OPEN"`, `gsi1sk = opened_at#incident_id`.
-pub const OPEN_INDEX: &str = "open-incidents";
-/// Incidents by service and time: `gsi2pk = "SERVICE#<service>"`, `gsi2sk = opened_at#id`.
-pub const SERVICE_INDEX: &str = "by-service";
-/// Reserved for escalation: `gsi3pk = "ESCALATION"`, `gsi3sk = next_escalation_at#id`.
-pub const ESCALATION_INDEX: &str = "escalation-due";
-/// TTL attribute (epoch seconds) on idempotency and rejection records only.
-pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
-
-const INCIDENT_SK: &str = "INCIDENT";
-const TRACKER_SK: &str = "TRACKER";
-const PROCESSED_SK: &str = "PROCESSED";
-const TIMELINE_PREFIX: &str = "TIMELINE#";
-const OUTBOX_PREFIX: &str = "OUTBOX#";
-const STEP_PREFIX: &str = "STEP#";
-const STEP_RUN_SK: &str = "STEPRUN";
+use crate::layout::{self, step_pk, step_sk_prefix};
+pub use crate::layout::{
+    incident_pk, processed_pk, sort_time, tracker_pk, ESCALATION_INDEX, INCIDENT_SK, NO_SERVICE,
+    OPEN_INDEX, OUTBOX_PREFIX, PK, PROCESSED_SK, SERVICE_INDEX, SK, STEP_PREFIX, STEP_RUN_SK,
+    TIMELINE_PREFIX, TRACKER_SK, TTL_ATTRIBUTE,
+};
 /// BatchWriteItem takes at most 25 puts.
 const BATCH_WRITE_MAX: usize = 25;
-const NO_SERVICE: &str = "(none)";
-
-fn incident_pk(id: &str) -> String {
-    format!("INCIDENT#{id}")
-}
-fn tracker_pk(dedup_key: &str) -> String {
-    format!("ALARM#{dedup_key}")
-}
-fn processed_pk(event_id: &str) -> String {
-    format!("EVENT#{event_id}")
-}
-/// Step entries live on the incident's timeline, or under the event when it concerns none.
-fn step_pk(incident_id: Option<&str>, event_id: &str) -> String {
-    match incident_id {
-        Some(id) => incident_pk(id),
-        None => processed_pk(event_id),
-    }
-}
-fn step_sk_prefix(event_id: &str) -> String {
-    format!("{STEP_PREFIX}{event_id}#")
-}
-/// Fixed-width UTC time, so that sort keys order chronologically.
-pub fn sort_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -117,22 +80,10 @@ impl DynamoDbStore {
     fn transact_items(&self, commit: &Commit) -> Result<Vec<TransactWriteItem>, KlaxonError> {
         let mut items = Vec::with_capacity(5 + commit.outbox.len());
         // Order matters: cancellation reasons come back by index (0: event, 1: tracker).
-        let p = &commit.processed;
-        let mut processed = record(
-            &p,
-            processed_pk(&p.event_id),
-            PROCESSED_SK,
-            "processed_event",
-        )?;
-        processed.insert(TTL_ATTRIBUTE.into(), n(p.expires_at.timestamp()));
+        let processed = dynamo(layout::processed_item(&commit.processed))?;
         items.push(self.put(processed, Some("attribute_not_exists(pk)"), None)?);
 
-        let tracker = record(
-            &commit.tracker,
-            tracker_pk(&commit.tracker.dedup_key),
-            TRACKER_SK,
-            "alarm_tracker",
-        )?;
+        let tracker = dynamo(layout::tracker_item(&commit.tracker))?;
         items.push(match commit.expected_tracker_version {
             None => self.put(tracker, Some("attribute_not_exists(pk)"), None)?,
             Some(v) => self.put(
@@ -145,7 +96,7 @@ impl DynamoDbStore {
         match &commit.incident {
             Some(IncidentChange::Open(incident)) => {
                 items.push(self.put(
-                    incident_item(incident)?,
+                    dynamo(layout::incident_item(incident))?,
                     Some("attribute_not_exists(pk)"),
                     None,
                 )?);
@@ -161,27 +112,13 @@ impl DynamoDbStore {
             .iter()
             .chain(commit.closed.as_ref().map(|c| &c.entry));
         for entry in entries {
-            let sk = format!(
-                "{TIMELINE_PREFIX}{}#{}",
-                sort_time(entry.at),
-                entry.entry_id
-            );
-            items.push(self.put(
-                record(
-                    entry,
-                    incident_pk(&entry.incident_id),
-                    &sk,
-                    "timeline_entry",
-                )?,
-                None,
-                None,
-            )?);
+            items.push(self.put(dynamo(layout::timeline_item(entry))?, None, None)?);
         }
         for item in &commit.outbox {
-            items.push(self.put(outbox_item(item)?, None, None)?);
+            items.push(self.put(dynamo(layout::outbox_item(item))?, None, None)?);
         }
         if let Some(run) = &commit.step_run {
-            items.push(self.put(step_run_item(run)?, None, None)?);
+            items.push(self.put(dynamo(layout::step_run_item(run))?, None, None)?);
         }
         Ok(items)
     }
@@ -434,14 +371,7 @@ impl IncidentStore for DynamoDbStore {
     }
 
     async fn record_rejection(&self, rejection: &Rejection) -> Result<(), KlaxonError> {
-        let pk = format!("REJECTED#{}", rejection.received_at.format("%Y-%m-%d"));
-        let mut item = record(
-            rejection,
-            pk,
-            &format!("REJECTION#{}", rejection.rejection_id),
-            "rejection",
-        )?;
-        item.insert(TTL_ATTRIBUTE.into(), n(rejection.expires_at.timestamp()));
+        let item = dynamo(layout::rejection_item(rejection))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -473,7 +403,7 @@ impl IncidentStore for DynamoDbStore {
             let mut requests = Vec::with_capacity(chunk.len());
             for entry in chunk {
                 let put = PutRequest::builder()
-                    .set_item(Some(step_entry_item(entry)?))
+                    .set_item(Some(dynamo(layout::step_entry_item(entry))?))
                     .build()
                     .map_err(build_error)?;
                 requests.push(WriteRequest::builder().put_request(put).build());
@@ -605,71 +535,10 @@ impl IncidentStore for DynamoDbStore {
     }
 }
 
-fn incident_item(incident: &Incident) -> Result<Item, KlaxonError> {
-    let mut item = record(
-        incident,
-        incident_pk(&incident.incident_id),
-        INCIDENT_SK,
-        "incident",
-    )?;
-    let order = format!("{}#{}", sort_time(incident.opened_at), incident.incident_id);
-    if incident.status == IncidentStatus::Open {
-        item.insert("gsi1pk".into(), s("OPEN"));
-        item.insert("gsi1sk".into(), s(order.clone()));
-    }
-    let service = incident.ownership.service.as_deref().unwrap_or(NO_SERVICE);
-    item.insert("gsi2pk".into(), s(format!("SERVICE#{service}")));
-    item.insert("gsi2sk".into(), s(order));
-    Ok(item)
-}
-
-fn outbox_item(item: &OutboxItem) -> Result<Item, KlaxonError> {
-    let message = serde_json::to_string(&item.message).map_err(|e| corrupt("outbox message", e))?;
-    Ok(HashMap::from([
-        (PK.into(), s(incident_pk(&item.incident_id))),
-        (SK.into(), s(format!("{OUTBOX_PREFIX}{}", item.item_id))),
-        ("entity".into(), s("outbox_item")),
-        ("incident_id".into(), s(item.incident_id.clone())),
-        ("event_id".into(), s(item.event_id.clone())),
-        ("item_id".into(), s(item.item_id.clone())),
-        ("created_at".into(), s(sort_time(item.created_at))),
-        (
-            "lease_until_ms".into(),
-            n(item.lease_until.timestamp_millis()),
-        ),
-        // Stored as JSON text: the lifecycle detail is arbitrary JSON and must round-trip exactly.
-        ("message_json".into(), s(message)),
-    ]))
-}
-
-fn step_entry_item(entry: &StepEntry) -> Result<Item, KlaxonError> {
-    let mut item = record(
-        entry,
-        step_pk(entry.incident_id.as_deref(), &entry.event_id),
-        &format!("{}{:04}", step_sk_prefix(&entry.event_id), entry.seq),
-        "step_entry",
-    )?;
-    if let Some(expires_at) = entry.expires_at {
-        item.insert(TTL_ATTRIBUTE.into(), n(expires_at.timestamp()));
-    }
-    Ok(item)
-}
-
-fn step_run_item(run: &StepRun) -> Result<Item, KlaxonError> {
-    // JSON text: the step context is arbitrary JSON and must round-trip exactly.
-    let json = serde_json::to_string(run).map_err(|e| corrupt("step run", e))?;
-    Ok(HashMap::from([
-        (PK.into(), s(processed_pk(&run.event_id))),
-        (SK.into(), s(STEP_RUN_SK)),
-        ("entity".into(), s("step_run")),
-        ("event_id".into(), s(run.event_id.clone())),
-        (
-            "lease_until_ms".into(),
-            n(run.lease_until.timestamp_millis()),
-        ),
-        (TTL_ATTRIBUTE.into(), n(run.expires_at.timestamp())),
-        ("run_json".into(), s(json)),
-    ]))
+/// One item as the table layout gives it (`crate::layout`), in attribute values: the same
+/// object `item_size` measures.
+fn dynamo(item: layout::JsonItem) -> Result<Item, KlaxonError> {
+    serde_dynamo::to_item(serde_json::Value::Object(item)).map_err(|e| corrupt("item", e))
 }
 
 fn parse_outbox_item(item: Item) -> Result<OutboxItem, KlaxonError> {
@@ -695,19 +564,6 @@ fn parse_outbox_item(item: Item) -> Result<OutboxItem, KlaxonError> {
     })
 }
 
-fn record<T: Serialize>(
-    value: &T,
-    pk: String,
-    sk: &str,
-    entity: &str,
-) -> Result<Item, KlaxonError> {
-    let mut item: Item = serde_dynamo::to_item(value).map_err(|e| corrupt(entity, e))?;
-    item.insert(PK.into(), s(pk));
-    item.insert(SK.into(), s(sk));
-    item.insert("entity".into(), s(entity));
-    Ok(item)
-}
-
 fn from_record<T: DeserializeOwned>(item: Item, what: &str) -> Result<T, KlaxonError> {
     serde_dynamo::from_item(item).map_err(|e| corrupt(what, e))
 }
@@ -725,4 +581,79 @@ fn corrupt(what: &str, reason: impl std::fmt::Display) -> KlaxonError {
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> KlaxonError {
     corrupt("request", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item_size;
+
+    /// DynamoDB's size of an attribute value, read from the SDK's own types.
+    fn av_bytes(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => {
+                let digits: String = n
+                    .split(['e', 'E'])
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
+                digits.trim_matches('0').len().div_ceil(2) + 1
+            }
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(list) => 3 + list.iter().map(|x| 1 + av_bytes(x)).sum::<usize>(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, x)| 1 + k.len() + av_bytes(x))
+                    .sum::<usize>()
+            }
+            other => panic!("unexpected attribute value {other:?}"),
+        }
+    }
+
+    fn av_item_bytes(item: &Item) -> usize {
+        item.iter().map(|(k, v)| k.len() + av_bytes(v)).sum()
+    }
+
+    #[test]
+    fn the_size_check_measures_what_the_adapter_writes() {
+        let raw = include_str!("../../../events/alarm-metric-prod-alarm.json");
+        let crate::intake::Intake::Alarm(event) =
+            crate::intake::parse_value(&serde_json::from_str(raw).unwrap()).unwrap()
+        else {
+            panic!("an alarm")
+        };
+        let now = chrono::Utc::now();
+        let plan = crate::plan::plan(None, &event, &crate::ownership::from_tags(&[]), now);
+        let Some(IncidentChange::Open(incident)) = &plan.incident else {
+            panic!("opens")
+        };
+        let page = crate::notify::page(&plan, &event, crate::model::Transition::Opened);
+        let outbox = OutboxItem {
+            incident_id: incident.incident_id.clone(),
+            event_id: event.event_id.clone(),
+            item_id: "0000000000001#e#0".into(),
+            created_at: now,
+            lease_until: now,
+            message: OutboundMessage::Page(page),
+        };
+        let items = [
+            layout::tracker_item(&plan.tracker),
+            layout::incident_item(incident),
+            layout::timeline_item(plan.timeline.as_ref().unwrap()),
+            layout::outbox_item(&outbox),
+        ];
+        for item in items {
+            let written = dynamo(item.clone()).unwrap();
+            assert_eq!(
+                item_size::item_bytes(&item),
+                av_item_bytes(&written),
+                "{:?}",
+                item.get("entity")
+            );
+        }
+    }
 }

@@ -23,7 +23,11 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// EventBridge events are at most 256 KB; anything larger did not come from EventBridge.
+/// Klaxon's own limit on one event: 256 KiB, EventBridge's long-standing event size. AWS
+/// raised EventBridge events and asynchronous Lambda payloads to 1 MB (2025); Klaxon keeps
+/// 256 KiB by choice, so that every accepted event commits within DynamoDB's 400 KB items
+/// with its page (`item_size`, `engine::fit_commit`). No AWS source Klaxon reads sends
+/// events that large.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// DynamoDB partition keys are at most 2048 bytes; a real alarm ARN is far shorter.
 const MAX_ARN_BYTES: usize = 1600;
@@ -293,7 +297,7 @@ pub fn parse_bytes_value(raw: &[u8]) -> Result<(Intake, Value), InvalidEvent> {
         return Err(invalid(
             None,
             format!(
-                "event is {} bytes, more than the {} that EventBridge allows",
+                "event is {} bytes, more than the {} Klaxon accepts (its own limit, below the 1 MB that EventBridge allows)",
                 raw.len(),
                 MAX_EVENT_BYTES
             ),

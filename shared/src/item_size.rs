@@ -1,0 +1,168 @@
+//! DynamoDB's size rules, so that a commit is known to fit before it is sent and the memory
+//! backend refuses what DynamoDB would refuse (`klaxon replay` then shows what DynamoDB
+//! would do; moto's own limit is approximate).
+//!
+//! Rules (DynamoDB Developer Guide, "Item sizes and formats"): an item's size is the sum of
+//! its attribute names' and values' lengths. Strings count their UTF-8 bytes; numbers about
+//! one byte per two significant digits plus one (leading and trailing zeroes trimmed);
+//! booleans and null one byte; a list or map 3 bytes plus its elements, each element one
+//! byte more (a map element also counts its name). An item is at most 400 KB = 409,600
+//! bytes; a transaction at most 100 actions and 4 MB in all.
+
+use serde_json::Value;
+
+use crate::layout::{self, JsonItem};
+use crate::model::{Commit, Incident, IncidentChange};
+
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+
+/// The size DynamoDB counts for an item.
+pub fn item_bytes(item: &JsonItem) -> usize {
+    item.iter()
+        .map(|(name, v)| name.len() + value_bytes(v))
+        .sum()
+}
+
+/// The size of one attribute value.
+pub fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::String(s) => s.len(),
+        Value::Number(n) => number_bytes(&n.to_string()),
+        Value::Array(items) => 3 + items.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
+        Value::Object(map) => {
+            3 + map
+                .iter()
+                .map(|(name, v)| 1 + name.len() + value_bytes(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+fn number_bytes(text: &str) -> usize {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
+/// One item a commit writes, with its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measured {
+    pub what: &'static str,
+    pub bytes: usize,
+}
+
+/// What an incident update can make of the incident record: its size is bounded (title,
+/// ownership and routes are bounded), so an update is counted at this much.
+const INCIDENT_UPDATE_ALLOWANCE: usize = 8 * 1024;
+
+/// The items a commit puts, measured as the DynamoDB adapter writes them, and the number
+/// of actions of its transaction.
+pub fn commit_items(commit: &Commit) -> (Vec<Measured>, usize) {
+    let mut items = vec![
+        Measured {
+            what: "idempotency record",
+            bytes: item_bytes(&layout::processed_item(&commit.processed)),
+        },
+        Measured {
+            what: "tracker",
+            bytes: item_bytes(&layout::tracker_item(&commit.tracker)),
+        },
+    ];
+    match &commit.incident {
+        Some(IncidentChange::Open(incident)) => items.push(Measured {
+            what: "incident",
+            bytes: incident_bytes(incident),
+        }),
+        Some(IncidentChange::Update(_)) => items.push(Measured {
+            what: "incident update",
+            bytes: INCIDENT_UPDATE_ALLOWANCE,
+        }),
+        None => {}
+    }
+    if commit.closed.is_some() {
+        items.push(Measured {
+            what: "incident update",
+            bytes: INCIDENT_UPDATE_ALLOWANCE,
+        });
+    }
+    for entry in commit
+        .timeline
+        .iter()
+        .chain(commit.closed.as_ref().map(|c| &c.entry))
+    {
+        items.push(Measured {
+            what: "timeline entry",
+            bytes: item_bytes(&layout::timeline_item(entry)),
+        });
+    }
+    for item in &commit.outbox {
+        items.push(Measured {
+            what: "outbox item",
+            bytes: item_bytes(&layout::outbox_item(item)),
+        });
+    }
+    if let Some(run) = &commit.step_run {
+        items.push(Measured {
+            what: "step run",
+            bytes: item_bytes(&layout::step_run_item(run)),
+        });
+    }
+    let actions = items.len();
+    (items, actions)
+}
+
+pub fn incident_bytes(incident: &Incident) -> usize {
+    item_bytes(&layout::incident_item(incident))
+}
+
+/// Why DynamoDB would refuse a commit, in its own words where it has them.
+pub fn refusal(commit: &Commit) -> Option<String> {
+    let (items, actions) = commit_items(commit);
+    if let Some(big) = items.iter().find(|m| m.bytes > MAX_ITEM_BYTES) {
+        return Some(format!(
+            "Item size has exceeded the maximum allowed size: the {} is {} bytes (at most {MAX_ITEM_BYTES})",
+            big.what, big.bytes
+        ));
+    }
+    if actions > MAX_TRANSACTION_ACTIONS {
+        return Some(format!(
+            "Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}: the transaction has {actions} actions"
+        ));
+    }
+    let total: usize = items.iter().map(|m| m.bytes).sum();
+    (total > MAX_TRANSACTION_BYTES).then(|| {
+        format!(
+            "Transaction request cannot be larger than 4 MB: the transaction's items are {total} bytes"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_follow_dynamodb_rules() {
+        // Strings: UTF-8 bytes, names included.
+        let item = json!({"ab": "héllo"}).as_object().cloned().unwrap();
+        assert_eq!(item_bytes(&item), 2 + 6);
+        // Numbers: one byte per two significant digits, plus one.
+        assert_eq!(value_bytes(&json!(7)), 2);
+        assert_eq!(value_bytes(&json!(12345)), 4);
+        assert_eq!(value_bytes(&json!(1000)), 2, "trailing zeroes trimmed");
+        assert_eq!(value_bytes(&json!(0.00125)), 3, "leading zeroes trimmed");
+        assert_eq!(value_bytes(&json!(1_715_652_845_913_i64)), 8);
+        // Booleans and null: one byte.
+        assert_eq!(value_bytes(&json!(true)), 1);
+        assert_eq!(value_bytes(&Value::Null), 1);
+        // Lists and maps: 3 bytes, and one more per element.
+        assert_eq!(value_bytes(&json!([])), 3);
+        assert_eq!(value_bytes(&json!(["a", "bc"])), 3 + (1 + 1) + (1 + 2));
+        assert_eq!(value_bytes(&json!({"k": "v"})), 3 + 1 + 1 + 1);
+    }
+}
