@@ -31,7 +31,10 @@ pub async fn handle(engine: &AwsEngine, event: LambdaEvent<Value>) -> Result<Val
     match engine.handle_value_all(&event.payload).await {
         Ok(reports) => Ok(crate::report::response(&reports)),
         Err(e) => {
-            tracing::error!(error = %e, retryable = e.is_retryable(), request_id = %event.context.request_id, "event not handled; returning an error so that it is retried");
+            // `error_kind` is what the deployment's error alarm filters on: a duplicate that
+            // found another invocation delivering (DeliveryInProgress) is a benign race,
+            // retried by Lambda, and pages nobody.
+            tracing::error!(error = %e, error_kind = e.kind(), retryable = e.is_retryable(), request_id = %event.context.request_id, "event not handled; returning an error so that it is retried");
             Err(Diagnostic {
                 error_type: if e.is_retryable() {
                     format!("Retryable.{}", e.kind())

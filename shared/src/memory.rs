@@ -442,9 +442,12 @@ impl IncidentStore for MemoryBackend {
 
     async fn release_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
         let mut s = self.lock();
+        // Only the holder gives a lease back: a lease another invocation took since (ours
+        // expired) is theirs.
         if let Some(stored) = s
             .outbox
             .get_mut(&(item.incident_id.clone(), item.item_id.clone()))
+            .filter(|stored| stored.lease_until == item.lease_until)
         {
             stored.lease_until = DateTime::<Utc>::UNIX_EPOCH;
         }

@@ -43,7 +43,8 @@ pub trait IncidentStore: Send + Sync {
         lease_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, KlaxonError>> + Send;
 
-    /// Gives a lease back after a failed delivery so that a retry need not wait for it.
+    /// Gives a lease back after a failed delivery so that a retry need not wait for it;
+    /// only if `item.lease_until` is still the lease on the record (the caller holds it).
     fn release_outbox(
         &self,
         item: &OutboxItem,

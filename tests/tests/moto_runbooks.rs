@@ -5,7 +5,8 @@
 
 use chrono::{Duration, Utc};
 use klaxon::model::{
-    AlarmTracker, Commit, Outcome, ProcessedEvent, StepEntry, StepPhase, StepRun, StepStatus,
+    AlarmTracker, Commit, OutboundMessage, OutboxItem, Outcome, ProcessedEvent, StepEntry,
+    StepPhase, StepRun, StepStatus,
 };
 use klaxon::ports::IncidentStore;
 use klaxon::runbook::{load_str, Catalog};
@@ -272,6 +273,19 @@ async fn step_records_round_trip_through_dynamodb() {
         lease_until: now + Duration::seconds(60),
         expires_at: now + Duration::hours(48),
     };
+    let outbox = OutboxItem {
+        incident_id: "INC-lease".into(),
+        event_id: "ev-1".into(),
+        item_id: "0000000000001#ev-1#0".into(),
+        created_at: now,
+        lease_until: now + Duration::seconds(60),
+        message: OutboundMessage::Lifecycle(klaxon::model::LifecycleEvent {
+            source: None,
+            detail_type: "Incident Updated".into(),
+            resources: vec![],
+            detail: json!({"version": "1"}),
+        }),
+    };
     let commit = Commit {
         processed: ProcessedEvent {
             event_id: "ev-1".into(),
@@ -286,10 +300,37 @@ async fn step_records_round_trip_through_dynamodb() {
         tracker: AlarmTracker::new("k"),
         incident: None,
         timeline: None,
-        outbox: vec![],
+        closed: None,
+        outbox: vec![outbox.clone()],
         step_run: Some(run.clone()),
     };
     store.commit(&commit).await.unwrap();
+    // A lease is given back only by its holder: after A's lease expired and B claimed the
+    // item, A's release leaves B's lease alone.
+    let a = OutboxItem {
+        lease_until: now - Duration::seconds(1),
+        ..outbox.clone()
+    };
+    assert!(store.claim_outbox(&outbox, a.lease_until).await.unwrap());
+    let b_lease = now + Duration::seconds(60);
+    assert!(store.claim_outbox(&a, b_lease).await.unwrap());
+    store.release_outbox(&a).await.unwrap();
+    let pending = store.pending_outbox("INC-lease").await.unwrap();
+    assert_eq!(
+        pending[0].lease_until.timestamp_millis(),
+        b_lease.timestamp_millis(),
+        "B still holds the item"
+    );
+    // B's own release gives it back.
+    store
+        .release_outbox(&OutboxItem {
+            lease_until: b_lease,
+            ..outbox.clone()
+        })
+        .await
+        .unwrap();
+    let pending = store.pending_outbox("INC-lease").await.unwrap();
+    assert_eq!(pending[0].lease_until.timestamp_millis(), 0);
     let stored = store
         .step_run("ev-1")
         .await

@@ -280,7 +280,18 @@ export class KlaxonStack extends Stack {
         maximumEventAgeInSeconds: 21600,
         destinationConfig: { onFailure: { destination: failureQueue.queueArn } },
       });
-      return { spec, id, role, fn };
+      // A duplicate that finds another invocation delivering returns
+      // Retryable.DeliveryInProgress, a benign race Lambda retries: counted apart from the
+      // handler's `error_kind` log field, and left out of the errors alarm below.
+      const busy = new logs.MetricFilter(this, `${id}DeliveryInProgressFilter`, {
+        logGroup,
+        filterPattern: logs.FilterPattern.literal('{ $.error_kind = "DeliveryInProgress" }'),
+        metricNamespace: `Klaxon/${Aws.STACK_NAME}`,
+        metricName: `${spec.handler}-delivery-in-progress`,
+        metricValue: '1',
+        unit: cloudwatch.Unit.COUNT,
+      });
+      return { spec, id, role, fn, busy };
     });
 
     // Every handler runs runbooks, and any runbook may put a metric. PutMetricData supports no
@@ -319,7 +330,7 @@ export class KlaxonStack extends Stack {
     }
 
     // Klaxon's own health, to the ops topic; named klaxon-* so the intake rules exclude them.
-    const alarmOn = (id: string, name: string, description: string, metric: cloudwatch.Metric) => {
+    const alarmOn = (id: string, name: string, description: string, metric: cloudwatch.IMetric) => {
       const alarm = new cloudwatch.Alarm(this, id, {
         alarmName: `${rules.self_alarm_prefix}${Aws.STACK_NAME}-${name}`,
         alarmDescription: description,
@@ -337,8 +348,17 @@ export class KlaxonStack extends Stack {
     alarmOn('IntakeDeadLetterAlarm', 'intake-dead-letters', 'Events EventBridge could not deliver to Klaxon are waiting in the dead-letter queue.', depth(intakeDlq));
     alarmOn('IntakeFailureAlarm', 'intake-failed-events', "Events Klaxon failed on after Lambda's retries are waiting in the failure queue.", depth(failureQueue));
     alarmOn('SubscriptionDeadLetterAlarm', 'undelivered-pages', 'SNS could not deliver pages to a subscriber; they wait in the subscription dead-letter queue.', depth(subscriptionDlq));
-    for (const { spec, id, fn } of intakes) {
-      alarmOn(`${id}ErrorsAlarm`, `${spec.handler}-errors`, `The ${spec.label} handler returned errors (Lambda retries them; see its logs).`, fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }));
+    for (const { spec, id, fn, busy } of intakes) {
+      const otherErrors = new cloudwatch.MathExpression({
+        label: 'errors other than DeliveryInProgress',
+        expression: 'errors - FILL(busy, 0)',
+        usingMetrics: {
+          errors: fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
+          busy: busy.metric({ statistic: 'Sum', period: Duration.minutes(5) }),
+        },
+        period: Duration.minutes(5),
+      });
+      alarmOn(`${id}ErrorsAlarm`, `${spec.handler}-errors`, `The ${spec.label} handler returned errors other than DeliveryInProgress (Lambda retries them; see its logs).`, otherErrors);
       alarmOn(`${id}ThrottlesAlarm`, `${spec.handler}-throttles`, `The ${spec.label} handler was throttled (reserved concurrency reached).`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }));
     }
 

@@ -271,6 +271,22 @@ describe('Klaxon CDK stack', () => {
     }
   });
 
+  test('the errors alarms leave DeliveryInProgress races out, alike in SAM and CDK', () => {
+    const summary = (resources: Resources) => {
+      const filters = Object.values(resources)
+        .filter((r) => r.Type === 'AWS::Logs::MetricFilter')
+        .map((r) => r.Properties.FilterPattern);
+      const expressions = Object.values(resources)
+        .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && JSON.stringify(r.Properties.AlarmName).includes('-errors'))
+        .map((r) => (r.Properties.Metrics ?? []).filter((m: any) => m.Expression).map((m: any) => m.Expression));
+      return { filters, expressions };
+    };
+    const c = summary(cdk);
+    expect(c).toEqual(summary(sam));
+    expect(c.filters).toEqual(HANDLERS.map(() => '{ $.error_kind = "DeliveryInProgress" }'));
+    expect(c.expressions).toEqual(HANDLERS.map(() => ['errors - FILL(busy, 0)']));
+  });
+
   test('SAM and CDK agree on rules and targets', () => {
     expect(rulesSummary(cdk)).toEqual(rulesSummary(sam));
   });

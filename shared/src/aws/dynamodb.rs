@@ -340,8 +340,11 @@ impl IncidentStore for DynamoDbStore {
                 &format!("{OUTBOX_PREFIX}{}", item.item_id),
             )))
             .update_expression("SET lease_until_ms = :zero")
-            .condition_expression("attribute_exists(pk)")
+            // Only the holder gives it back: after our lease expired, another invocation
+            // may hold a new one.
+            .condition_expression("lease_until_ms = :mine")
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":mine", n(item.lease_until.timestamp_millis()))
             .send()
             .await;
         match result {
