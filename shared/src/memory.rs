@@ -12,8 +12,8 @@ use crate::enrich::{
 };
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
-    AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, LifecycleEvent, Notification,
-    OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
+    AlarmTracker, Commit, Delivery, Incident, IncidentChange, IncidentStatus, LifecycleEvent,
+    Notification, OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::{
     Clock, HealthChecks, IncidentStore, LifecycleBus, LoadBalancers, Metrics, Pager, TagSource,
@@ -454,10 +454,29 @@ impl IncidentStore for MemoryBackend {
         Ok(())
     }
 
-    async fn complete_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
-        self.lock()
-            .outbox
-            .remove(&(item.incident_id.clone(), item.item_id.clone()));
+    async fn complete_delivery(&self, delivery: &Delivery) -> Result<(), KlaxonError> {
+        let mut s = self.lock();
+        for item in &delivery.removed {
+            s.outbox
+                .remove(&(item.incident_id.clone(), item.item_id.clone()));
+        }
+        for (incident_id, at) in &delivery.page_delivered {
+            if let Some(incident) = s.incidents.get_mut(incident_id) {
+                incident.page_delivered_at = Some(*at);
+            }
+        }
+        for note in &delivery.notes {
+            s.timelines
+                .entry(note.incident_id.clone())
+                .or_default()
+                .insert((note.at, note.entry_id.clone()), note.clone());
+        }
+        // Removing map entries by key leaves the version alone (no conflict with commits).
+        if let Some(tracker) = s.trackers.get_mut(&delivery.tracker_key) {
+            for key in &delivery.done {
+                tracker.pending_outbox.remove(key);
+            }
+        }
         Ok(())
     }
 

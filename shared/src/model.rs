@@ -185,6 +185,8 @@ pub struct Evidence {
 pub enum EntryKind {
     /// A delivered alarm event (counted by the alarm path).
     Event,
+    /// Something Klaxon did on its own, such as a page dropped as superseded.
+    Note,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,18 +237,33 @@ pub struct AlarmTracker {
     /// apart from state changes).
     #[serde(default)]
     pub last_config_at: Option<DateTime<Utc>>,
-    /// Events whose outbox items may not all be delivered yet (set by the commit that
-    /// writes them, removed by the write that deletes them): when empty, nothing older
-    /// than a new event's items can be pending, and no read is needed to keep the order.
+    /// Outbox items that may not all be delivered yet, one marker per event and incident
+    /// (key [`PendingOutbox::key`]): set by the commit that writes them, removed by the
+    /// write that deletes them (DynamoDB: `REMOVE pending_outbox.#key`, no read needed).
+    /// When empty, nothing older than a new event's items can be pending, and keeping the
+    /// order costs no read.
     #[serde(default)]
-    pub pending_outbox: Vec<PendingOutbox>,
+    pub pending_outbox: BTreeMap<String, PendingOutbox>,
 }
 
-/// One event's outbox items that may still be pending.
+/// One event's outbox items on one incident that may still be pending.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingOutbox {
     pub incident_id: String,
     pub event_id: String,
+}
+
+impl PendingOutbox {
+    pub fn key(&self) -> String {
+        format!("{}|{}", self.incident_id, self.event_id)
+    }
+
+    pub fn of(item: &OutboxItem) -> Self {
+        PendingOutbox {
+            incident_id: item.incident_id.clone(),
+            event_id: item.event_id.clone(),
+        }
+    }
 }
 
 impl AlarmTracker {
@@ -262,7 +279,7 @@ impl AlarmTracker {
             last_feed: None,
             last_event_time: None,
             last_config_at: None,
-            pending_outbox: Vec::new(),
+            pending_outbox: BTreeMap::new(),
         }
     }
 }
@@ -359,6 +376,22 @@ pub struct OutboxItem {
     pub created_at: DateTime<Utc>,
     pub lease_until: DateTime<Utc>,
     pub message: OutboundMessage,
+}
+
+/// What one delivery did, written at once when it ends: the delivered (or superseded)
+/// outbox items removed, the incidents whose page went out marked (`page_delivered_at`),
+/// notes of what was dropped, and the tracker's markers of the events now fully delivered.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Delivery {
+    /// Delivered or dropped: remove them.
+    pub removed: Vec<OutboxItem>,
+    /// Incidents a page was delivered for, and when.
+    pub page_delivered: Vec<(String, DateTime<Utc>)>,
+    /// Timeline notes (pages dropped as superseded).
+    pub notes: Vec<TimelineEntry>,
+    /// The tracker's key and the markers to remove from it ([`PendingOutbox::key`]).
+    pub tracker_key: String,
+    pub done: Vec<String>,
 }
 
 /// Everything one event changes, written atomically: all of it or none of it.

@@ -12,8 +12,8 @@ use crate::enrich::{
 };
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
-    AlarmTracker, Commit, Incident, LifecycleEvent, Notification, OutboxItem, ProcessedEvent,
-    Rejection, StepEntry, StepRun, TimelineEntry,
+    AlarmTracker, Commit, Delivery, Incident, LifecycleEvent, Notification, OutboxItem,
+    ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 
 /// Incident records, timelines, trackers, idempotency records and the outbox.
@@ -50,10 +50,12 @@ pub trait IncidentStore: Send + Sync {
         item: &OutboxItem,
     ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 
-    /// The item was delivered: remove it.
-    fn complete_outbox(
+    /// A delivery ended: remove its delivered and dropped items, mark the incidents whose
+    /// page went out, write its notes and clear the tracker's markers of what is done, in
+    /// one write (DynamoDB: one TransactWriteItems).
+    fn complete_delivery(
         &self,
-        item: &OutboxItem,
+        delivery: &Delivery,
     ) -> impl Future<Output = Result<(), KlaxonError>> + Send;
 
     fn record_rejection(
@@ -233,11 +235,11 @@ impl<T: IncidentStore> IncidentStore for Arc<T> {
     ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
         (**self).release_outbox(item)
     }
-    fn complete_outbox(
+    fn complete_delivery(
         &self,
-        item: &OutboxItem,
+        delivery: &Delivery,
     ) -> impl Future<Output = Result<(), KlaxonError>> + Send {
-        (**self).complete_outbox(item)
+        (**self).complete_delivery(delivery)
     }
     fn record_rejection(
         &self,

@@ -700,36 +700,127 @@ async fn hostile_alarm_text_is_neutralised_everywhere() {
     assert!(!bus.detail["alarm"]["name"].as_str().unwrap().contains('\n'));
 }
 
-#[tokio::test]
-async fn duplicate_delivers_other_events_expired_items_but_not_live_ones() {
+/// The production ALARM's invocation dies after its write: its page and event stay in the
+/// outbox, leased for a minute from `t0`.
+async fn alarm_invocation_died_after_its_write(
+) -> (Arc<MemoryBackend>, Arc<MemEngine>, chrono::DateTime<Utc>) {
     let (backend, engine) = setup();
     let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 5).unwrap();
     backend.set_now(t0);
-    // The ALARM's invocation dies after its write: its page stays in the outbox, leased.
     backend.inject_commit_faults([CommitFault::LostResponse]);
     assert!(engine
         .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
         .await
         .is_err());
-    // An INSUFFICIENT_DATA for the same incident is handled normally meanwhile; its
-    // duplicate, still inside the ALARM's lease, must leave the ALARM's items alone.
-    handle(&engine, "alarm-metric-prod-insufficient.json").await;
-    let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
-    assert_eq!(r.outcome, Outcome::Duplicate);
-    assert!(
-        backend.published().is_empty(),
-        "the live lease is respected"
-    );
-    // After the lease, the same duplicate delivers the dead invocation's page, once.
+    (backend, engine, t0)
+}
+
+#[tokio::test]
+async fn pages_go_out_in_transition_order_after_older_pending_items() {
+    let (backend, engine, t0) = alarm_invocation_died_after_its_write().await;
+    // An INSUFFICIENT_DATA of the same incident, inside the ALARM's lease: its update must
+    // not go out before the ALARM's page, so it waits (a retryable error), sending nothing.
+    let err = engine
+        .handle_bytes(&sample("alarm-metric-prod-insufficient.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "DeliveryInProgress");
+    assert!(err.is_retryable());
+    // Its retry, still inside the lease, waits again.
+    assert!(engine
+        .handle_bytes(&sample("alarm-metric-prod-insufficient.json"))
+        .await
+        .is_err());
+    assert!(backend.published().is_empty() && backend.bus_events().is_empty());
+    // After the lease, the retry delivers the ALARM's page and event first, then its own.
     backend.set_now(t0 + Duration::seconds(120));
     let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
-    assert_eq!(r.notifications.len(), 1);
+    assert_eq!(r.outcome, Outcome::Duplicate);
     assert_eq!(backend.published().len(), 1);
+    let order: Vec<String> = backend
+        .bus_events()
+        .iter()
+        .map(|e| e.event.detail_type.clone())
+        .collect();
+    assert_eq!(order, ["Incident Opened", "Incident Updated"]);
     assert_eq!(backend.outbox_len(), 0);
+    let incident = backend.all_incidents().remove(0);
+    assert!(incident.paged);
+    assert_eq!(
+        incident.page_delivered_at,
+        Some(t0 + Duration::seconds(120))
+    );
     // The ALARM's own retry then finds nothing left to send.
     let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
     assert_eq!(r.outcome, Outcome::Duplicate);
     assert_eq!(backend.published().len(), 1);
+    // Nothing is pending: the tracker's markers are gone, so the next event reads nothing.
+    let (_, tracker) = backend
+        .load(
+            "none",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-checkout-api-5xx-errors",
+        )
+        .await
+        .unwrap();
+    assert!(tracker.unwrap().pending_outbox.is_empty());
+}
+
+#[tokio::test]
+async fn an_opened_page_left_undelivered_is_superseded_by_the_recovery() {
+    let (backend, engine, t0) = alarm_invocation_died_after_its_write().await;
+    // The OK arrives after the dead invocation's lease: the "opened" page is no longer
+    // true and is dropped, with a note; the events on the bus keep their order.
+    backend.set_now(t0 + Duration::seconds(600));
+    let r = handle(&engine, "alarm-metric-prod-ok.json").await;
+    assert_eq!(r.outcome, Outcome::Resolved);
+    let pages = backend.published();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].notification.transition, Transition::Resolved);
+    let order: Vec<String> = backend
+        .bus_events()
+        .iter()
+        .map(|e| e.event.detail_type.clone())
+        .collect();
+    assert_eq!(order, ["Incident Opened", "Incident Resolved"]);
+    let timeline = backend
+        .timeline(r.incident_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert!(timeline
+        .iter()
+        .any(|e| e.kind == klaxon::model::EntryKind::Note
+            && e.summary.contains("dropped as superseded")));
+    assert_eq!(backend.outbox_len(), 0);
+    // A late retry of the ALARM sends nothing: its page is gone for good.
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    assert_eq!(backend.published().len(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_never_sends_a_newer_events_items() {
+    let (backend, engine) = setup();
+    let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 5).unwrap();
+    backend.set_now(t0);
+    handle(&engine, "alarm-metric-prod-alarm.json").await;
+    // The INSUFFICIENT_DATA's lifecycle event fails to go out: it stays in the outbox.
+    backend.fail_next_bus_puts(1);
+    assert!(engine
+        .handle_bytes(&sample("alarm-metric-prod-insufficient.json"))
+        .await
+        .is_err());
+    let before = backend.bus_events().len();
+    // Much later, a redelivery of the older ALARM: it must not send the newer event's item.
+    backend.set_now(t0 + Duration::hours(5));
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    assert_eq!(backend.bus_events().len(), before);
+    assert_eq!(backend.outbox_len(), 1);
+    // Its own retry does.
+    let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    assert_eq!(backend.bus_events().len(), before + 1);
+    assert_eq!(backend.outbox_len(), 0);
 }
 
 /// Every path of every sample: removed, or replaced by each JSON type. The engine must

@@ -93,6 +93,21 @@ async fn alarm_opens_pages_and_ok_resolves() {
         engine.store().pending_outbox(&id).await.unwrap().is_empty(),
         "outbox emptied"
     );
+    // The write that removed the delivered items also marked the page delivered and
+    // cleared the tracker's markers (REMOVE pending_outbox.#key), so the next event of
+    // this alarm needs no read to keep the order.
+    assert!(incident.paged_routes == vec![klaxon::ownership::Route::Production]);
+    let incident = engine.store().incident(&id).await.unwrap().unwrap();
+    assert!(incident.page_delivered_at.is_some());
+    let (_, tracker) = engine
+        .store()
+        .load(
+            "none",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-checkout-api-5xx-errors",
+        )
+        .await
+        .unwrap();
+    assert!(tracker.unwrap().pending_outbox.is_empty());
 }
 
 #[tokio::test]

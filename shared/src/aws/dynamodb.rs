@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{CommitError, KlaxonError};
+use crate::item_size;
 use crate::model::{
-    AlarmTracker, Commit, Incident, IncidentChange, IncidentStatus, IncidentUpdate,
+    AlarmTracker, Commit, Delivery, Incident, IncidentChange, IncidentStatus, IncidentUpdate,
     OutboundMessage, OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::IncidentStore;
@@ -121,6 +122,62 @@ impl DynamoDbStore {
             items.push(self.put(dynamo(layout::step_run_item(run))?, None, None)?);
         }
         Ok(items)
+    }
+
+    /// One delivery's end, as transaction actions: Delete each removed item; Put each
+    /// note; Update each incident whose page went out (`page_delivered_at`); Update the
+    /// tracker, removing the markers of what is done (by key, no read, version untouched).
+    fn delivery_actions(&self, d: &Delivery) -> Result<Vec<TransactWriteItem>, KlaxonError> {
+        let mut actions = Vec::new();
+        for item in &d.removed {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(
+                    incident_pk(&item.incident_id),
+                    &layout::outbox_sk(item),
+                )))
+                .build()
+                .map_err(build_error)?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        for note in &d.notes {
+            actions.push(self.put(dynamo(layout::timeline_item(note))?, None, None)?);
+        }
+        for (incident_id, at) in &d.page_delivered {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(incident_pk(incident_id), INCIDENT_SK)))
+                .update_expression("SET page_delivered_at = :at")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":at", to_av(at)?)
+                .build()
+                .map_err(build_error)?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        if !d.done.is_empty() {
+            let names: Vec<String> = (0..d.done.len()).map(|n| format!("#m{n}")).collect();
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(tracker_pk(&d.tracker_key), TRACKER_SK)))
+                .update_expression(format!(
+                    "REMOVE {}",
+                    names
+                        .iter()
+                        .map(|n| format!("pending_outbox.{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .condition_expression("attribute_exists(pk)");
+            for (name, key) in names.iter().zip(&d.done) {
+                update = update.expression_attribute_names(name, key);
+            }
+            actions.push(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build_error)?)
+                    .build(),
+            );
+        }
+        Ok(actions)
     }
 
     /// The UpdateItem of an [`IncidentUpdate`] (the memory backend's `apply_update`).
@@ -359,17 +416,40 @@ impl IncidentStore for DynamoDbStore {
         }
     }
 
-    async fn complete_outbox(&self, item: &OutboxItem) -> Result<(), KlaxonError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(
-                incident_pk(&item.incident_id),
-                &format!("{OUTBOX_PREFIX}{}", item.item_id),
-            )))
-            .send()
-            .await
-            .map_err(|e| super::classify("dynamodb", "DeleteItem", e))?;
+    async fn complete_delivery(&self, delivery: &Delivery) -> Result<(), KlaxonError> {
+        let actions = self.delivery_actions(delivery)?;
+        // A transaction holds at most 100 actions; a delivery rarely more than a few.
+        for chunk in actions.chunks(item_size::MAX_TRANSACTION_ACTIONS) {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(chunk.to_vec()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => break,
+                    // A commit of the same tracker in flight: try again shortly.
+                    Err(e)
+                        if attempt < 4
+                            && matches!(
+                                e.as_service_error(),
+                                Some(
+                                    TransactWriteItemsError::TransactionCanceledException(_)
+                                        | TransactWriteItemsError::TransactionInProgressException(
+                                            _
+                                        )
+                                )
+                            ) =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                    }
+                    Err(e) => return Err(super::classify("dynamodb", "TransactWriteItems", e)),
+                }
+            }
+        }
         Ok(())
     }
 

@@ -12,9 +12,12 @@ use tracing::Instrument;
 
 use crate::error::{CommitError, KlaxonError};
 use crate::intake::{self, AlarmEvent, EventTags, Intake, InvalidEvent};
+mod outbox;
+
 use crate::model::{
-    Commit, LifecycleEvent, Notification, OutboundMessage, OutboxItem, Outcome, PendingStep,
-    ProcessedEvent, Rejection, RunbookScope, StepEntry, StepPhase, StepRun, StepStatus,
+    AlarmTracker, Commit, LifecycleEvent, Notification, OutboundMessage, OutboxItem, Outcome,
+    PendingOutbox, PendingStep, ProcessedEvent, Rejection, RunbookScope, StepEntry, StepPhase,
+    StepRun, StepStatus,
 };
 use crate::notify;
 use crate::ownership::{self, Route, Severity};
@@ -384,7 +387,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             let (processed, tracker) = self.store.load(&event.event_id, dedup_key).await?;
             let landed = match (processed, attempted.take()) {
                 (Some(p), Some(mine)) if p.writer == writer => mine,
-                (Some(p), _) => return self.redeliver(p, event).await,
+                (Some(p), _) => return self.redeliver(p, tracker, event).await,
                 (None, _) => {
                     let prospective = plan::plan(tracker.as_ref(), event, &ownership, received_at);
                     let walk = run::walk(
@@ -474,13 +477,21 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             outbox,
             step_run,
             given_up,
+            markers,
         } = landed;
         let plan = &decision.plan;
         if let Some(id) = &plan.incident_id {
             span.record("incident_id", tracing::field::display(id));
         }
         tracing::info!(outcome = plan.outcome.as_str(), "event applied");
-        let delivered = self.deliver(&outbox).await;
+        let open = plan
+            .tracker
+            .open_incident
+            .as_ref()
+            .map(|o| o.incident_id.as_str());
+        let delivered = self
+            .deliver_in_order(outbox, &markers, open, &event.alarm_arn, None)
+            .await;
         let (notifications, lifecycle_events) = match delivered {
             Ok(d) => d,
             Err(e) => {
@@ -619,6 +630,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             outbox: outbox.clone(),
             step_run,
         };
+        // The markers as read, before this event's own: what may be older than them.
+        let markers = commit.tracker.pending_outbox.clone();
+        for item in &outbox {
+            let marker = PendingOutbox::of(item);
+            commit.tracker.pending_outbox.insert(marker.key(), marker);
+        }
         let given_up = fit_commit(&mut commit);
         let step_run = commit.step_run.clone();
         (
@@ -628,6 +645,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                 outbox,
                 step_run,
                 given_up,
+                markers,
             },
         )
     }
@@ -899,17 +917,27 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
     async fn redeliver(
         &self,
         processed: ProcessedEvent,
+        tracker: Option<AlarmTracker>,
         event: &AlarmEvent,
     ) -> Result<Report, KlaxonError> {
         let mut report = Report::empty(Outcome::Duplicate, Some(event.event_id.clone()));
         report.dedup_key = Some(processed.dedup_key.clone());
         report.incident_id = processed.incident_id.clone();
-        if let Some(incident_id) = processed.incident_id.as_deref() {
-            let (notifications, lifecycle_events) =
-                self.redeliver_outbox(incident_id, event).await?;
-            report.notifications = notifications;
-            report.lifecycle_events = lifecycle_events;
-        }
+        let tracker = tracker.unwrap_or_else(|| AlarmTracker::new(&event.alarm_arn));
+        let (notifications, lifecycle_events) = self
+            .redeliver_outbox(
+                &event.event_id,
+                processed.incident_id.as_deref(),
+                &tracker.pending_outbox,
+                tracker
+                    .open_incident
+                    .as_ref()
+                    .map(|o| o.incident_id.as_str()),
+                &event.alarm_arn,
+            )
+            .await?;
+        report.notifications = notifications;
+        report.lifecycle_events = lifecycle_events;
         // Steps an earlier delivery of this event left unfinished: finish them, skipping
         // the ones it completed.
         let now = self.clock.now();
@@ -940,90 +968,6 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             ),
         }
         Ok(report)
-    }
-
-    async fn redeliver_outbox(
-        &self,
-        incident_id: &str,
-        event: &AlarmEvent,
-    ) -> Result<(Vec<Notification>, Vec<LifecycleEvent>), KlaxonError> {
-        let now = self.clock.now();
-        let pending = self.store.pending_outbox(incident_id).await?;
-        // This event's own items under a live lease: the invocation that wrote them may have
-        // died. Retry after the lease, and claim nothing before saying so.
-        if let Some(item) = pending
-            .iter()
-            .find(|i| i.event_id == event.event_id && i.lease_until > now)
-        {
-            return Err(KlaxonError::DeliveryInProgress {
-                incident_id: item.incident_id.clone(),
-                item_id: item.item_id.clone(),
-                lease_until: item.lease_until.to_rfc3339(),
-            });
-        }
-        let mut claimed = Vec::new();
-        // Other events' items under a live lease belong to their invocation (or its retry).
-        for item in pending.into_iter().filter(|i| i.lease_until <= now) {
-            let lease_until = now + chrono_duration(self.settings.outbox_lease);
-            if self.store.claim_outbox(&item, lease_until).await? {
-                claimed.push(OutboxItem {
-                    lease_until,
-                    ..item
-                });
-            }
-        }
-        if !claimed.is_empty() {
-            tracing::warn!(
-                items = claimed.len(),
-                "duplicate delivery found undelivered messages; delivering them now"
-            );
-        }
-        self.deliver(&claimed).await
-    }
-
-    /// Delivers leased outbox items in order, deleting each once delivered. On failure the
-    /// remaining leases are released and the error returned, so the invocation is retried.
-    async fn deliver(
-        &self,
-        items: &[OutboxItem],
-    ) -> Result<(Vec<Notification>, Vec<LifecycleEvent>), KlaxonError> {
-        let mut pages = Vec::new();
-        let mut events = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            let sent = match &item.message {
-                OutboundMessage::Page(n) => match self.settings.topics.get(&n.route) {
-                    Some(topic) => self.pager.publish(topic, n).await.map(|message_id| {
-                        tracing::info!(route = n.route.as_str(), transition = n.transition.as_str(), %message_id, "page published");
-                        pages.push(n.clone());
-                    }),
-                    None => Err(KlaxonError::NoTopicForRoute(n.route.as_str())),
-                },
-                OutboundMessage::Lifecycle(e) => self.bus.put(&self.settings.event_bus, e).await.map(|()| {
-                    tracing::info!(detail_type = %e.detail_type, "lifecycle event put");
-                    events.push(e.clone());
-                }),
-            };
-            match sent {
-                Ok(()) => {
-                    // Delivered. If the delete fails, the item stays and a later duplicate
-                    // delivery may send it again: log it, but do not fail (and so re-send)
-                    // this invocation for it.
-                    if let Err(e) = self.store.complete_outbox(item).await {
-                        tracing::warn!(error = %e, item_id = %text::for_log(&item.item_id), "delivered, but the outbox item could not be deleted");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, item_id = %text::for_log(&item.item_id), "delivery failed; the invocation will be retried");
-                    for rest in &items[index..] {
-                        if let Err(release) = self.store.release_outbox(rest).await {
-                            tracing::warn!(error = %release, "could not release an outbox lease; it expires by itself");
-                        }
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok((pages, events))
     }
 }
 
@@ -1136,6 +1080,8 @@ struct Attempt {
     step_run: Option<StepRun>,
     /// What was left out for the commit to fit DynamoDB's limits (`fit_commit`).
     given_up: Option<String>,
+    /// The tracker's outbox markers before this commit: older items that may be pending.
+    markers: BTreeMap<String, PendingOutbox>,
 }
 
 /// `values` when a pending step of `kind` reads them, else nothing.
