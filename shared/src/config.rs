@@ -191,9 +191,10 @@ impl Config {
         // Security events page the security route whatever the runbook says.
         if !self.settings.topics.contains_key(&Route::Security) {
             let security = catalog.runbooks().iter().find(|r| {
-                crate::infra::trigger_sources(&r.spec.trigger.value)
-                    .iter()
-                    .any(|(_, handler)| *handler == Some("security-intake"))
+                r.spec.security
+                    || crate::infra::runbook_sources(r)
+                        .iter()
+                        .any(|(_, handler)| *handler == Some("security-intake"))
             });
             if let Some(runbook) = security {
                 return Err(ConfigError::Invalid {
@@ -378,6 +379,14 @@ mod tests {
             TOPIC_SECURITY,
             "arn:aws:sns:us-east-1:123456789012:klaxon-security",
         ));
+        // The shipped config-compliance runbook records other Config rules on `ops`.
+        let err = Config::from_lookup(env(&pairs))
+            .unwrap()
+            .catalog()
+            .err()
+            .expect("refused without an ops topic");
+        assert!(err.to_string().contains(TOPIC_OPS), "{err}");
+        pairs.push((TOPIC_OPS, "arn:aws:sns:us-east-1:123456789012:klaxon-ops"));
         assert!(Config::from_lookup(env(&pairs)).unwrap().catalog().is_ok());
     }
 }

@@ -21,40 +21,41 @@ pub const HANDLERS: [&str; 3] = ["alarm-intake", "health-intake", "security-inta
 /// the CloudTrail detail-types ("AWS API Call via CloudTrail", console sign-in), which come
 /// with the source of the service called (`aws.ec2`, `aws.s3`, `aws.iam`, ...) and are
 /// security invariants whatever the service.
-pub fn handler_for(
-    source: &str,
-    cloudtrail_only: bool,
-    health_security: bool,
-) -> Option<&'static str> {
+///
+/// `security`: the trigger belongs to a security runbook (`security: true`, or AWS Health's
+/// RISK / ABUSE services): AWS Health and AWS Config events go to security-intake then, and
+/// to health-intake (the non-security intake of AWS service events) otherwise, so that each
+/// function publishes only to its own routes.
+pub fn handler_for(source: &str, cloudtrail_only: bool, security: bool) -> Option<&'static str> {
     match source {
         _ if cloudtrail_only && source.starts_with("aws.") => Some("security-intake"),
-        "aws.health" if health_security => Some("security-intake"),
+        "aws.health" | "aws.config" if security => Some("security-intake"),
         "aws.cloudwatch" => Some("alarm-intake"),
-        "aws.health" => Some("health-intake"),
-        "aws.guardduty" | "aws.securityhub" | "aws.config" | "aws.signin" => {
-            Some("security-intake")
-        }
+        "aws.health" | "aws.config" => Some("health-intake"),
+        "aws.guardduty" | "aws.securityhub" | "aws.signin" => Some("security-intake"),
         _ => None,
     }
 }
 
-/// Which handler the deployed rules send a delivered event to (by the same choice as
-/// [`handler_for`]); tests and tools use it.
-pub fn handler_for_event(event: &Value) -> Option<&'static str> {
-    let detail_type = event["detail-type"].as_str().unwrap_or_default();
-    let health_security = detail_type == crate::intake::HEALTH_ABUSE_EVENT
-        || event["detail"]["service"]
-            .as_str()
-            .is_some_and(|s| crate::intake::HEALTH_SECURITY_SERVICES.contains(&s));
-    handler_for(
-        event["source"].as_str().unwrap_or_default(),
-        crate::intake::is_cloudtrail_detail_type(detail_type),
-        health_security,
-    )
+/// Which handler the deployed rules send a delivered event to: that of the runbooks whose
+/// triggers match it (the rules are made of those triggers); tests and tools use it.
+pub fn handler_for_event(catalog: &Catalog, event: &Value) -> Option<&'static str> {
+    let source = event["source"].as_str()?;
+    catalog.candidates(event).into_iter().find_map(|runbook| {
+        runbook_sources(runbook)
+            .into_iter()
+            .find(|(s, _)| s == source)
+            .and_then(|(_, handler)| handler)
+    })
+}
+
+/// The sources a runbook's trigger names, each with the handler that serves it.
+pub fn runbook_sources(runbook: &crate::runbook::Runbook) -> Vec<(String, Option<&'static str>)> {
+    trigger_sources(&runbook.spec.trigger.value, runbook.spec.security)
 }
 
 /// The sources a trigger names, each with the handler that serves it (`None`: no handler).
-pub fn trigger_sources(trigger: &Value) -> Vec<(String, Option<&'static str>)> {
+pub fn trigger_sources(trigger: &Value, security: bool) -> Vec<(String, Option<&'static str>)> {
     let strings = |key: &str| -> Vec<&str> {
         trigger[key]
             .as_array()
@@ -82,7 +83,7 @@ pub fn trigger_sources(trigger: &Value) -> Vec<(String, Option<&'static str>)> {
         .map(|source| {
             (
                 source.to_string(),
-                handler_for(source, cloudtrail_only, health_security),
+                handler_for(source, cloudtrail_only, security || health_security),
             )
         })
         .collect()
@@ -111,7 +112,7 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
     let mut errors = Vec::new();
     for runbook in catalog.runbooks() {
         let trigger = &runbook.spec.trigger.value;
-        let sources = trigger_sources(trigger);
+        let sources = runbook_sources(runbook);
         let error = |reason: String| RuleError {
             runbook: runbook.name().to_string(),
             reason,

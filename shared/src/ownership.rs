@@ -170,6 +170,14 @@ pub fn for_event(tags: &[(String, String)], event: &crate::intake::AlarmEvent) -
     ownership
 }
 
+/// Ownership of an event a security runbook handles (`security: true`): pinned to the
+/// security route, redacted like every security incident.
+pub fn secured(mut ownership: Ownership) -> Ownership {
+    ownership.security = true;
+    ownership.route = Route::Security;
+    ownership
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

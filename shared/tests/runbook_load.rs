@@ -133,3 +133,40 @@ fn duplicate_names_across_files_are_rejected() {
     assert_eq!(errors[0].line, 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The two AWS Config runbooks split the rules between them: `config-security`'s prefixes
+/// (security rules) and `config-compliance`'s `anything-but` list (the others) must be the
+/// same list (plus `securityhub-`, left to Security Hub's own findings), or a rule would be
+/// served twice or by neither.
+#[test]
+fn the_config_runbooks_split_the_rules_by_one_list() {
+    let runbooks = load_path(&root().join("runbooks")).unwrap();
+    let find = |name: &str| {
+        runbooks
+            .iter()
+            .find(|r| r.name() == name)
+            .unwrap_or_else(|| panic!("{name} is shipped"))
+    };
+    let security = find("config-security");
+    assert!(security.spec.security);
+    let mut prefixes: Vec<String> = security.spec.trigger.value["detail"]["configRuleName"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["prefix"].as_str().unwrap().to_string())
+        .collect();
+    let compliance = find("config-compliance");
+    assert!(!compliance.spec.security);
+    let mut excluded: Vec<String> = compliance.spec.trigger.value["detail"]["configRuleName"][0]
+        ["anything-but"]["prefix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    prefixes.push("securityhub-".into());
+    prefixes.sort();
+    excluded.sort();
+    assert_eq!(prefixes, excluded);
+    assert!(prefixes.len() > 50, "the managed security rules are listed");
+}

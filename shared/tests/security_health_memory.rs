@@ -227,6 +227,20 @@ async fn every_security_and_health_sample_is_handled_as_documented() {
             Some(Severity::Critical),
             Some(Route::Security),
         ),
+        // Config rules: a security rule's conformance-pack copy is a security rule; a
+        // tagging rule is recorded for ops at low, without a page.
+        (
+            "security/config-conformance-pack-noncompliant.json",
+            Outcome::Opened,
+            Some(Severity::Medium),
+            Some(Route::Security),
+        ),
+        (
+            "health/config-required-tags-noncompliant.json",
+            Outcome::Opened,
+            Some(Severity::Low),
+            None,
+        ),
         (
             "security/cloudtrail-start-logging.json",
             Outcome::Ignored,

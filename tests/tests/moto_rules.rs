@@ -87,7 +87,7 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
             .as_str()
             .is_some_and(|n| n.starts_with(klaxon::infra::SELF_ALARM_PREFIX));
         let served = !catalog.candidates(&event).is_empty() && !own_alarm;
-        let serving = klaxon::infra::handler_for_event(&event);
+        let serving = klaxon::infra::handler_for_event(&catalog, &event);
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&bus)
             .source(event["source"].as_str().unwrap())

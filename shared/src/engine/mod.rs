@@ -368,12 +368,17 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             EventTags::Provided(tags) => (tags.clone(), TagOrigin::Event),
             EventTags::LookUp(arn) => self.cloudwatch.tags(arn).await?,
         };
-        let ownership = ownership::for_event(&tags, event);
+        let mut ownership = ownership::for_event(&tags, event);
         let dedup_key = event.alarm_arn.as_str();
-        let base_context = step_logic::alarm_context(event, &ownership, None, None);
+        let mut base_context = step_logic::alarm_context(event, &ownership, None, None);
         let selected = Catalog::choose(candidates, &base_context);
         if selected.is_empty() {
             return Ok(self.no_runbook(event));
+        }
+        // A security runbook makes the event a security incident (never the reverse).
+        if !ownership.security && selected.iter().any(|r| r.spec.security) {
+            ownership = ownership::secured(ownership);
+            base_context = step_logic::alarm_context(event, &ownership, None, None);
         }
         let inputs = AlarmInputs::of(event);
         // Enrichment that ran before the page, kept across commit attempts.

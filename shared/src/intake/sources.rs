@@ -963,7 +963,9 @@ pub(super) fn config_compliance(env: &Envelope<'_>) -> Result<AlarmEvent, Invali
             state,
             at: recorded,
             severity: Some(Severity::Medium),
-            security: true,
+            // Security-relevant or not by the rule's name: the `config-security` runbook
+            // (security: true) lists the rules that are; others go to ops.
+            security: false,
             description: None,
             reason: Some(if previously.is_empty() {
                 compliance.to_string()

@@ -25,6 +25,12 @@ pub struct RunbookSpec {
     /// Runbooks matching one event run in ascending `order`, then by name.
     #[serde(default = "default_order")]
     pub order: i32,
+    /// The events this runbook handles are security incidents: the security route only,
+    /// pages redacted, served by security-intake. A runbook can make an event a security
+    /// incident, never the reverse. (AWS Config rules are security-relevant or not by
+    /// their name: the shipped `config-security` runbook lists them.)
+    #[serde(default)]
+    pub security: bool,
     /// An EventBridge event pattern over the event as delivered.
     pub trigger: Spanned<Value>,
     /// Optional: an event pattern over the step context (the alarm and its tags, looked up
