@@ -521,7 +521,7 @@ impl IncidentStore for MemoryBackend {
             None => {}
         }
         for entry in entries {
-            let bytes = crate::item_size::item_bytes(&crate::layout::step_entry_item(entry));
+            let bytes = crate::item_size::step_entry_bytes(entry);
             if bytes > crate::item_size::MAX_ITEM_BYTES {
                 return Err(too_large(
                     "BatchWriteItem",

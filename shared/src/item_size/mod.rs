@@ -11,7 +11,9 @@
 
 use serde_json::Value;
 
-use crate::layout::{self, JsonItem};
+use crate::layout::JsonItem;
+
+mod sizes;
 use crate::model::{Commit, Incident, IncidentChange};
 
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -59,23 +61,24 @@ pub struct Measured {
 /// ownership and routes are bounded), so an update is counted at this much.
 const INCIDENT_UPDATE_ALLOWANCE: usize = 8 * 1024;
 
-/// The items a commit puts, measured as the DynamoDB adapter writes them, and the number
-/// of actions of its transaction.
+/// The items a commit puts, measured as the DynamoDB adapter writes them (the table layout
+/// of `layout.rs`), and the number of actions of its transaction. Measured without building
+/// the items: `sizes` counts while serializing.
 pub fn commit_items(commit: &Commit) -> (Vec<Measured>, usize) {
     let mut items = vec![
         Measured {
             what: "idempotency record",
-            bytes: item_bytes(&layout::processed_item(&commit.processed)),
+            bytes: sizes::processed(&commit.processed),
         },
         Measured {
             what: "tracker",
-            bytes: item_bytes(&layout::tracker_item(&commit.tracker)),
+            bytes: sizes::tracker(&commit.tracker),
         },
     ];
     match &commit.incident {
         Some(IncidentChange::Open(incident)) => items.push(Measured {
             what: "incident",
-            bytes: incident_bytes(incident),
+            bytes: sizes::incident(incident),
         }),
         Some(IncidentChange::Update(_)) => items.push(Measured {
             what: "incident update",
@@ -96,19 +99,19 @@ pub fn commit_items(commit: &Commit) -> (Vec<Measured>, usize) {
     {
         items.push(Measured {
             what: "timeline entry",
-            bytes: item_bytes(&layout::timeline_item(entry)),
+            bytes: sizes::timeline(entry),
         });
     }
     for item in &commit.outbox {
         items.push(Measured {
             what: "outbox item",
-            bytes: item_bytes(&layout::outbox_item(item)),
+            bytes: sizes::outbox(item),
         });
     }
     if let Some(run) = &commit.step_run {
         items.push(Measured {
             what: "step run",
-            bytes: item_bytes(&layout::step_run_item(run)),
+            bytes: sizes::step_run(run),
         });
     }
     let actions = items.len();
@@ -116,7 +119,11 @@ pub fn commit_items(commit: &Commit) -> (Vec<Measured>, usize) {
 }
 
 pub fn incident_bytes(incident: &Incident) -> usize {
-    item_bytes(&layout::incident_item(incident))
+    sizes::incident(incident)
+}
+
+pub fn step_entry_bytes(entry: &crate::model::StepEntry) -> usize {
+    sizes::step_entry(entry)
 }
 
 /// Why DynamoDB would refuse a commit, in its own words where it has them.
