@@ -339,38 +339,27 @@ impl ser::SerializeSeq for Compound {
     }
 }
 
-impl ser::SerializeTuple for Compound {
-    type Ok = usize;
-    type Error = Unsupported;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Unsupported> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<usize, Unsupported> {
-        Ok(Compound::end(self))
-    }
+/// Tuples count like lists.
+macro_rules! like_a_list {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Compound {
+            type Ok = usize;
+            type Error = Unsupported;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Unsupported> {
+                ser::SerializeSeq::serialize_element(self, value)
+            }
+            fn end(self) -> Result<usize, Unsupported> {
+                Ok(Compound::end(self))
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Compound {
-    type Ok = usize;
-    type Error = Unsupported;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Unsupported> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<usize, Unsupported> {
-        Ok(Compound::end(self))
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound {
-    type Ok = usize;
-    type Error = Unsupported;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Unsupported> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<usize, Unsupported> {
-        Ok(Compound::end(self))
-    }
-}
+like_a_list!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeStruct for Compound {
     type Ok = usize;
