@@ -62,6 +62,8 @@ struct State {
     tags: HashMap<String, Vec<(String, String)>>,
     commit_faults: VecDeque<CommitFault>,
     publish_faults: u32,
+    /// Publishes to these topics fail for good (as SNS does for a deleted topic).
+    dead_topics: Vec<String>,
     tag_faults: VecDeque<KlaxonError>,
     tag_lookups: u32,
     now: Option<DateTime<Utc>>,
@@ -156,6 +158,12 @@ impl MemoryBackend {
     /// The next `count` publishes fail with a retryable error.
     pub fn fail_next_publishes(&self, count: u32) {
         self.lock().publish_faults = count;
+    }
+
+    /// Every publish to `topic_arn` fails from now on with a non-retryable error, as SNS
+    /// answers for a topic that was deleted (`NotFound`).
+    pub fn delete_topic(&self, topic_arn: &str) {
+        self.lock().dead_topics.push(topic_arn.to_string());
     }
 
     pub fn fail_next_tag_lookup(&self, error: KlaxonError) {
@@ -597,6 +605,15 @@ impl Pager for MemoryBackend {
         if s.publish_faults > 0 {
             s.publish_faults -= 1;
             return Err(KlaxonError::Injected("SNS publish failed".into()));
+        }
+        if s.dead_topics.iter().any(|t| t == topic_arn) {
+            return Err(KlaxonError::Aws {
+                service: "sns",
+                operation: "Publish",
+                code: "NotFound".into(),
+                message: "Topic does not exist".into(),
+                retryable: false,
+            });
         }
         s.published.push(Published {
             topic_arn: topic_arn.to_string(),

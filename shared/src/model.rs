@@ -251,6 +251,10 @@ pub struct AlarmTracker {
 pub struct PendingOutbox {
     pub incident_id: String,
     pub event_id: String,
+    /// The tracker version of the commit that wrote them (the oldest marker goes first
+    /// when there are too many).
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl PendingOutbox {
@@ -262,6 +266,13 @@ impl PendingOutbox {
         PendingOutbox {
             incident_id: item.incident_id.clone(),
             event_id: item.event_id.clone(),
+            // The item id begins with the commit's tracker version (engine).
+            version: item
+                .item_id
+                .split('#')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
         }
     }
 }

@@ -132,13 +132,22 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
         ),
     }
     if let Some(at) = plan.recovered_unseen_at {
-        line(
-            "Recovered:",
-            &format!(
-                "at {} (that recovery was never delivered to Klaxon) and fires again: a new incident",
-                at.format("%Y-%m-%dT%H:%M:%S%.3fZ")
-            ),
-        );
+        let recreated = plan
+            .closed
+            .as_ref()
+            .is_some_and(|c| c.update.resolution == Some(Resolution::AlarmRecreated));
+        let at = at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        if recreated {
+            line(
+                "Re-created:",
+                &format!("the alarm was created again at {at} (its deletion was never delivered to Klaxon) and fires: a new incident"),
+            );
+        } else {
+            line(
+                "Recovered:",
+                &format!("at {at} (that recovery was never delivered to Klaxon) and fires again: a new incident"),
+            );
+        }
     }
     if transition == Transition::Resolved {
         if let Some(resolution) = plan.resolution.filter(|r| !r.is_recovery()) {

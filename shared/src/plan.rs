@@ -134,6 +134,11 @@ pub fn plan(
     next.last_event_id = Some(event.event_id.clone());
     next.last_feed = event.feed.clone();
     next.last_event_time = event.event_time;
+    // The alarm's creation is a configuration fact: a deletion or creation configured
+    // before it, delivered late, is then stale.
+    if let Some(created) = event.created_at() {
+        next.last_config_at = next.last_config_at.max(Some(created));
+    }
 
     // An ALARM whose previous state is a recovery (OK, or a re-created alarm) newer than
     // anything applied: the OK was lost. The open incident ended then, and this is a new
@@ -306,6 +311,12 @@ pub fn plan(
         },
     };
     if let Some((at, open)) = unseen_recovery {
+        // A re-created alarm's old incident ended with its alarm, not with a recovery.
+        let resolution = if event.created_at().is_some() {
+            Resolution::AlarmRecreated
+        } else {
+            Resolution::RecoveryInferred
+        };
         plan.closed = Some(ClosedIncident {
             update: IncidentUpdate {
                 incident_id: open.incident_id.clone(),
@@ -315,7 +326,7 @@ pub fn plan(
                 last_state: AlarmState::Ok,
                 last_state_at: at,
                 updated_at: received_at,
-                resolution: Some(Resolution::RecoveryInferred),
+                resolution: Some(resolution),
                 paged_routes: None,
             },
             entry: TimelineEntry {
@@ -458,7 +469,12 @@ fn is_stale(previous: &AlarmTracker, event: &AlarmEvent) -> bool {
                 (Some(now), Some(before)) => now > before,
                 _ => false,
             };
-            !(same_feed && later)
+            // Another feed's copy of the same update is stale. But a change of state with
+            // the same update time is an analyst's (Security Hub keeps `UpdatedAt` when its
+            // workflow changes): it applies from whichever feed it comes, or resolving a
+            // GuardDuty finding in Security Hub would be lost.
+            let changed = previous.last_state != Some(event.state);
+            !(later && (same_feed || changed))
         }
         _ => event.state_timestamp <= last,
     }
@@ -572,6 +588,8 @@ fn plan_config(
             Resolution::AlarmDeleted,
             "alarm deleted — not a recovery: the incident is closed because nothing watches the problem any more".into(),
         ),
+        // The new alarm's own incident (opened after the creation) is not the old one.
+        ConfigOperation::Create if open.opened_at >= at => base,
         ConfigOperation::Create => ended(
             Resolution::AlarmRecreated,
             "alarm deleted and re-created; deletion not seen — not a recovery".into(),

@@ -737,11 +737,7 @@ async fn pages_go_out_in_transition_order_after_older_pending_items() {
     let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
     assert_eq!(r.outcome, Outcome::Duplicate);
     assert_eq!(backend.published().len(), 1);
-    let order: Vec<String> = backend
-        .bus_events()
-        .iter()
-        .map(|e| e.event.detail_type.clone())
-        .collect();
+    let order = bus_order(&backend);
     assert_eq!(order, ["Incident Opened", "Incident Updated"]);
     assert_eq!(backend.outbox_len(), 0);
     let incident = backend.all_incidents().remove(0);
@@ -776,25 +772,45 @@ async fn an_opened_page_left_undelivered_is_superseded_by_the_recovery() {
     let pages = backend.published();
     assert_eq!(pages.len(), 1);
     assert_eq!(pages[0].notification.transition, Transition::Resolved);
-    let order: Vec<String> = backend
-        .bus_events()
-        .iter()
-        .map(|e| e.event.detail_type.clone())
-        .collect();
+    let order = bus_order(&backend);
     assert_eq!(order, ["Incident Opened", "Incident Resolved"]);
-    let timeline = backend
-        .timeline(r.incident_id.as_deref().unwrap())
-        .await
-        .unwrap();
-    assert!(timeline
-        .iter()
-        .any(|e| e.kind == klaxon::model::EntryKind::Note
-            && e.summary.contains("dropped as superseded")));
+    assert!(has_note(&backend, &r, &["dropped as superseded"]).await);
     assert_eq!(backend.outbox_len(), 0);
     // A late retry of the ALARM sends nothing: its page is gone for good.
     let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
     assert_eq!(r.outcome, Outcome::Duplicate);
     assert_eq!(backend.published().len(), 1);
+}
+
+#[tokio::test]
+async fn an_older_message_that_fails_for_good_is_set_aside_and_newer_ones_go_out() {
+    let (backend, engine, t0) = alarm_invocation_died_after_its_write().await;
+    // Meanwhile the production topic is deleted: the ALARM's page can never go out.
+    backend.delete_topic(PRODUCTION_TOPIC);
+    backend.set_now(t0 + Duration::seconds(120));
+    let r = handle(&engine, "alarm-metric-prod-insufficient.json").await;
+    assert_eq!(r.outcome, Outcome::Noted);
+    let order = bus_order(&backend);
+    assert_eq!(order, ["Incident Opened", "Incident Updated"]);
+    assert_eq!(
+        backend.outbox_len(),
+        0,
+        "set aside, not left to block the key"
+    );
+    assert!(has_note(&backend, &r, &["could not be delivered", "set aside"]).await);
+}
+
+/// Whether the report's incident has a note (an entry Klaxon wrote on its own) saying all of
+/// `words`.
+async fn has_note(backend: &MemoryBackend, report: &Report, words: &[&str]) -> bool {
+    backend
+        .timeline(report.incident_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| {
+            e.kind == klaxon::model::EntryKind::Note && words.iter().all(|w| e.summary.contains(w))
+        })
 }
 
 #[tokio::test]
@@ -978,4 +994,13 @@ async fn a_last_attempt_that_landed_is_delivered_not_reported_as_contention() {
     assert_eq!(r.outcome, Outcome::Opened);
     assert_eq!(backend.published().len(), 1);
     assert_eq!(backend.outbox_len(), 0);
+}
+
+/// The detail-types put on the bus, in order.
+fn bus_order(backend: &MemoryBackend) -> Vec<String> {
+    backend
+        .bus_events()
+        .iter()
+        .map(|e| e.event.detail_type.clone())
+        .collect()
 }

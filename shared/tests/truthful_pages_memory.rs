@@ -138,7 +138,7 @@ async fn a_lost_ok_does_not_silence_the_next_alarm() {
 }
 
 #[tokio::test]
-async fn an_alarm_recreated_unseen_counts_as_a_recovery_and_other_insufficient_data_does_not() {
+async fn an_alarm_recreated_unseen_ends_the_old_incident_and_other_insufficient_data_does_not() {
     let (backend, engine) = shipped();
     handle(&engine, &alarm("a1", "ALARM", 0, "OK", 0, "r")).await;
     // Not a recovery: the alarm could not evaluate for a while, then fired again.
@@ -389,6 +389,62 @@ async fn security_hub_failed_then_analyst_resolved_with_the_same_updated_at_reso
     resolved["time"] = json!("2024-05-30T10:00:00Z");
     resolved["detail"]["findings"][0]["Workflow"]["Status"] = json!("RESOLVED");
     assert_eq!(handle(&engine, &resolved).await.outcome, Outcome::Resolved);
+}
+
+#[tokio::test]
+async fn a_guardduty_finding_resolved_by_an_analyst_in_security_hub_resolves() {
+    let (_backend, engine) = shipped();
+    let gd = sample("security/guardduty-ssh-bruteforce-high.json");
+    assert_eq!(handle(&engine, &gd).await.outcome, Outcome::Opened);
+    // Security Hub's copy (GuardDuty's product, same UpdatedAt), resolved by an analyst:
+    // BatchUpdateFindings keeps UpdatedAt, only the envelope is later.
+    let mut resolved = sample("security/securityhub-asff-resolved.json");
+    resolved["id"] = json!("analyst-resolves-gd");
+    resolved["time"] = json!("2024-05-15T09:00:00Z");
+    let finding = &mut resolved["detail"]["findings"][0];
+    finding["Id"] = gd["detail"]["arn"].clone();
+    finding["ProductArn"] = json!("arn:aws:securityhub:us-east-1::product/aws/guardduty");
+    finding["UpdatedAt"] = gd["detail"]["updatedAt"].clone();
+    assert_eq!(handle(&engine, &resolved).await.outcome, Outcome::Resolved);
+}
+
+#[tokio::test]
+async fn a_late_creation_or_deletion_never_ends_the_new_alarms_incident() {
+    let (backend, engine) = shipped();
+    let old = handle(&engine, &alarm("a1", "ALARM", 0, "OK", 0, "r")).await;
+    // The alarm is deleted and created again at 12:30; its first ALARM (12:35) arrives
+    // before either configuration event.
+    let new = handle(
+        &engine,
+        &alarm(
+            "a2",
+            "ALARM",
+            35,
+            "INSUFFICIENT_DATA",
+            30,
+            "Unchecked: Initial alarm creation",
+        ),
+    )
+    .await;
+    assert_eq!(new.outcome, Outcome::Opened);
+    let ended = backend
+        .incident(old.incident_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.resolution, Some(Resolution::AlarmRecreated));
+    assert!(backend.published()[1]
+        .notification
+        .message
+        .contains("Re-created:"));
+    // The late configuration events are older than the creation the ALARM revealed.
+    for (id, operation, minute) in [("c-del", "delete", 29), ("c-new", "create", 30)] {
+        let r = handle(&engine, &config_change(id, operation, minute)).await;
+        assert_eq!(r.outcome, Outcome::Stale, "{operation}");
+    }
+    let open = backend.open_incidents().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(Some(open[0].incident_id.clone()), new.incident_id);
 }
 
 #[tokio::test]

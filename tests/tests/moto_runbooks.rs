@@ -331,6 +331,31 @@ async fn step_records_round_trip_through_dynamodb() {
         .unwrap();
     let pending = store.pending_outbox("INC-lease").await.unwrap();
     assert_eq!(pending[0].lease_until.timestamp_millis(), 0);
+    // A tracker written before the outbox markers existed has no `pending_outbox` map:
+    // the markers cannot be removed from it, and the delivered item must go all the same.
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    aws.dynamodb()
+        .put_item()
+        .table_name(aws.table())
+        .item("pk", S("ALARM#legacy".into()))
+        .item("sk", S("TRACKER".into()))
+        .item("entity", S("alarm_tracker".into()))
+        .item("dedup_key", S("legacy".into()))
+        .item("version", N("3".into()))
+        .send()
+        .await
+        .unwrap();
+    store
+        .complete_delivery(&klaxon::model::Delivery {
+            removed: vec![outbox.clone()],
+            page_delivered: Vec::new(),
+            notes: Vec::new(),
+            tracker_key: "legacy".into(),
+            done: vec!["INC-lease|ev-1".into()],
+        })
+        .await
+        .unwrap();
+    assert!(store.pending_outbox("INC-lease").await.unwrap().is_empty());
     let stored = store
         .step_run("ev-1")
         .await

@@ -124,10 +124,43 @@ impl DynamoDbStore {
         Ok(items)
     }
 
+    /// Writes `actions` in transactions of at most 100, retrying a few times when a
+    /// concurrent transaction conflicts.
+    async fn transact_with_retries(
+        &self,
+        actions: &[TransactWriteItem],
+    ) -> Result<(), KlaxonError> {
+        for chunk in actions.chunks(item_size::MAX_TRANSACTION_ACTIONS) {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(chunk.to_vec()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => break,
+                    Err(e) if attempt < 3 && e.as_service_error().is_some_and(conflicted) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                    }
+                    Err(e) => return Err(super::classify("dynamodb", "TransactWriteItems", e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One delivery's end, as transaction actions: Delete each removed item; Put each
-    /// note; Update each incident whose page went out (`page_delivered_at`); Update the
-    /// tracker, removing the markers of what is done (by key, no read, version untouched).
-    fn delivery_actions(&self, d: &Delivery) -> Result<Vec<TransactWriteItem>, KlaxonError> {
+    /// note; Update each incident whose page went out (`page_delivered_at`); with
+    /// `markers`, Update the tracker, removing the markers of what is done (by key, no read,
+    /// version untouched; only where the map exists).
+    fn delivery_actions(
+        &self,
+        d: &Delivery,
+        markers: bool,
+    ) -> Result<Vec<TransactWriteItem>, KlaxonError> {
         let mut actions = Vec::new();
         for item in &d.removed {
             let delete = Delete::builder()
@@ -154,7 +187,7 @@ impl DynamoDbStore {
                 .map_err(build_error)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
-        if !d.done.is_empty() {
+        if markers && !d.done.is_empty() {
             let names: Vec<String> = (0..d.done.len()).map(|n| format!("#m{n}")).collect();
             let mut update = Update::builder()
                 .table_name(&self.table)
@@ -167,7 +200,7 @@ impl DynamoDbStore {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ))
-                .condition_expression("attribute_exists(pk)");
+                .condition_expression("attribute_exists(pending_outbox)");
             for (name, key) in names.iter().zip(&d.done) {
                 update = update.expression_attribute_names(name, key);
             }
@@ -417,40 +450,30 @@ impl IncidentStore for DynamoDbStore {
     }
 
     async fn complete_delivery(&self, delivery: &Delivery) -> Result<(), KlaxonError> {
-        let actions = self.delivery_actions(delivery)?;
-        // A transaction holds at most 100 actions; a delivery rarely more than a few.
-        for chunk in actions.chunks(item_size::MAX_TRANSACTION_ACTIONS) {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let result = self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(chunk.to_vec()))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => break,
-                    // A commit of the same tracker in flight: try again shortly.
-                    Err(e)
-                        if attempt < 4
-                            && matches!(
-                                e.as_service_error(),
-                                Some(
-                                    TransactWriteItemsError::TransactionCanceledException(_)
-                                        | TransactWriteItemsError::TransactionInProgressException(
-                                            _
-                                        )
-                                )
-                            ) =>
-                    {
-                        tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-                    }
-                    Err(e) => return Err(super::classify("dynamodb", "TransactWriteItems", e)),
-                }
+        // The removal must land: if the whole write cannot (a tracker written before the
+        // markers existed has no `pending_outbox` map to remove from, or commits of the
+        // same key keep conflicting), it is written again with less, down to the removal
+        // alone.
+        let full = self.delivery_actions(delivery, true)?;
+        let without_markers = self.delivery_actions(delivery, false)?;
+        let removal_only = self.delivery_actions(
+            &Delivery {
+                removed: delivery.removed.clone(),
+                ..Delivery::default()
+            },
+            false,
+        )?;
+        let mut last_error = None;
+        for actions in [full, without_markers, removal_only] {
+            if actions.is_empty() {
+                return Ok(());
+            }
+            match self.transact_with_retries(&actions).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last_error = Some(e),
             }
         }
-        Ok(())
+        Err(last_error.expect("three attempts"))
     }
 
     async fn record_rejection(&self, rejection: &Rejection) -> Result<(), KlaxonError> {
@@ -615,6 +638,18 @@ impl IncidentStore for DynamoDbStore {
             .into_iter()
             .map(|item| from_record(item, "incident"))
             .collect()
+    }
+}
+
+/// A transaction that another one got in the way of: worth trying again shortly.
+fn conflicted(e: &TransactWriteItemsError) -> bool {
+    match e {
+        TransactWriteItemsError::TransactionInProgressException(_) => true,
+        TransactWriteItemsError::TransactionCanceledException(c) => c
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict")),
+        _ => false,
     }
 }
 

@@ -290,7 +290,11 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             listed.push(notify::EscalatedFinding {
                 incident_id: report.incident_id.clone(),
                 title: finding.alarm_name.clone(),
-                severity: report.severity.unwrap_or(Severity::Medium),
+                // A duplicate reports no severity: the finding's own, then.
+                severity: report
+                    .severity
+                    .or(finding.signal.as_ref().and_then(|s| s.severity))
+                    .unwrap_or(Severity::Medium),
                 outcome: report.outcome,
             });
             // One event: every line names the envelope's id.
@@ -552,7 +556,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                 incident_id: closed.update.incident_id.clone(),
                 event_id: event.event_id.clone(),
                 // `-` sorts before the digits of this event's own items.
-                item_id: format!("{:013}#{}#-closed", now.timestamp_millis(), event.event_id),
+                item_id: outbox_item_id(plan.tracker.version, &event.event_id, "-closed"),
                 created_at: now,
                 lease_until: now + chrono_duration(self.settings.outbox_lease),
                 message: OutboundMessage::Lifecycle(notify::lifecycle_closed(closed, event)),
@@ -585,7 +589,11 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                     .map(|(n, message)| OutboxItem {
                         incident_id: incident_id.clone(),
                         event_id: event.event_id.clone(),
-                        item_id: format!("{:013}#{}#{n}", now.timestamp_millis(), event.event_id),
+                        item_id: outbox_item_id(
+                            plan.tracker.version,
+                            &event.event_id,
+                            &n.to_string(),
+                        ),
                         created_at: now,
                         lease_until,
                         message,
@@ -640,6 +648,20 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
         for item in &outbox {
             let marker = PendingOutbox::of(item);
             commit.tracker.pending_outbox.insert(marker.key(), marker);
+        }
+        // Bounded, so that a long outage cannot grow the tracker past one item: the oldest
+        // markers go first (their items stay; their own event's retries still send them).
+        while commit.tracker.pending_outbox.len() > MAX_PENDING_MARKERS {
+            let oldest = commit
+                .tracker
+                .pending_outbox
+                .iter()
+                .min_by_key(|(_, m)| m.version)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(key) => commit.tracker.pending_outbox.remove(&key),
+                None => break,
+            };
         }
         let given_up = fit_commit(&mut commit);
         let step_run = commit.step_run.clone();
@@ -1088,6 +1110,15 @@ struct Attempt {
     /// The tracker's outbox markers before this commit: older items that may be pending.
     markers: BTreeMap<String, PendingOutbox>,
 }
+
+/// An outbox item's id: the tracker version of the commit that wrote it first (zero-padded,
+/// so that ids sort in commit order across the key's incidents), then its event and place.
+fn outbox_item_id(version: u64, event_id: &str, place: &str) -> String {
+    format!("{version:020}#{event_id}#{place}")
+}
+
+/// Most events a tracker marks as having outbox items pending.
+const MAX_PENDING_MARKERS: usize = 32;
 
 /// `values` when a pending step of `kind` reads them, else nothing.
 fn needed<T: Clone>(pending: &[PendingStep], kind: &str, values: &[T]) -> Vec<T> {

@@ -42,17 +42,19 @@ pub struct Ordered {
 /// Decides the older items' fate. Pure: `older` are pending items of earlier events, `open`
 /// the incident that is open for the key now (if any).
 pub fn order_older(mut older: Vec<OutboxItem>, now: DateTime<Utc>, open: Option<&str>) -> Ordered {
-    older.sort_by(|a, b| (a.created_at, &a.item_id).cmp(&(b.created_at, &b.item_id)));
+    // Item ids begin with the tracker version of the commit that wrote them: commit order.
+    older.sort_by(|a, b| a.item_id.cmp(&b.item_id));
     let mut ordered = Ordered {
         deliver: Vec::new(),
         superseded: Vec::new(),
         busy: None,
     };
     for item in older {
-        if superseded(&item, open) {
-            ordered.superseded.push(item);
-        } else if item.lease_until > now {
+        // Held by another invocation (being delivered right now, superseded or not): wait.
+        if item.lease_until > now {
             ordered.busy.get_or_insert(item);
+        } else if superseded(&item, open) {
+            ordered.superseded.push(item);
         } else {
             ordered.deliver.push(item);
         }
@@ -174,9 +176,15 @@ where
                 "older undelivered messages go out first"
             );
         }
+        let older_count = sequence.len();
         sequence.extend(own);
-        self.deliver(&sequence, tracker_key, done.into_iter().collect())
-            .await
+        self.deliver(
+            &sequence,
+            older_count,
+            tracker_key,
+            done.into_iter().collect(),
+        )
+        .await
     }
 
     /// The pending items of other events that `others` mark, older than `cutoff` (all,
@@ -214,9 +222,13 @@ where
     /// incident's `page_delivered_at` for a page), the last one also clearing the tracker's
     /// markers in `done`. On failure the remaining leases are released and the error
     /// returned, so the invocation is retried.
+    /// The first `older` items are other events': one that fails for good (a route whose
+    /// topic is gone) is set aside with a note, so that it cannot hold back every newer
+    /// message of the key; a retryable failure stops the delivery as for this event's own.
     async fn deliver(
         &self,
         items: &[OutboxItem],
+        older: usize,
         tracker_key: &str,
         done: Vec<String>,
     ) -> Result<(Vec<Notification>, Vec<LifecycleEvent>), KlaxonError> {
@@ -236,22 +248,31 @@ where
                     events.push(e.clone());
                 }),
             };
-            if let Err(e) = sent {
-                tracing::error!(error = %e, item_id = %text::for_log(&item.item_id), "delivery failed; the invocation will be retried");
-                self.release(&items[index..]).await;
-                return Err(e);
-            }
             let last = index + 1 == items.len();
-            let delivery = Delivery {
+            let mut delivery = Delivery {
                 removed: vec![item.clone()],
-                page_delivered: match &item.message {
-                    OutboundMessage::Page(_) => vec![(item.incident_id.clone(), self.clock.now())],
-                    OutboundMessage::Lifecycle(_) => Vec::new(),
-                },
+                page_delivered: Vec::new(),
                 notes: Vec::new(),
                 tracker_key: tracker_key.to_string(),
                 done: if last { done.clone() } else { Vec::new() },
             };
+            match sent {
+                Ok(()) => {
+                    if let OutboundMessage::Page(_) = &item.message {
+                        delivery.page_delivered =
+                            vec![(item.incident_id.clone(), self.clock.now())];
+                    }
+                }
+                Err(e) if index < older && !e.is_retryable() => {
+                    tracing::error!(error = %e, item_id = %text::for_log(&item.item_id), "an older message cannot be delivered; set aside so that newer ones go out");
+                    delivery.notes = vec![set_aside_note(item, &e, self.clock.now())];
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, item_id = %text::for_log(&item.item_id), "delivery failed; the invocation will be retried");
+                    self.release(&items[index..]).await;
+                    return Err(e);
+                }
+            }
             // Delivered. If the removal fails, the item stays and a later duplicate of its
             // own event may send it again: log it, but do not fail (and so re-send) this
             // invocation for it.
@@ -310,7 +331,7 @@ where
         if own.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        own.sort_by(|a, b| (a.created_at, &a.item_id).cmp(&(b.created_at, &b.item_id)));
+        own.sort_by(|a, b| a.item_id.cmp(&b.item_id));
         let mut claimed = Vec::new();
         for item in own {
             let lease_until = now + chrono_duration(self.settings.outbox_lease);
@@ -343,15 +364,47 @@ fn superseded_note(item: &OutboxItem, now: DateTime<Utc>) -> TimelineEntry {
         OutboundMessage::Page(n) => (n.route.as_str(), n.transition.as_str()),
         OutboundMessage::Lifecycle(_) => ("-", "-"),
     };
+    note(
+        item,
+        now,
+        "superseded",
+        format!(
+            "the {transition} page to route {route} was not delivered in time and is no longer true (the incident is not open): dropped as superseded"
+        ),
+    )
+}
+
+/// The timeline note of an older message that failed for good and was set aside.
+fn set_aside_note(item: &OutboxItem, error: &KlaxonError, now: DateTime<Utc>) -> TimelineEntry {
+    let what = match &item.message {
+        OutboundMessage::Page(n) => format!(
+            "the {} page to route {}",
+            n.transition.as_str(),
+            n.route.as_str()
+        ),
+        OutboundMessage::Lifecycle(e) => format!("the `{}` event", e.detail_type),
+    };
+    note(
+        item,
+        now,
+        "set-aside",
+        text::bounded(
+            &text::single_line(&format!(
+                "{what} could not be delivered ({error}) and was set aside, so that newer messages go out"
+            )),
+            1024,
+        ),
+    )
+}
+
+fn note(item: &OutboxItem, now: DateTime<Utc>, what: &str, summary: String) -> TimelineEntry {
     TimelineEntry {
         incident_id: item.incident_id.clone(),
         at: now,
-        entry_id: format!("superseded#{}", item.item_id),
+        entry_id: format!("{what}#{}", item.item_id),
         kind: EntryKind::Note,
         outcome: Outcome::Noted,
-        summary: format!(
-            "the {transition} page to route {route} was not delivered in time and is no longer true (the incident is not open): dropped as superseded"
-        ),
+        summary,
         // The page's own event, as far as the outbox knows it.
         evidence: Evidence {
             event_id: item.event_id.clone(),
@@ -429,6 +482,26 @@ mod tests {
         let o = order_older(older.clone(), t(10), Some("INC-1"));
         assert!(o.superseded.is_empty());
         assert_eq!(o.deliver, vec![older[1].clone(), older[0].clone()]);
+    }
+
+    #[test]
+    fn a_superseded_page_another_invocation_holds_is_waited_for_not_dropped() {
+        let mut opened = item("INC-1", "a", 1, page(Transition::Opened));
+        opened.lease_until = t(30);
+        let o = order_older(vec![opened.clone()], t(10), None);
+        assert_eq!(o.busy, Some(opened));
+        assert!(o.superseded.is_empty());
+    }
+
+    #[test]
+    fn older_items_go_in_commit_order() {
+        // Ids begin with the commit's tracker version, whatever the items' receive times.
+        let mut late = item("INC-1", "b", 1, lifecycle());
+        late.item_id = "00000000000000000007#b#0".into();
+        let mut early = item("INC-1", "a", 9, lifecycle());
+        early.item_id = "00000000000000000006#a#0".into();
+        let o = order_older(vec![late.clone(), early.clone()], t(10), Some("INC-1"));
+        assert_eq!(o.deliver, vec![early, late]);
     }
 
     #[test]

@@ -264,6 +264,20 @@ impl AlarmEvent {
         };
         recovered.then_some(self.previous_state_timestamp).flatten()
     }
+
+    /// When the alarm was (re-)created, if this state change is its first: its previous
+    /// state is INSUFFICIENT_DATA with CloudWatch's initial-creation reason. A configuration
+    /// fact: a deletion or creation configured before it is old news.
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        let created = self.kind.is_alarm()
+            && self.config.is_none()
+            && self.previous_state == Some(AlarmState::InsufficientData)
+            && self
+                .previous_state_reason
+                .as_deref()
+                .is_some_and(|r| r.trim().starts_with(INITIAL_CREATION_REASON));
+        created.then_some(self.previous_state_timestamp).flatten()
+    }
 }
 
 /// The result of reading one delivered event.

@@ -312,16 +312,10 @@ pub(super) fn health(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
         _ => Severity::Low,
     };
     let dedup_key = if public {
-        // Public events are the same for every account: one incident per communication.
-        let communication = s(d.get("communicationId"));
-        format!(
-            "{event_arn}#{}",
-            if communication.is_empty() {
-                "public"
-            } else {
-                communication.as_str()
-            }
-        )
+        // Public events are the same for every account: one incident per event ARN. Not
+        // per `communicationId`: its counter changes with each update of the event, so the
+        // closing update would find nothing open to resolve.
+        format!("{event_arn}#public")
     } else {
         // Organisation-wide events share one ARN across accounts.
         format!("{event_arn}#{}", affected_account.as_deref().unwrap_or("-"))
