@@ -122,9 +122,11 @@ fn splice(template: &str, block: &str) -> Option<String> {
 fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
     let mut out = format!("{BEGIN}\n");
     // Every handler runs runbooks, and any runbook may put a metric.
-    let roles = rules
+    let mut handlers: Vec<&str> = rules.iter().map(|r| r.handler.as_str()).collect();
+    handlers.dedup();
+    let roles = handlers
         .iter()
-        .map(|r| format!("!Ref {}Role", r.name.trim_end_matches("Rule")))
+        .map(|h| format!("!Ref {}Role", klaxon::infra::pascal(h)))
         .collect::<Vec<_>>()
         .join(", ");
     out.push_str(&format!(
@@ -147,7 +149,7 @@ fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
         serde_json::to_string(namespaces).expect("JSON"),
     ));
     for rule in rules {
-        let function = format!("{}Function", rule.name.trim_end_matches("Rule"));
+        let function = format!("{}Function", klaxon::infra::pascal(&rule.handler));
         let pattern = serde_json::to_string(&rule.event_pattern).expect("JSON");
         out.push_str(&format!(
             r#"  {name}:

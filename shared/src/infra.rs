@@ -89,9 +89,14 @@ pub fn trigger_sources(trigger: &Value, security: bool) -> Vec<(String, Option<&
         .collect()
 }
 
+/// EventBridge's default quota for one rule's event pattern, in characters. A handler's
+/// triggers are spread over as many rules as it takes to stay within it.
+pub const MAX_EVENT_PATTERN_CHARS: usize = 2048;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    /// Logical name, also the SAM resource suffix: `AlarmIntakeRule`.
+    /// Logical name, also the SAM resource suffix: `AlarmIntakeRule`, then
+    /// `AlarmIntakeRule2`, ... when the handler's triggers need several rules.
     pub name: String,
     pub handler: String,
     pub runbooks: Vec<String>,
@@ -147,53 +152,101 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(by_handler
-        .into_iter()
-        .map(|(handler, triggers)| {
-            let runbooks = triggers.iter().map(|(name, _)| name.clone()).collect();
-            let kept = without_covered(triggers.into_iter().map(|(_, t)| t).collect());
-            let mut pattern = if kept.len() == 1 {
-                kept.into_iter().next().expect("one").as_object().cloned().unwrap_or_default()
-            } else {
-                let mut m = Map::new();
-                m.insert("$or".into(), Value::Array(kept));
-                m
-            };
-            // Only alarm events carry the alarm's ARN in `resources`; other sources send
-            // `[]` there, which an `anything-but` (a value test) would never match.
-            if handler == "alarm-intake" {
-                pattern.insert(
-                    "resources".into(),
-                    json!([{"anything-but": {"wildcard": format!("arn:aws:cloudwatch:*:*:alarm:{SELF_ALARM_PREFIX}*")}}]),
-                );
+    let mut errors = Vec::new();
+    let mut rules = Vec::new();
+    for (handler, triggers) in by_handler {
+        let kept = without_covered(triggers);
+        // Greedy packing, in the runbooks' order: each rule's pattern within the quota.
+        let mut groups: Vec<Vec<(Value, Vec<String>)>> = vec![Vec::new()];
+        for trigger in kept {
+            let mut candidate = groups.last().expect("one group").clone();
+            candidate.push(trigger.clone());
+            if pattern_chars(&rule_pattern(handler, &candidate)) <= MAX_EVENT_PATTERN_CHARS {
+                *groups.last_mut().expect("one group") = candidate;
+                continue;
             }
-            let event_pattern = Value::Object(pattern);
+            let alone = rule_pattern(handler, std::slice::from_ref(&trigger));
+            if pattern_chars(&alone) > MAX_EVENT_PATTERN_CHARS {
+                errors.extend(trigger.1.iter().map(|runbook| RuleError {
+                    runbook: runbook.clone(),
+                    reason: format!(
+                        "its trigger makes an event pattern of {} characters; EventBridge allows {MAX_EVENT_PATTERN_CHARS} per rule by default (shorten it, or split the runbook)",
+                        pattern_chars(&alone)
+                    ),
+                }));
+                continue;
+            }
+            groups.push(vec![trigger]);
+        }
+        for (n, group) in groups.into_iter().filter(|g| !g.is_empty()).enumerate() {
+            let event_pattern = rule_pattern(handler, &group);
             debug_assert!(Pattern::from_value(&event_pattern).is_ok());
-            Rule {
-                name: format!("{}Rule", pascal(handler)),
+            rules.push(Rule {
+                name: if n == 0 {
+                    format!("{}Rule", pascal(handler))
+                } else {
+                    format!("{}Rule{}", pascal(handler), n + 1)
+                },
                 handler: handler.to_string(),
-                runbooks,
+                runbooks: group.iter().flat_map(|(_, names)| names.clone()).collect(),
                 event_pattern,
-            }
-        })
-        .collect())
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The event pattern of one rule: its triggers (`$or` of several) and, for the alarm
+/// handler, the exclusion of Klaxon's own alarms.
+fn rule_pattern(handler: &str, triggers: &[(Value, Vec<String>)]) -> Value {
+    let mut pattern = match triggers {
+        [(one, _)] => one.as_object().cloned().unwrap_or_default(),
+        many => {
+            let mut m = Map::new();
+            m.insert(
+                "$or".into(),
+                Value::Array(many.iter().map(|(t, _)| t.clone()).collect()),
+            );
+            m
+        }
+    };
+    // Only alarm events carry the alarm's ARN in `resources`; other sources send `[]`
+    // there, which an `anything-but` (a value test) would never match.
+    if handler == "alarm-intake" {
+        pattern.insert(
+            "resources".into(),
+            json!([{"anything-but": {"wildcard": format!("arn:aws:cloudwatch:*:*:alarm:{SELF_ALARM_PREFIX}*")}}]),
+        );
+    }
+    Value::Object(pattern)
+}
+
+/// The pattern's length as deployed (compact JSON).
+pub fn pattern_chars(pattern: &Value) -> usize {
+    pattern.to_string().chars().count()
 }
 
 /// Drops triggers that another trigger covers: a trigger whose every condition also appears,
 /// identically, in another is at least as broad, so the narrower one adds nothing to a
-/// pre-filter. (Only plain triggers are compared; `$or` ones are kept.)
-fn without_covered(all: Vec<Value>) -> Vec<Value> {
-    let mut triggers: Vec<Value> = Vec::new();
-    for t in all {
-        if !triggers.contains(&t) {
-            triggers.push(t);
+/// pre-filter. (Only plain triggers are compared; `$or` ones are kept.) Each kept trigger
+/// carries the runbooks it serves (its own, identical ones, and those it covers).
+fn without_covered(all: Vec<(String, Value)>) -> Vec<(Value, Vec<String>)> {
+    let mut triggers: Vec<(Value, Vec<String>)> = Vec::new();
+    for (runbook, t) in all {
+        match triggers.iter_mut().find(|(seen, _)| *seen == t) {
+            Some((_, names)) => names.push(runbook),
+            None => triggers.push((t, vec![runbook])),
         }
     }
     let leaves: Vec<Option<BTreeMap<String, Value>>> =
-        triggers.iter().map(|t| flat_leaves(t, "")).collect();
-    let covered = |i: usize| {
-        leaves[i].as_ref().is_some_and(|narrow| {
-            leaves.iter().enumerate().any(|(j, broad)| {
+        triggers.iter().map(|(t, _)| flat_leaves(t, "")).collect();
+    let covering = |i: usize| {
+        leaves[i].as_ref().and_then(|narrow| {
+            leaves.iter().enumerate().position(|(j, broad)| {
                 j != i
                     && broad.as_ref().is_some_and(|broad| {
                         broad.len() < narrow.len()
@@ -202,11 +255,17 @@ fn without_covered(all: Vec<Value>) -> Vec<Value> {
             })
         })
     };
-    let keep: Vec<bool> = (0..triggers.len()).map(|i| !covered(i)).collect();
-    triggers
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(t, k)| k.then_some(t))
+    let cover: Vec<Option<usize>> = (0..triggers.len()).map(covering).collect();
+    let mut kept: Vec<(Value, Vec<String>)> = triggers.clone();
+    for (i, by) in cover.iter().enumerate() {
+        if let Some(j) = by {
+            let names = triggers[i].1.clone();
+            kept[*j].1.extend(names);
+        }
+    }
+    kept.into_iter()
+        .zip(cover)
+        .filter_map(|(t, by)| by.is_none().then_some(t))
         .collect()
 }
 
@@ -232,7 +291,8 @@ fn flat_leaves(pattern: &Value, prefix: &str) -> Option<BTreeMap<String, Value>>
     Some(out)
 }
 
-fn pascal(name: &str) -> String {
+/// `alarm-intake` -> `AlarmIntake`: the handler's name in resource names.
+pub fn pascal(name: &str) -> String {
     name.split('-')
         .map(|part| {
             let mut chars = part.chars();
@@ -313,7 +373,9 @@ mod tests {
         let rules = super::rules(&c).unwrap();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].name, "AlarmIntakeRule");
-        assert_eq!(rules[0].runbooks, ["all", "narrow", "same"]);
+        let mut served = rules[0].runbooks.clone();
+        served.sort();
+        assert_eq!(served, ["all", "narrow", "same"]);
         let p = &rules[0].event_pattern;
         assert!(p.get("$or").is_none(), "{p}");
         let pattern = Pattern::from_value(p).unwrap();
@@ -323,6 +385,40 @@ mod tests {
         };
         assert!(pattern.matches(&event("db-cpu")));
         assert!(!pattern.matches(&event("klaxon-alarm-intake-errors")));
+    }
+
+    #[test]
+    fn triggers_spread_over_rules_within_eventbridges_pattern_size() {
+        let long = |n: usize| {
+            let names: Vec<String> = (0..60)
+                .map(|i| format!(r#"{{"prefix": "rule-{n}-{i:02}-abcdefgh"}}"#))
+                .collect();
+            format!(
+                r#"{{"source": ["aws.config"], "detail-type": ["Config Rules Compliance Change"], "detail": {{"configRuleName": [{}]}}}}"#,
+                names.join(", ")
+            )
+        };
+        let (a, b) = (long(1), long(2));
+        let c = catalog(&[("a", a.as_str()), ("b", b.as_str())]);
+        let rules = super::rules(&c).unwrap();
+        assert_eq!(
+            rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["HealthIntakeRule", "HealthIntakeRule2"]
+        );
+        for rule in &rules {
+            assert!(pattern_chars(&rule.event_pattern) <= MAX_EVENT_PATTERN_CHARS);
+        }
+        // One trigger longer than a rule allows cannot deploy: refused, naming the runbook.
+        let names: Vec<String> = (0..120)
+            .map(|i| format!(r#"{{"prefix": "too-long-{i:03}-abcdefgh"}}"#))
+            .collect();
+        let huge = format!(
+            r#"{{"source": ["aws.config"], "detail": {{"configRuleName": [{}]}}}}"#,
+            names.join(", ")
+        );
+        let errors = super::rules(&catalog(&[("huge", huge.as_str())])).unwrap_err();
+        assert_eq!(errors[0].runbook, "huge");
+        assert!(errors[0].reason.contains("2048"), "{}", errors[0].reason);
     }
 
     #[test]

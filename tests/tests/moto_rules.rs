@@ -23,9 +23,12 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
 
     // One stand-in queue per handler.
     let mut queues = std::collections::BTreeMap::new();
+    // A handler may be fed by several rules (patterns are at most 2048 characters): each
+    // of its rules targets its one queue.
     for rule in rules["rules"].as_array().unwrap() {
         let handler = rule["handler"].as_str().unwrap();
         let name = format!("{}-{handler}", aws.table());
+        // CreateQueue with an existing queue's name answers that queue.
         let url = sqs
             .create_queue()
             .queue_name(&name)
@@ -129,18 +132,17 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
             let through_array_of_objects =
                 event["detail"]["requestParameters"]["ipPermissions"]["items"].is_array();
             if through_array_of_objects && expected == 1 {
-                let rule = rules["rules"]
+                let caught = rules["rules"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .find(|r| r["handler"] == handler.as_str())
-                    .unwrap();
-                let deployed =
-                    klaxon::pattern::Pattern::from_value(&rule["event_pattern"]).unwrap();
-                assert!(
-                    deployed.matches(&event),
-                    "{name}: the deployed rule misses it"
-                );
+                    .filter(|r| r["handler"] == handler.as_str())
+                    .any(|r| {
+                        klaxon::pattern::Pattern::from_value(&r["event_pattern"])
+                            .unwrap()
+                            .matches(&event)
+                    });
+                assert!(caught, "{name}: the deployed rules miss it");
                 moto_blind += 1;
                 expected = 0;
             }
@@ -174,6 +176,6 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
     assert_eq!(
         queues.len(),
         klaxon::infra::HANDLERS.len(),
-        "a rule per handler"
+        "a stand-in queue per handler, whatever its number of rules"
     );
 }
