@@ -92,6 +92,10 @@ pub fn trigger_sources(trigger: &Value, security: bool) -> Vec<(String, Option<&
 /// EventBridge's default quota for one rule's event pattern, in characters. A handler's
 /// triggers are spread over as many rules as it takes to stay within it.
 pub const MAX_EVENT_PATTERN_CHARS: usize = 2048;
+/// What rules are packed to: below the quota, so that a pattern serialised with a little
+/// more whitespace than Klaxon's compact JSON (CloudFormation's own serialisation is not
+/// documented) still fits.
+const PATTERN_BUDGET_CHARS: usize = 1900;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -156,14 +160,16 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
     let mut rules = Vec::new();
     for (handler, triggers) in by_handler {
         let kept = without_covered(triggers);
-        // Greedy packing, in the runbooks' order: each rule's pattern within the quota.
+        // First fit, in the runbooks' order: each rule's pattern within the budget.
         let mut groups: Vec<Vec<(Value, Vec<String>)>> = vec![Vec::new()];
-        for trigger in kept {
-            let mut candidate = groups.last().expect("one group").clone();
-            candidate.push(trigger.clone());
-            if pattern_chars(&rule_pattern(handler, &candidate)) <= MAX_EVENT_PATTERN_CHARS {
-                *groups.last_mut().expect("one group") = candidate;
-                continue;
+        'triggers: for trigger in kept {
+            for group in groups.iter_mut() {
+                let mut candidate = group.clone();
+                candidate.push(trigger.clone());
+                if pattern_chars(&rule_pattern(handler, &candidate)) <= PATTERN_BUDGET_CHARS {
+                    *group = candidate;
+                    continue 'triggers;
+                }
             }
             let alone = rule_pattern(handler, std::slice::from_ref(&trigger));
             if pattern_chars(&alone) > MAX_EVENT_PATTERN_CHARS {
