@@ -179,15 +179,7 @@ pub fn plan(
         (AlarmState::Alarm, None) => {
             let id = incident_id(dedup_key, &event.event_id, event.state_timestamp);
             let paged = !suppressed;
-            next.open_incident = Some(OpenIncidentRef {
-                incident_id: id.clone(),
-                paged,
-                title: title.clone(),
-                ownership: ownership.clone(),
-                opened_at: event.state_timestamp,
-                paged_routes: Vec::new(),
-            });
-            next.last_incident_id = Some(id.clone());
+            let opened = open_new(&mut next, &id, event, ownership, &title, received_at, paged);
             let summary = match (paged, &unseen_recovery) {
                 (true, Some((at, _))) => format!(
                     "ALARM again after a recovery at {} that was not seen: new incident, responders paged",
@@ -200,14 +192,7 @@ pub fn plan(
                 ),
             };
             Plan {
-                incident: Some(IncidentChange::Open(Box::new(new_incident(
-                    &id,
-                    event,
-                    ownership,
-                    &title,
-                    received_at,
-                    paged,
-                )))),
+                incident: Some(opened),
                 timeline: Some(entry(&id, Outcome::Opened, summary)),
                 incident_id: Some(id),
                 page: paged.then_some(Transition::Opened),
@@ -361,6 +346,36 @@ fn versions(tracker: Option<&AlarmTracker>, dedup_key: &str) -> (AlarmTracker, A
     let mut next = previous.clone();
     next.version = previous.version + 1;
     (previous, next)
+}
+
+/// Opens incident `id` on the tracker (its open incident and last incident) and returns
+/// the record to create.
+fn open_new(
+    next: &mut AlarmTracker,
+    id: &str,
+    event: &AlarmEvent,
+    ownership: &Ownership,
+    title: &str,
+    received_at: DateTime<Utc>,
+    paged: bool,
+) -> IncidentChange {
+    next.open_incident = Some(OpenIncidentRef {
+        incident_id: id.to_string(),
+        paged,
+        title: title.to_string(),
+        ownership: ownership.clone(),
+        opened_at: event.state_timestamp,
+        paged_routes: Vec::new(),
+    });
+    next.last_incident_id = Some(id.to_string());
+    IncidentChange::Open(Box::new(new_incident(
+        id,
+        event,
+        ownership,
+        title,
+        received_at,
+        paged,
+    )))
 }
 
 /// The record of an incident this event opens.
@@ -727,24 +742,9 @@ fn plan_escalation(
         },
         None => {
             let id = incident_id(&event.alarm_arn, &event.event_id, event.state_timestamp);
-            next.open_incident = Some(OpenIncidentRef {
-                incident_id: id.clone(),
-                paged: false,
-                title: title.clone(),
-                ownership: ownership.clone(),
-                opened_at: event.state_timestamp,
-                paged_routes: Vec::new(),
-            });
-            next.last_incident_id = Some(id.clone());
+            let opened = open_new(&mut next, &id, event, ownership, &title, received_at, false);
             Plan {
-                incident: Some(IncidentChange::Open(Box::new(new_incident(
-                    &id,
-                    event,
-                    ownership,
-                    &title,
-                    received_at,
-                    false,
-                )))),
+                incident: Some(opened),
                 timeline: Some(event_entry(
                     event,
                     &evidence,
