@@ -52,8 +52,13 @@ pub fn run(command: Command) -> ExitCode {
         }
     };
     let namespaces = klaxon::infra::metric_namespaces(&catalog);
-    let json = serde_json::to_string_pretty(&klaxon::infra::rules_document(&rules, &namespaces))
-        .expect("JSON of JSON values")
+    let leading_keys = klaxon::infra::leading_keys(&catalog);
+    let json = serde_json::to_string_pretty(&klaxon::infra::rules_document(
+        &rules,
+        &namespaces,
+        &leading_keys,
+    ))
+    .expect("JSON of JSON values")
         + "\n";
     let template_path = infra.join("template.yaml");
     let template = match std::fs::read_to_string(&template_path) {
@@ -118,7 +123,8 @@ fn splice(template: &str, block: &str) -> Option<String> {
 
 /// The SAM resources of the rules: each rule on the default bus, its target the handler's
 /// function with a dead-letter queue and an explicit retry policy, and the permission that
-/// lets EventBridge invoke the function.
+/// lets EventBridge invoke the function; the dead-letter queue's policy, which lets exactly
+/// these rules send to it (`aws:SourceArn` of each).
 fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
     let mut out = format!("{BEGIN}\n");
     // Every handler runs runbooks, and any runbook may put a metric.
@@ -147,6 +153,30 @@ fn sam_block(rules: &[Rule], namespaces: &[String]) -> String {
                 cloudwatch:namespace: {}
 "#,
         serde_json::to_string(namespaces).expect("JSON"),
+    ));
+    let rule_arns = rules
+        .iter()
+        .map(|r| format!("!GetAtt {}.Arn", r.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    out.push_str(&format!(
+        r#"  IntakeDeadLetterQueuePolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref IntakeDeadLetterQueue]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: IntakeRulesDeadLetter
+            Effect: Allow
+            Principal: {{Service: events.amazonaws.com}}
+            Action: sqs:SendMessage
+            Resource: !GetAtt IntakeDeadLetterQueue.Arn
+            Condition:
+              ArnEquals:
+                aws:SourceArn: [{rule_arns}]
+              StringEquals: {{aws:SourceAccount: !Ref AWS::AccountId}}
+"#
     ));
     for rule in rules {
         let function = format!("{}Function", klaxon::infra::pascal(&rule.handler));

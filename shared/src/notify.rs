@@ -313,12 +313,14 @@ fn attributes(
 ) -> BTreeMap<String, String> {
     let mut a = BTreeMap::new();
     a.insert(attr::SEVERITY.into(), o.severity.as_str().into());
-    a.insert(attr::ENVIRONMENT.into(), o.environment.clone());
+    // Tag values are free text: on a security page they are redacted like the message, so
+    // filter policies on the security topic see redacted values (docs/CONTRACTS.md).
+    a.insert(attr::ENVIRONMENT.into(), o.shown(o.environment.clone()));
     if let Some(s) = &o.service {
-        a.insert(attr::SERVICE.into(), s.clone());
+        a.insert(attr::SERVICE.into(), o.shown(s.clone()));
     }
     if let Some(t) = &o.team {
-        a.insert(attr::TEAM.into(), t.clone());
+        a.insert(attr::TEAM.into(), o.shown(t.clone()));
     }
     a.insert(attr::INCIDENT_ID.into(), incident_id.into());
     a.insert(attr::TRANSITION.into(), transition.as_str().into());
@@ -424,8 +426,11 @@ pub fn lifecycle(
         plan.title,
         event.state.as_str()
     );
-    // Chat integrations post `text.chat`: for security incidents, no addresses or ids.
+    // Chat integrations post `text.chat`: for security incidents, no addresses or ids; the
+    // other free-text fields (names, tag values) likewise. Identifiers consumers correlate on
+    // (`dedup_key`, `resources`, `event_id`, `alarm.arn`) stay as they are.
     let summary = o.shown(summary);
+    let shown = |value: &Option<String>| value.clone().map(|v| o.shown(v));
     LifecycleEvent {
         source: None,
         detail_type: transition.detail_type().to_string(),
@@ -439,10 +444,10 @@ pub fn lifecycle(
             "outcome": plan.outcome.as_str(),
             "status": if transition == Transition::Resolved { "resolved" } else { "open" },
             "severity": o.severity.as_str(),
-            "environment": o.environment,
+            "environment": o.shown(o.environment.clone()),
             "production": o.production,
-            "service": o.service,
-            "team": o.team,
+            "service": shown(&o.service),
+            "team": shown(&o.team),
             "route": o.route.as_str(),
             "security": o.security,
             "source": text::for_log(&event.source),
@@ -456,7 +461,7 @@ pub fn lifecycle(
                 "html": text::html_escape(&summary),
             },
             "alarm": {
-                "name": plan.title,
+                "name": o.shown(plan.title.clone()),
                 "arn": text::for_log(&event.alarm_arn),
                 "kind": event.kind,
                 "state": event.state.as_str(),

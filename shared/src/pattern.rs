@@ -8,7 +8,6 @@
 //! the same path; objects and empty arrays contribute no value. A pattern is the AND of its
 //! fields; each field's list of conditions is an OR; `$or` adds alternatives.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -19,6 +18,10 @@ use serde_json::Value;
 const NUMERIC_LIMIT: f64 = 5.0e9;
 /// More wildcard characters than this in one value make AWS reject the pattern as too complex.
 const MAX_WILDCARDS: usize = 5;
+/// Klaxon's limit on the combinations of `$or` alternatives in one pattern (each is matched
+/// on its own): past it, a pattern's cost at load and per event is refused rather than paid
+/// (docs/RUNBOOKS.md).
+pub const MAX_COMBINATIONS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Event pattern is not valid. Reason: {reason}")]
@@ -225,6 +228,16 @@ impl Pattern {
             ));
         };
         let root = compile_group(entries, "")?;
+        let combinations = root.combinations();
+        if combinations > MAX_COMBINATIONS {
+            return Err(err(
+                "",
+                format!(
+                    "the pattern's $or alternatives make {} combinations; Klaxon allows at most {MAX_COMBINATIONS} (split the runbook, or merge alternatives into one field's list)",
+                    if combinations == usize::MAX { "too many".to_string() } else { combinations.to_string() }
+                ),
+            ));
+        }
         let alternatives = root
             .expand()
             .into_iter()
@@ -240,80 +253,165 @@ impl Pattern {
 
     /// Matching against an event flattened once, for many patterns.
     pub fn matches_flat(&self, event: &FlatEvent) -> bool {
-        event.is_object
-            && self
-                .alternatives
-                .iter()
-                .any(|fields| solve(fields, event, &mut Vec::new()))
+        event.event.is_object()
+            && self.alternatives.iter().any(|fields| {
+                // A field that asks for absence is met when the event has no value there;
+                // otherwise it needs a value that meets one of its other conditions.
+                let needed: Vec<&Field> = fields
+                    .iter()
+                    .filter(|f| {
+                        !f.conditions.contains(&Condition::Exists(false))
+                            || has_value(event.event, 0, &f.path)
+                    })
+                    .collect();
+                satisfiable(event.event, 0, &needed)
+            })
     }
 }
 
-/// An event as paths of dot-joined keys to the scalar values found there. Each value
-/// remembers which element of which array it came from: like AWS, a match may not combine
-/// values from different elements of the same array.
+/// An event prepared for matching against many patterns. Nothing is flattened: matching
+/// walks only the parts of the event a pattern names, so its cost is bounded by the event's
+/// size times the pattern's fields, however deep or wide the event (docs/RUNBOOKS.md).
 pub struct FlatEvent<'a> {
-    values: HashMap<String, Vec<FlatValue<'a>>>,
-    is_object: bool,
-}
-
-struct FlatValue<'a> {
-    value: &'a Value,
-    /// (array, element index) for every array the value sits in.
-    elements: Vec<(u32, u32)>,
+    event: &'a Value,
 }
 
 impl<'a> FlatEvent<'a> {
     pub fn new(event: &'a Value) -> Self {
-        let mut flat = FlatEvent {
-            values: HashMap::new(),
-            is_object: event.is_object(),
-        };
-        let mut arrays = 0;
-        flat.flatten(event, String::new(), &mut Vec::new(), &mut arrays);
-        flat
-    }
-
-    fn flatten(
-        &mut self,
-        value: &'a Value,
-        path: String,
-        elements: &mut Vec<(u32, u32)>,
-        arrays: &mut u32,
-    ) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let child = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    self.flatten(v, child, elements, arrays);
-                }
-            }
-            Value::Array(items) => {
-                let id = *arrays;
-                *arrays += 1;
-                for (index, item) in items.iter().enumerate() {
-                    elements.push((id, u32::try_from(index).unwrap_or(u32::MAX)));
-                    self.flatten(item, path.clone(), elements, arrays);
-                    elements.pop();
-                }
-            }
-            scalar => self.values.entry(path).or_default().push(FlatValue {
-                value: scalar,
-                elements: elements.clone(),
-            }),
-        }
+        FlatEvent { event }
     }
 }
 
-/// Whether two values can be part of one match: no array where they sit in different elements.
-fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
-    a.iter().all(|(array, index)| {
-        b.iter()
-            .all(|(other, other_index)| array != other || index == other_index)
+/// How many ways the fields of one object may be spread over keys holding dots (`{"a.b":
+/// …}` beside `{"a": {"b": …}}`) before matching settles for "each field somewhere".
+const MAX_KEY_SPLITS: usize = 256;
+
+/// The part of `path` below a node that has consumed `consumed` bytes of it.
+fn rest(path: &str, consumed: usize) -> &str {
+    if consumed == 0 {
+        path
+    } else {
+        path.get(consumed + 1..).unwrap_or("")
+    }
+}
+
+/// The bytes of a path consumed below `key`.
+fn below(consumed: usize, key: &str) -> usize {
+    if consumed == 0 {
+        key.len()
+    } else {
+        consumed + 1 + key.len()
+    }
+}
+
+/// The keys of `map` that a path (below the node) can continue with: its first segment,
+/// and its first segments joined by dots when the event's keys hold dots.
+fn child_keys<'p>(map: &serde_json::Map<String, Value>, rest: &'p str) -> Vec<&'p str> {
+    rest.match_indices('.')
+        .map(|(at, _)| &rest[..at])
+        .chain(std::iter::once(rest))
+        .filter(|key| map.contains_key(*key))
+        .collect()
+}
+
+/// Whether `node` (reached by `consumed` bytes of each field's path) holds, for every field,
+/// a value that satisfies it, with no two values from different elements of one array (as
+/// EventBridge matches arrays). Each node is visited once per pattern alternative.
+fn satisfiable(node: &Value, consumed: usize, fields: &[&Field]) -> bool {
+    if fields.is_empty() {
+        return true;
+    }
+    match node {
+        // Every field through an array is satisfied within one element.
+        Value::Array(items) => items.iter().any(|item| satisfiable(item, consumed, fields)),
+        Value::Object(map) => {
+            let mut choices: Vec<Vec<&str>> = Vec::with_capacity(fields.len());
+            for field in fields {
+                if field.path.len() <= consumed {
+                    return false; // an object is not a value
+                }
+                let keys = child_keys(map, rest(&field.path, consumed));
+                if keys.is_empty() {
+                    return false;
+                }
+                choices.push(keys);
+            }
+            let ways = choices
+                .iter()
+                .try_fold(1usize, |n, c| n.checked_mul(c.len()))
+                .unwrap_or(usize::MAX);
+            if ways > MAX_KEY_SPLITS {
+                // Keys with dots in every combination: settle for each field on its own.
+                return fields.iter().zip(&choices).all(|(field, keys)| {
+                    keys.iter()
+                        .any(|key| satisfiable(&map[*key], below(consumed, key), &[*field]))
+                });
+            }
+            let mut pick = vec![0; fields.len()];
+            loop {
+                if spread(map, consumed, fields, &choices, &pick) {
+                    return true;
+                }
+                // The next combination, like an odometer.
+                let mut k = 0;
+                loop {
+                    if k == pick.len() {
+                        return false;
+                    }
+                    pick[k] += 1;
+                    if pick[k] < choices[k].len() {
+                        break;
+                    }
+                    pick[k] = 0;
+                    k += 1;
+                }
+            }
+        }
+        scalar => fields.iter().all(|field| {
+            field.path.len() <= consumed
+                && field.conditions.iter().any(|c| match c {
+                    Condition::Exists(expected) => *expected,
+                    other => condition_matches(other, scalar),
+                })
+        }),
+    }
+}
+
+/// One way of sending each field to one of its keys: every key's fields satisfied below it.
+fn spread(
+    map: &serde_json::Map<String, Value>,
+    consumed: usize,
+    fields: &[&Field],
+    choices: &[Vec<&str>],
+    pick: &[usize],
+) -> bool {
+    let chosen: Vec<&str> = pick.iter().zip(choices).map(|(k, c)| c[*k]).collect();
+    let mut keys = chosen.clone();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter().all(|key| {
+        let group: Vec<&Field> = fields
+            .iter()
+            .zip(&chosen)
+            .filter(|(_, k)| *k == key)
+            .map(|(f, _)| *f)
+            .collect();
+        satisfiable(&map[*key], below(consumed, key), &group)
     })
+}
+
+/// Whether the event holds any value at `path` (for `exists: false`).
+fn has_value(node: &Value, consumed: usize, path: &str) -> bool {
+    match node {
+        Value::Array(items) => items.iter().any(|item| has_value(item, consumed, path)),
+        Value::Object(map) => {
+            path.len() > consumed
+                && child_keys(map, rest(path, consumed))
+                    .into_iter()
+                    .any(|key| has_value(&map[key], below(consumed, key), path))
+        }
+        _ => path.len() <= consumed,
+    }
 }
 
 impl Group {
@@ -684,6 +782,17 @@ fn anything_but(operand: &RawJson, path: &str) -> Result<AnythingBut, PatternErr
 }
 
 impl Group {
+    /// How many combinations [`Group::expand`] would make (saturating), counted without
+    /// making them.
+    fn combinations(&self) -> usize {
+        self.ors.iter().fold(1usize, |total, alternatives| {
+            let here = alternatives
+                .iter()
+                .fold(0usize, |sum, a| sum.saturating_add(a.combinations()));
+            total.saturating_mul(here)
+        })
+    }
+
     /// The pattern without `$or`: every combination of alternatives, as lists of fields.
     fn expand(&self) -> Vec<Vec<&Field>> {
         let mut lists: Vec<Vec<&Field>> = vec![self.fields.iter().collect()];
@@ -702,39 +811,6 @@ impl Group {
         }
         lists
     }
-}
-
-/// Picks, field by field, a value that satisfies the field and is consistent with the values
-/// picked so far (backtracking; patterns have few fields).
-fn solve<'e>(fields: &[Field], event: &'e FlatEvent, chosen: &mut Vec<&'e [(u32, u32)]>) -> bool {
-    let Some((field, rest)) = fields.split_first() else {
-        return true;
-    };
-    let values = event
-        .values
-        .get(&field.path)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    if values.is_empty()
-        && field.conditions.contains(&Condition::Exists(false))
-        && solve(rest, event, chosen)
-    {
-        return true;
-    }
-    for v in values {
-        let satisfies = field.conditions.iter().any(|c| match c {
-            Condition::Exists(expected) => *expected,
-            other => condition_matches(other, v.value),
-        });
-        if satisfies && chosen.iter().all(|c| consistent(c, &v.elements)) {
-            chosen.push(&v.elements);
-            if solve(rest, event, chosen) {
-                return true;
-            }
-            chosen.pop();
-        }
-    }
-    false
 }
 
 fn condition_matches(condition: &Condition, value: &Value) -> bool {
@@ -835,11 +911,35 @@ fn ci_equals(pattern: &str, text: &str) -> bool {
     ci_ends(pattern, text, 0).contains(&text.len())
 }
 
+/// Matched from the end, the way [`ci_ends`] matches from the start: the positions where
+/// the pattern's last characters can begin, one pattern character at a time. The work grows
+/// with the pattern, not with the text.
 fn ci_suffix(pattern: &str, text: &str) -> bool {
-    text.char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(text.len()))
-        .any(|start| ci_ends(pattern, text, start).contains(&text.len()))
+    let mut positions = vec![text.len()];
+    for c in pattern.chars().rev() {
+        let mut variants = vec![
+            c.to_string(),
+            c.to_lowercase().collect(),
+            c.to_uppercase().collect(),
+        ];
+        variants.dedup();
+        let mut next: Vec<usize> = positions
+            .iter()
+            .flat_map(|&p| {
+                variants
+                    .iter()
+                    .filter(move |v| text[..p].ends_with(v.as_str()))
+                    .map(move |v| p - v.len())
+            })
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        if next.is_empty() {
+            return false;
+        }
+        positions = next;
+    }
+    true
 }
 
 fn in_cidr(ip: IpAddr, network: IpAddr, bits: u8) -> bool {

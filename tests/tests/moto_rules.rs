@@ -2,9 +2,12 @@
 //! `klaxon infra rules`) created on moto's EventBridge: every sample in `events/` (alarms,
 //! `security/`, `health/`) is put with
 //! PutEvents, and lands in the stand-in queue of the handler that serves it (an SQS queue in
-//! place of the function) or, if no runbook would act on it or it is one of Klaxon's own
+//! place of the function) or, if no runbook would act on it or it is one of this stack's own
 //! alarms, nowhere. The expectation comes from Klaxon's own matcher (the runbook triggers);
-//! moto's EventBridge is the independent judge of the deployed patterns.
+//! moto's EventBridge is the independent judge of the deployed patterns. The patterns are
+//! deployed as CloudFormation would for a stack `klaxon-prod` in account 123456789012 and
+//! us-east-1 (the alarm rule's `Fn::Sub` resolved); alarms named `klaxon-*` of a customer or
+//! of another stack must still reach alarm-intake.
 
 use klaxon::runbook::Catalog;
 use klaxon_integration_tests::{repo_root, LocalAws};
@@ -20,6 +23,8 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
     let events = aws_sdk_eventbridge::Client::new(&aws.sdk);
     let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
     let bus = aws.resources["event_bus"].as_str().unwrap().to_string();
+    // The stack the sample of Klaxon's own alarm (`klaxon-prod-alarm-intake-errors`) is of.
+    let stack = klaxon::infra::Deployment::new("aws", "us-east-1", "123456789012", "klaxon-prod");
 
     // One stand-in queue per handler.
     let mut queues = std::collections::BTreeMap::new();
@@ -52,7 +57,7 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
             .put_rule()
             .name(&rule_name)
             .event_bus_name(&bus)
-            .event_pattern(rule["event_pattern"].to_string())
+            .event_pattern(stack.pattern(&rule["event_pattern"]).to_string())
             .send()
             .await
             .expect("moto accepts the generated pattern");
@@ -81,16 +86,54 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
+    let mut samples: Vec<(String, Value)> = files
+        .iter()
+        .map(|file| {
+            (
+                file.file_name().unwrap().to_string_lossy().to_string(),
+                serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    // Alarms named `klaxon-*` that are not this stack's: a customer's, another Klaxon
+    // stack's, this stack's name in another account. Each must reach alarm-intake.
+    let own: Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("events/alarm-klaxon-self-alarm.json")).unwrap(),
+    )
+    .unwrap();
+    for (label, account, alarm) in [
+        ("customer", "123456789012", "klaxon-db-cpu"),
+        (
+            "other-stack",
+            "123456789012",
+            "klaxon-dev-alarm-intake-errors",
+        ),
+        (
+            "other-account",
+            "210987654321",
+            "klaxon-prod-alarm-intake-errors",
+        ),
+    ] {
+        let mut event = own.clone();
+        event["detail"]["alarmName"] = alarm.into();
+        event["resources"] = serde_json::json!([format!(
+            "arn:aws:cloudwatch:us-east-1:{account}:alarm:{alarm}"
+        )]);
+        samples.push((format!("alarm-named-klaxon-{label}"), event));
+    }
     let mut delivered = 0;
     let mut moto_blind = 0;
-    for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().to_string();
-        let event: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        let own_alarm = event["detail"]["alarmName"]
-            .as_str()
-            .is_some_and(|n| n.starts_with(klaxon::infra::SELF_ALARM_PREFIX));
-        let served = !catalog.candidates(&event).is_empty() && !own_alarm;
-        let serving = klaxon::infra::handler_for_event(&catalog, &event);
+    let mut klaxon_named_delivered = 0;
+    for (name, event) in &samples {
+        let name = name.clone();
+        let own_alarm = event["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|arn| stack.is_own_alarm(arn));
+        let served = !catalog.candidates(event).is_empty() && !own_alarm;
+        let serving = klaxon::infra::handler_for_event(&catalog, event);
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&bus)
             .source(event["source"].as_str().unwrap())
@@ -138,9 +181,9 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
                     .iter()
                     .filter(|r| r["handler"] == handler.as_str())
                     .any(|r| {
-                        klaxon::pattern::Pattern::from_value(&r["event_pattern"])
+                        klaxon::pattern::Pattern::from_value(&stack.pattern(&r["event_pattern"]))
                             .unwrap()
-                            .matches(&event)
+                            .matches(event)
                     });
                 assert!(caught, "{name}: the deployed rules miss it");
                 moto_blind += 1;
@@ -156,6 +199,10 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
                 let body: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
                 assert_eq!(body["detail"], event["detail"], "{name}");
                 delivered += 1;
+                if name.starts_with("alarm-named-klaxon-") {
+                    assert_eq!(handler, "alarm-intake", "{name}");
+                    klaxon_named_delivered += 1;
+                }
             }
         }
         if name.starts_with("alarm-") && !own_alarm {
@@ -172,6 +219,10 @@ async fn every_sample_lands_in_the_handler_that_serves_it_and_nowhere_else() {
     assert!(
         delivered + moto_blind >= 40,
         "only {delivered} samples delivered"
+    );
+    assert_eq!(
+        klaxon_named_delivered, 3,
+        "alarms named klaxon-* that are not this stack's reach alarm-intake"
     );
     assert_eq!(
         queues.len(),

@@ -19,8 +19,15 @@ import { Construct } from 'constructs';
 export const REPO_ROOT = path.join(__dirname, '..', '..', '..');
 
 export interface RulesDocument {
-  self_alarm_prefix: string;
+  /** `Fn::Sub` texts: Klaxon's own alarms are named `${AWS::StackName}-...`; the alarm rule
+   * excludes the alarms whose ARN starts with `self_alarm_arn_prefix`. */
+  self_alarm_name_prefix: string;
+  self_alarm_arn_prefix: string;
   metric_namespaces: string[];
+  /** Per handler, the `dynamodb:LeadingKeys` patterns of its role. */
+  leading_keys: Record<string, string[]>;
+  /** The `source` of every event Klaxon puts on its bus (`events:source` condition). */
+  event_sources: string[];
   rules: { name: string; handler: string; runbooks: string[]; event_pattern: Record<string, unknown> }[];
 }
 
@@ -83,6 +90,19 @@ export class KlaxonStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
       alias: `alias/${Aws.STACK_NAME}`,
+      // The account administers the key and may grant its use through IAM policies (the
+      // function roles'), spelled out as in the SAM template rather than CDK's default kms:*.
+      policy: new iam.PolicyDocument({
+        statements: [new iam.PolicyStatement({
+          sid: 'AccountAdministers',
+          principals: [new iam.AccountRootPrincipal()],
+          actions: ['kms:Create*', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*',
+            'kms:Revoke*', 'kms:Disable*', 'kms:Get*', 'kms:Delete*', 'kms:TagResource', 'kms:UntagResource',
+            'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion', 'kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*',
+            'kms:GenerateDataKey*'],
+          resources: ['*'],
+        })],
+      }),
     });
     const sourceAccount = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } };
     key.addToResourcePolicy(new iam.PolicyStatement({
@@ -126,10 +146,13 @@ export class KlaxonStack extends Stack {
     const test = topic('TestTopic');
     const security = topic('SecurityTopic');
     const ops = topic('OpsTopic');
+    // CloudWatch, for this stack's own alarms only (`<stack name>-...` in this account and
+    // Region), not for any alarm of the account.
     ops.addToResourcePolicy(new iam.PolicyStatement({
       sid: 'KlaxonHealthAlarmsPublish',
       principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-      actions: ['sns:Publish'], resources: [ops.topicArn], conditions: sourceAccount,
+      actions: ['sns:Publish'], resources: [ops.topicArn],
+      conditions: { ...sourceAccount, ArnLike: { 'aws:SourceArn': Fn.sub(`${rules.self_alarm_arn_prefix}*`) } },
     }));
 
     const deadLetterQueue = (id: string) => new sqs.Queue(this, id, {
@@ -150,16 +173,8 @@ export class KlaxonStack extends Stack {
 
     const bus = new events.EventBus(this, 'KlaxonBus', { eventBusName: `${Aws.STACK_NAME}-bus` });
 
+    // Its policy, which lets exactly the intake rules send to it, is added with the rules.
     const intakeDlq = deadLetterQueue('IntakeDeadLetterQueue');
-    intakeDlq.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'IntakeRulesDeadLetter',
-      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-      actions: ['sqs:SendMessage'], resources: [intakeDlq.queueArn],
-      conditions: {
-        ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/*` },
-        ...sourceAccount,
-      },
-    }));
     const failureQueue = deadLetterQueue('IntakeFailureQueue');
 
     // The intake handlers: one binary each (handlers/<name>/), the same engine, environment and
@@ -209,6 +224,11 @@ export class KlaxonStack extends Stack {
       },
     ];
 
+    const leadingKeys = (handler: string): string[] => {
+      const keys = rules.leading_keys[handler];
+      if (!keys?.length) throw new Error(`rules.json has no leading_keys for ${handler}`);
+      return keys;
+    };
     const intakes = intakeSpecs.map((spec) => {
       const id = pascal(spec.handler);
       const functionName = `${Aws.STACK_NAME}-${spec.handler}`;
@@ -224,14 +244,27 @@ export class KlaxonStack extends Stack {
           [spec.handler]: new iam.PolicyDocument({
             statements: [
               new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
+              // Only the partitions its events use (rules.json `leading_keys`); no Scan, no
+              // index (no handler queries one).
               new iam.PolicyStatement({
                 sid: 'IncidentRecords',
                 actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
                   'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
-                resources: [table.attrArn, `${table.attrArn}/index/*`],
+                resources: [table.attrArn],
+                conditions: {
+                  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys(spec.handler) },
+                  Null: { 'dynamodb:LeadingKeys': 'false' },
+                },
               }),
               new iam.PolicyStatement({ sid: 'Pages', actions: ['sns:Publish'], resources: spec.pageTopics.map((t) => t.topicArn) }),
-              new iam.PolicyStatement({ sid: 'LifecycleAndRunbookEvents', actions: ['events:PutEvents'], resources: [bus.eventBusArn] }),
+              // Only Klaxon's own sources: lifecycle events and runbook events.
+              new iam.PolicyStatement({
+                sid: 'LifecycleAndRunbookEvents', actions: ['events:PutEvents'], resources: [bus.eventBusArn],
+                conditions: {
+                  'ForAllValues:StringEquals': { 'events:source': rules.event_sources },
+                  Null: { 'events:source': 'false' },
+                },
+              }),
               ...spec.statements,
               new iam.PolicyStatement({ sid: 'FailedEventsDestination', actions: ['sqs:SendMessage'], resources: [failureQueue.queueArn] }),
               new iam.PolicyStatement({ sid: 'EncryptedTableTopicsQueuesEnvironment', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
@@ -296,6 +329,24 @@ export class KlaxonStack extends Stack {
 
     // Every handler runs runbooks, and any runbook may put a metric. PutMetricData supports no
     // resource-level permissions: limited to the runbooks' namespaces.
+    // Who may publish a page. In the account, any role whose IAM policy allows sns:Publish
+    // could publish to a topic whatever an Allow says: each topic denies sns:Publish to every
+    // principal but the roles of the functions that page its route (aws:PrincipalArn, not
+    // NotPrincipal). On the ops topic AWS services are left to the CloudWatch Allow above.
+    for (const t of [production, test, security, ops]) {
+      const publishers = intakes.filter((i) => i.spec.pageTopics.includes(t)).map((i) => i.role.roleArn);
+      t.addToResourcePolicy(new iam.PolicyStatement({
+        sid: 'OnlyKlaxonPublishes',
+        effect: iam.Effect.DENY,
+        principals: [new iam.StarPrincipal()],
+        actions: ['sns:Publish'], resources: [t.topicArn],
+        conditions: {
+          ArnNotEquals: { 'aws:PrincipalArn': publishers },
+          ...(t === ops ? { Bool: { 'aws:PrincipalIsAWSService': 'false' } } : {}),
+        },
+      }));
+    }
+
     new iam.Policy(this, 'RunbookMetricsPolicy', {
       policyName: 'runbook-metrics',
       roles: intakes.map((i) => i.role),
@@ -306,10 +357,12 @@ export class KlaxonStack extends Stack {
     });
 
     const functions = new Map<string, lambda.IFunction>(intakes.map((i) => [i.spec.handler, i.fn]));
+    const ruleArns: string[] = [];
     for (const rule of rules.rules) {
       const target = functions.get(rule.handler);
       if (!target) throw new Error(`rules.json names handler ${rule.handler}, which this stack lacks`);
-      // Only the alarm rule excludes Klaxon's own alarms (by their ARNs in `resources`).
+      // Only the alarm rule excludes Klaxon's own alarms (by their ARNs in `resources`); the
+      // prefix is an `Fn::Sub` in rules.json, passed through to CloudFormation as it is.
       const excluded = 'resources' in rule.event_pattern ? "; Klaxon's own alarms excluded" : '';
       const cfnRule = new events.CfnRule(this, rule.name, {
         description: `Feeds ${rule.handler} (runbooks: ${rule.runbooks.join(', ')})${excluded}`,
@@ -327,12 +380,21 @@ export class KlaxonStack extends Stack {
         action: 'lambda:InvokeFunction', functionName: target.functionName,
         principal: 'events.amazonaws.com', sourceArn: cfnRule.attrArn,
       });
+      ruleArns.push(cfnRule.attrArn);
     }
+    // Exactly the intake rules may send to their dead-letter queue.
+    intakeDlq.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'IntakeRulesDeadLetter',
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'], resources: [intakeDlq.queueArn],
+      conditions: { ArnEquals: { 'aws:SourceArn': ruleArns }, ...sourceAccount },
+    }));
 
-    // Klaxon's own health, to the ops topic; named klaxon-* so the intake rules exclude them.
+    // Klaxon's own health, to the ops topic; named `<stack name>-...` so that the alarm rule
+    // excludes them and the ops topic lets CloudWatch publish for them.
     const alarmOn = (id: string, name: string, description: string, metric: cloudwatch.IMetric) => {
       const alarm = new cloudwatch.Alarm(this, id, {
-        alarmName: `${rules.self_alarm_prefix}${Aws.STACK_NAME}-${name}`,
+        alarmName: Fn.sub(`${rules.self_alarm_name_prefix}${name}`),
         alarmDescription: description,
         metric,
         threshold: 0,

@@ -1,6 +1,8 @@
 // The CDK stack, synthesized offline (bundling skipped), checked on its own and against the
 // SAM template (infra/template.yaml) on what matters: rule patterns and targets, function
-// names and environment variables, IAM actions and resources per function.
+// names and environment variables, IAM actions, resources and conditions per function, topic
+// and queue policies, alarm names; and the least-privilege statements asserted on both
+// templates, each assertion shown to reject a template broken for its reason.
 import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
@@ -68,7 +70,17 @@ const SAM_FUNCTION = 'AWS::Serverless::Function';
 const functions = (resources: Resources) =>
   Object.entries(resources).filter(([, r]) => r.Type === SAM_FUNCTION || r.Type === 'AWS::Lambda::Function');
 
-/** action -> sorted resource shapes, over the function's role's policies. */
+/** JSON with sorted keys: conditions compare whatever order their operators were written in. */
+function canon(value: any): string {
+  if (Array.isArray(value)) return `[${value.map(canon).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canon(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** action -> sorted resource shapes (with the statement's condition), over the function's
+ * role's policies. */
 function iamOf(fnId: string, resources: Resources): Record<string, string[]> {
   const roleRef = resources[fnId].Properties.Role;
   const roleId = roleRef['Fn::GetAtt'][0];
@@ -82,7 +94,8 @@ function iamOf(fnId: string, resources: Resources): Record<string, string[]> {
   for (const doc of docs) {
     for (const st of doc.Statement) {
       const actions = [st.Action].flat();
-      const res = [st.Resource].flat().map((x: any) => JSON.stringify(shape(x, resources)));
+      const condition = st.Condition ? ` if ${canon(shape(st.Condition, resources))}` : '';
+      const res = [st.Resource].flat().map((x: any) => JSON.stringify(shape(x, resources)) + condition);
       for (const a of actions) out[a] = [...(out[a] ?? []), ...res].sort();
     }
   }
@@ -102,6 +115,161 @@ function functionSummary(resources: Resources) {
 
 /** A logical id without CDK's hash suffix: `SecurityTopic1A2B3C4D` -> `SecurityTopic`. */
 const baseId = (id: string) => id.replace(/[0-9A-F]{8}$/, '');
+
+/** A value with references named by logical id without hash (`<AlarmIntakeRole.Arn>`,
+ * `<OpsTopic>`) and pseudo parameters as `${AWS::...}`: alike in SAM and CDK, and telling
+ * which resource a policy names. */
+function named(value: any): any {
+  if (Array.isArray(value)) return value.map(named);
+  if (value && typeof value === 'object') {
+    if ('Ref' in value) return String(value.Ref).startsWith('AWS::') ? `\${${value.Ref}}` : `<${baseId(value.Ref)}>`;
+    if ('Fn::GetAtt' in value) return `<${baseId(value['Fn::GetAtt'][0])}.${value['Fn::GetAtt'][1]}>`;
+    if ('Fn::Sub' in value && typeof value['Fn::Sub'] === 'string') {
+      return { 'Fn::Sub': value['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (m: string, ref: string) => {
+        if (ref.startsWith('AWS::')) return m;
+        const [id, attr] = ref.split('.');
+        return attr ? `<${baseId(id)}.${attr}>` : `<${baseId(id)}>`;
+      }) };
+    }
+    if ('Fn::Join' in value) {
+      const [sep, parts] = value['Fn::Join'];
+      return parts.map((p: any) => named(p)).join(sep);
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, named(v)]));
+  }
+  return value;
+}
+
+/** Topic and queue policies: the topics or queues each covers -> its statements (named). */
+function resourcePolicies(resources: Resources): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of Object.values(resources)) {
+    const targets = r.Type === 'AWS::SNS::TopicPolicy' ? r.Properties.Topics
+      : r.Type === 'AWS::SQS::QueuePolicy' ? r.Properties.Queues : null;
+    if (!targets) continue;
+    out[named(targets).join(',')] = canon(named(r.Properties.PolicyDocument.Statement));
+  }
+  return out;
+}
+
+/** Logical ids (as they are) of the resources of a type whose id without hash is `base`. */
+function idOf(resources: Resources, base: string, type?: string): string {
+  const found = Object.keys(resources).filter((id) => baseId(id) === base && (!type || resources[id].Type === type));
+  if (found.length !== 1) throw new Error(`${base}: ${found}`);
+  return found[0];
+}
+
+const HANDLER_TOPICS: Record<string, string[]> = {
+  'alarm-intake': ['OpsTopic', 'ProductionTopic', 'SecurityTopic', 'TestTopic'],
+  'health-intake': ['OpsTopic', 'ProductionTopic', 'TestTopic'],
+  'security-intake': ['SecurityTopic'],
+};
+const DYNAMODB_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
+  'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'];
+
+/**
+ * The least-privilege statements, asserted on a template (SAM or CDK); the same guarantees
+ * as infra/tests/check_templates.py (docs/DEPLOY.md, Security). One line per problem.
+ */
+function leastPrivilegeProblems(resources: Resources): string[] {
+  const rules = loadRules();
+  const problems: string[] = [];
+  const statementsOf = (roleId: string): any[] => [
+    ...(resources[roleId].Properties.Policies ?? []).flatMap((p: any) => p.PolicyDocument.Statement),
+    ...Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles ?? []).some((x: any) => x.Ref === roleId))
+      .flatMap((r) => r.Properties.PolicyDocument.Statement),
+  ];
+  const fns = functions(resources).map(([id, r]) => {
+    const name = shape(r.Properties.FunctionName, resources) as string;
+    return { id, handler: name.replace('${AWS::StackName}-', ''), role: r.Properties.Role['Fn::GetAtt'][0] as string };
+  }).filter((f) => f.handler in HANDLER_TOPICS);
+
+  // The alarm rule excludes this stack's own alarms only; they are named `<stack>-...`.
+  const exclusion = [{ 'anything-but': { prefix: { 'Fn::Sub': rules.self_alarm_arn_prefix } } }];
+  for (const [id, r] of Object.entries(resources)) {
+    if (r.Type === 'AWS::Events::Rule' && r.Properties.Targets.some((t: any) => fns.some((f) => f.handler === 'alarm-intake' && t.Arn['Fn::GetAtt']?.[0] === f.id))
+      && canon(r.Properties.EventPattern.resources) !== canon(exclusion)) {
+      problems.push(`${id}: the alarm rule must exclude only this stack's own alarms, not ${canon(r.Properties.EventPattern.resources)}`);
+    }
+    if (r.Type === 'AWS::CloudWatch::Alarm' && !String(shape(r.Properties.AlarmName, resources)).startsWith(rules.self_alarm_name_prefix)) {
+      problems.push(`${id}: Klaxon's own alarms must be named ${rules.self_alarm_name_prefix}...`);
+    }
+  }
+
+  // Topics: Deny sns:Publish to all but the roles that publish; CloudWatch for own alarms.
+  const ownAlarms = { 'Fn::Sub': `${rules.self_alarm_arn_prefix}*` };
+  for (const [topic, t] of Object.entries(resources)) {
+    if (t.Type !== 'AWS::SNS::Topic') continue;
+    const publishers = fns.filter((f) => HANDLER_TOPICS[f.handler].includes(baseId(topic))).map((f) => f.role).sort();
+    const stmts = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::SNS::TopicPolicy' && r.Properties.Topics.some((x: any) => x.Ref === topic))
+      .flatMap((r) => r.Properties.PolicyDocument.Statement);
+    if (stmts.some((s: any) => 'NotPrincipal' in s)) problems.push(`${topic}: NotPrincipal in a topic policy`);
+    const cloudwatch = stmts.filter((s: any) => s.Effect === 'Allow' && [s.Principal?.Service].flat().includes('cloudwatch.amazonaws.com'));
+    for (const s of cloudwatch) {
+      if (canon(s.Condition?.ArnLike?.['aws:SourceArn']) !== canon(ownAlarms)) problems.push(`${topic}: CloudWatch may publish only for this stack's alarms`);
+      if (s.Condition?.StringEquals?.['aws:SourceAccount']?.Ref !== 'AWS::AccountId') problems.push(`${topic}: CloudWatch Allow without aws:SourceAccount`);
+    }
+    const notified = Object.values(resources).some((r) => r.Type === 'AWS::CloudWatch::Alarm'
+      && [...(r.Properties.AlarmActions ?? []), ...(r.Properties.OKActions ?? [])].some((a: any) => a.Ref === topic));
+    if (notified && cloudwatch.length === 0) problems.push(`${topic}: alarms publish to it but no Allow for CloudWatch`);
+    const deny = stmts.find((s: any) => s.Effect === 'Deny' && [s.Action].flat().includes('sns:Publish') && s.Principal === '*');
+    if (!deny) { problems.push(`${topic}: no Deny of sns:Publish`); continue; }
+    const cond = deny.Condition ?? {};
+    const ops = Object.keys(cond);
+    const exception = ['ArnNotEquals', 'ArnNotLike', 'StringNotEquals', 'StringNotLike'].filter((o) => cond[o]?.['aws:PrincipalArn']);
+    const roles = exception.flatMap((o) => [cond[o]['aws:PrincipalArn']].flat()).map((v: any) => v?.['Fn::GetAtt']?.[0] ?? canon(v)).sort();
+    if (canon(roles) !== canon(publishers)) problems.push(`${topic}: the Deny must except exactly the publishing roles ${publishers}, not ${roles}`);
+    const exempt = cond.Bool?.['aws:PrincipalIsAWSService'] === 'false';
+    if (exempt !== (cloudwatch.length > 0)) problems.push(`${topic}: AWS services are ${exempt ? '' : 'not '}left out of the Deny (aws:PrincipalIsAWSService)`);
+    if (ops.some((o) => !exception.includes(o) && o !== 'Bool')) problems.push(`${topic}: the Deny has other conditions: ${ops}`);
+  }
+
+  // The intake roles: events:PutEvents by source; DynamoDB by partition, no Scan, no index.
+  for (const f of fns) {
+    for (const s of statementsOf(f.role)) {
+      const actions: string[] = [s.Action].flat();
+      if (actions.includes('events:PutEvents')
+        && (canon([s.Condition?.['ForAllValues:StringEquals']?.['events:source']].flat().sort()) !== canon([...rules.event_sources].sort())
+          || s.Condition?.Null?.['events:source'] !== 'false')) {
+        problems.push(`${f.role}: events:PutEvents must be limited to events:source ${rules.event_sources} (with a Null check)`);
+      }
+      const ddb = actions.filter((a) => a.startsWith('dynamodb:'));
+      if (ddb.length === 0) continue;
+      if (ddb.some((a) => !DYNAMODB_ITEM_ACTIONS.includes(a))) problems.push(`${f.role}: DynamoDB actions beyond items (${ddb})`);
+      if ([s.Resource].flat().some((r: any) => !r?.['Fn::GetAtt'])) problems.push(`${f.role}: DynamoDB on the table only, no index`);
+      const keys = s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+      if (canon([keys].flat().sort()) !== canon([...(rules.leading_keys[f.handler] ?? [])].sort())) {
+        problems.push(`${f.role}: dynamodb:LeadingKeys must be ${rules.leading_keys[f.handler]}, not ${keys}`);
+      }
+      if (s.Condition?.Null?.['dynamodb:LeadingKeys'] !== 'false') problems.push(`${f.role}: DynamoDB without the Null check on dynamodb:LeadingKeys`);
+    }
+  }
+
+  // The rules' dead-letter queue: exactly its rules may send to it.
+  const users: Record<string, string[]> = {};
+  for (const [id, r] of Object.entries(resources)) {
+    if (r.Type !== 'AWS::Events::Rule') continue;
+    for (const t of r.Properties.Targets) {
+      const q = t.DeadLetterConfig?.Arn?.['Fn::GetAtt']?.[0];
+      if (q) users[q] = [...(users[q] ?? []), id].sort();
+    }
+  }
+  for (const [queue, rulesUsing] of Object.entries(users)) {
+    const allows = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::SQS::QueuePolicy' && r.Properties.Queues.some((x: any) => x.Ref === queue))
+      .flatMap((r) => r.Properties.PolicyDocument.Statement)
+      .filter((s: any) => s.Effect === 'Allow' && [s.Principal?.Service].flat().includes('events.amazonaws.com'));
+    if (allows.length === 0) problems.push(`${queue}: no policy lets the rules send to it`);
+    for (const s of allows) {
+      const arns = [s.Condition?.ArnEquals?.['aws:SourceArn'] ?? []].flat().map((a: any) => a?.['Fn::GetAtt']?.[0] ?? canon(a)).sort();
+      if (s.Condition?.ArnLike || canon(arns) !== canon(rulesUsing)) {
+        problems.push(`${queue}: EventBridge may send for exactly the rules ${rulesUsing} (ArnEquals aws:SourceArn), not ${canon(s.Condition)}`);
+      }
+    }
+  }
+  return problems;
+}
 
 /** The function of an intake handler, by its name `<stack>-<handler>`. */
 function functionOf(handler: string, resources: Resources): string {
@@ -266,14 +434,20 @@ describe('Klaxon CDK stack', () => {
     }
   });
 
-  test("Klaxon's own alarms go to the ops topic and are named klaxon-*", () => {
+  test("Klaxon's own alarms go to the ops topic and are named <stack>-*, alike in SAM and CDK", () => {
+    const names = (resources: Resources) => Object.values(resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((r) => shape(r.Properties.AlarmName, resources)).sort();
     const alarms = Object.values(cdk).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
     // Three queue depths, then errors and throttles of each function.
     expect(alarms.length).toBe(3 + 2 * HANDLERS.length);
     for (const a of alarms) {
-      expect(JSON.stringify(a.Properties.AlarmName)).toContain('klaxon-');
+      expect(shape(a.Properties.AlarmName, cdk).startsWith(loadRules().self_alarm_name_prefix)).toBe(true);
       expect(a.Properties.AlarmActions).toHaveLength(1);
     }
+    expect(names(cdk)).toEqual(names(sam));
+    expect(loadRules().self_alarm_name_prefix).toBe('${AWS::StackName}-');
+    expect(loadRules().self_alarm_arn_prefix)
+      .toBe('arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-');
   });
 
   test('the errors alarms leave DeliveryInProgress races out, alike in SAM and CDK', () => {
@@ -291,6 +465,83 @@ describe('Klaxon CDK stack', () => {
     expect(c.filters).toEqual(HANDLERS.map(() => '{ $.error_kind = "DeliveryInProgress" }'));
     expect(c.expressions).toEqual(HANDLERS.map(() => ['errors - FILL(busy, 0)']));
   });
+
+  test('SAM and CDK agree on topic and queue policies (who may publish and send)', () => {
+    const c = resourcePolicies(cdk);
+    expect(Object.keys(c).sort()).toEqual(['<IntakeDeadLetterQueue>', '<OpsTopic>', '<ProductionTopic>',
+      '<SecurityTopic>', '<SubscriptionDeadLetterQueue>', '<TestTopic>']);
+    expect(c).toEqual(resourcePolicies(sam));
+  });
+
+  test('least privilege holds on both templates: alarm exclusion, topic policies, events:source, LeadingKeys, dead-letter queue', () => {
+    expect(leastPrivilegeProblems(cdk)).toEqual([]);
+    expect(leastPrivilegeProblems(sam)).toEqual([]);
+  });
+
+  // Each assertion rejects a template broken for its reason (a small mutation of each).
+  type Mutation = [string, (r: Resources) => void, string];
+  const stmt = (r: Resources, base: string, sid: string): any => {
+    const res = r[idOf(r, base)];
+    const docs = res.Type === 'AWS::IAM::Role' ? res.Properties.Policies.map((p: any) => p.PolicyDocument) : [res.Properties.PolicyDocument];
+    return docs.flatMap((d: any) => d.Statement).find((s: any) => s.Sid === sid);
+  };
+  const dropStatement = (r: Resources, base: string, sid: string) => {
+    const doc = r[idOf(r, base)].Properties.PolicyDocument;
+    doc.Statement = doc.Statement.filter((s: any) => s.Sid !== sid);
+  };
+  const roleArn = (r: Resources, base: string) => ({ 'Fn::GetAtt': [idOf(r, base, 'AWS::IAM::Role'), 'Arn'] });
+  const alarmPattern = (r: Resources) => r[idOf(r, 'AlarmIntakeRule', 'AWS::Events::Rule')].Properties.EventPattern;
+  const mutations: Mutation[] = [
+    ['alarm rule exclusion widened back to klaxon-*', (r) => { alarmPattern(r).resources = [{ 'anything-but': { wildcard: 'arn:aws:cloudwatch:*:*:alarm:klaxon-*' } }]; }, "exclude only this stack's own alarms"],
+    ['alarm rule exclusion removed', (r) => { delete alarmPattern(r).resources; }, "exclude only this stack's own alarms"],
+    ['own alarm named klaxon-<stack>-', (r) => { r[idOf(r, 'IntakeDeadLetterAlarm')].Properties.AlarmName = { 'Fn::Sub': 'klaxon-${AWS::StackName}-intake-dead-letters' }; }, 'must be named'],
+    ['production topic: Deny removed', (r) => dropStatement(r, 'ProductionTopicPolicy', 'OnlyKlaxonPublishes'), 'no Deny of sns:Publish'],
+    ['security topic: Deny without condition', (r) => { delete stmt(r, 'SecurityTopicPolicy', 'OnlyKlaxonPublishes').Condition; }, 'must except exactly'],
+    ['test topic: Deny excepts every role', (r) => { stmt(r, 'TestTopicPolicy', 'OnlyKlaxonPublishes').Condition = { StringNotLike: { 'aws:PrincipalArn': 'arn:aws:iam::*:role/*' } }; }, 'must except exactly'],
+    ['security topic: Deny also excepts the health role', (r) => { stmt(r, 'SecurityTopicPolicy', 'OnlyKlaxonPublishes').Condition.ArnNotEquals['aws:PrincipalArn'].push(roleArn(r, 'HealthIntakeRole')); }, 'must except exactly'],
+    ['production topic: NotPrincipal instead of aws:PrincipalArn', (r) => {
+      const s = stmt(r, 'ProductionTopicPolicy', 'OnlyKlaxonPublishes');
+      delete s.Principal; delete s.Condition;
+      s.NotPrincipal = { AWS: [roleArn(r, 'AlarmIntakeRole'), roleArn(r, 'HealthIntakeRole')] };
+    }, 'NotPrincipal'],
+    ['production topic: Deny narrowed by another condition', (r) => { stmt(r, 'ProductionTopicPolicy', 'OnlyKlaxonPublishes').Condition.StringEquals = { 'aws:SourceVpc': 'vpc-1' }; }, 'other conditions'],
+    ['ops topic: CloudWatch without aws:SourceArn', (r) => { delete stmt(r, 'OpsTopicPolicy', 'KlaxonHealthAlarmsPublish').Condition.ArnLike; }, "only for this stack's alarms"],
+    ['ops topic: CloudWatch for every alarm', (r) => {
+      stmt(r, 'OpsTopicPolicy', 'KlaxonHealthAlarmsPublish').Condition.ArnLike = { 'aws:SourceArn': { 'Fn::Sub': 'arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*' } };
+    }, "only for this stack's alarms"],
+    ['ops topic: CloudWatch without aws:SourceAccount', (r) => { delete stmt(r, 'OpsTopicPolicy', 'KlaxonHealthAlarmsPublish').Condition.StringEquals; }, 'without aws:SourceAccount'],
+    ['ops topic: Deny catches CloudWatch too', (r) => { delete stmt(r, 'OpsTopicPolicy', 'OnlyKlaxonPublishes').Condition.Bool; }, 'aws:PrincipalIsAWSService'],
+    ['ops topic: CloudWatch Allow removed', (r) => dropStatement(r, 'OpsTopicPolicy', 'KlaxonHealthAlarmsPublish'), 'no Allow for CloudWatch'],
+    ['alarm role: PutEvents without events:source', (r) => { delete stmt(r, 'AlarmIntakeRole', 'LifecycleAndRunbookEvents').Condition; }, 'events:PutEvents must be limited'],
+    ['security role: PutEvents may put aws.* events', (r) => { stmt(r, 'SecurityIntakeRole', 'LifecycleAndRunbookEvents').Condition['ForAllValues:StringEquals']['events:source'].push('aws.guardduty'); }, 'events:PutEvents must be limited'],
+    ['health role: PutEvents without the Null check', (r) => { delete stmt(r, 'HealthIntakeRole', 'LifecycleAndRunbookEvents').Condition.Null; }, 'events:PutEvents must be limited'],
+    ['alarm role: dynamodb:Scan added', (r) => { stmt(r, 'AlarmIntakeRole', 'IncidentRecords').Action.push('dynamodb:Scan'); }, 'DynamoDB actions beyond items'],
+    ['security role: LeadingKeys removed', (r) => { delete stmt(r, 'SecurityIntakeRole', 'IncidentRecords').Condition['ForAllValues:StringLike']; }, 'dynamodb:LeadingKeys must be'],
+    ['alarm role: Null check removed', (r) => { delete stmt(r, 'AlarmIntakeRole', 'IncidentRecords').Condition.Null; }, 'without the Null check'],
+    ['health role: every tracker (ALARM#*)', (r) => {
+      stmt(r, 'HealthIntakeRole', 'IncidentRecords').Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'] = ['ALARM#*', 'EVENT#*', 'INCIDENT#*', 'REJECTED#*'];
+    }, 'dynamodb:LeadingKeys must be'],
+    ['alarm role: the indexes back', (r) => {
+      const s = stmt(r, 'AlarmIntakeRole', 'IncidentRecords');
+      s.Resource = [s.Resource, { 'Fn::Sub': '${IncidentTable.Arn}/index/*' }];
+    }, 'no index'],
+    ['dead-letter queue: no aws:SourceArn', (r) => { delete stmt(r, 'IntakeDeadLetterQueuePolicy', 'IntakeRulesDeadLetter').Condition.ArnEquals; }, 'exactly the rules'],
+    ['dead-letter queue: every rule of the account', (r) => {
+      const c = stmt(r, 'IntakeDeadLetterQueuePolicy', 'IntakeRulesDeadLetter').Condition;
+      delete c.ArnEquals;
+      c.ArnLike = { 'aws:SourceArn': { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*' } };
+    }, 'exactly the rules'],
+    ['dead-letter queue: a rule left out', (r) => { stmt(r, 'IntakeDeadLetterQueuePolicy', 'IntakeRulesDeadLetter').Condition.ArnEquals['aws:SourceArn'].pop(); }, 'exactly the rules'],
+  ];
+  for (const [what, mutate, expected] of mutations) {
+    test(`least privilege rejects a broken template: ${what}`, () => {
+      for (const resources of [cdk, sam]) {
+        const broken: Resources = JSON.parse(JSON.stringify(resources));
+        mutate(broken);
+        expect(leastPrivilegeProblems(broken).join('\n')).toContain(expected);
+      }
+    });
+  }
 
   test('SAM and CDK agree on rules and targets', () => {
     expect(rulesSummary(cdk)).toEqual(rulesSummary(sam));

@@ -314,13 +314,22 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             event_id: invalid.event_id.as_deref().map(text::for_log),
             reason: invalid.reason.clone(),
             received_at: now,
-            excerpt: text::bounded(&text::single_line(&String::from_utf8_lossy(raw)), 8 * 1024),
+            // Only the start is read: a rejected event may be up to 1 MiB.
+            excerpt: text::bounded(
+                &text::single_line(&String::from_utf8_lossy(
+                    &raw[..raw.len().min(8 * 1024 + 4)],
+                )),
+                8 * 1024,
+            ),
             expires_at: now + chrono_duration(self.settings.rejection_ttl),
         };
         self.store.record_rejection(&rejection).await?;
+        // `outcome = "rejected"` is what the deployment's RejectedEvents metric filter counts.
         tracing::error!(
+            outcome = "rejected",
             event_id = rejection.event_id.as_deref(),
             rejection_id = %rejection.rejection_id,
+            bytes = raw.len(),
             reason = %text::for_log(&invalid.reason),
             "event rejected and recorded; not retried"
         );
