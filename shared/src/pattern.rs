@@ -879,12 +879,7 @@ fn fixed_point(n: f64) -> i64 {
 fn ci_ends(pattern: &str, text: &str, start: usize) -> Vec<usize> {
     let mut positions = vec![start];
     for c in pattern.chars() {
-        let mut variants = vec![
-            c.to_string(),
-            c.to_lowercase().collect(),
-            c.to_uppercase().collect(),
-        ];
-        variants.dedup();
+        let variants = case_variants(c);
         let mut next: Vec<usize> = positions
             .iter()
             .flat_map(|&p| {
@@ -907,6 +902,17 @@ fn ci_ends(pattern: &str, text: &str, start: usize) -> Vec<usize> {
     positions
 }
 
+/// A pattern character, its lower-case and its upper-case form (AWS's case folding).
+fn case_variants(c: char) -> Vec<String> {
+    let mut variants = vec![
+        c.to_string(),
+        c.to_lowercase().collect(),
+        c.to_uppercase().collect(),
+    ];
+    variants.dedup();
+    variants
+}
+
 fn ci_equals(pattern: &str, text: &str) -> bool {
     ci_ends(pattern, text, 0).contains(&text.len())
 }
@@ -917,12 +923,7 @@ fn ci_equals(pattern: &str, text: &str) -> bool {
 fn ci_suffix(pattern: &str, text: &str) -> bool {
     let mut positions = vec![text.len()];
     for c in pattern.chars().rev() {
-        let mut variants = vec![
-            c.to_string(),
-            c.to_lowercase().collect(),
-            c.to_uppercase().collect(),
-        ];
-        variants.dedup();
+        let variants = case_variants(c);
         let mut next: Vec<usize> = positions
             .iter()
             .flat_map(|&p| {
