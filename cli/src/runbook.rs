@@ -64,14 +64,28 @@ async fn test(path: &std::path::Path) -> ExitCode {
 fn check(path: &std::path::Path) -> ExitCode {
     match klaxon::runbook::load_path(path) {
         Ok(runbooks) => {
+            // Valid is not enough: the trigger must also make a rule EventBridge accepts.
+            let mut undeployable = 0;
             for r in &runbooks {
-                println!(
-                    "ok   {} ({}; {} steps, {} tests)",
-                    r.file.display(),
-                    r.name(),
-                    r.steps.len(),
-                    r.spec.tests.len()
-                );
+                match klaxon::infra::deployable(r) {
+                    Ok(_) => println!(
+                        "ok   {} ({}; {} steps, {} tests)",
+                        r.file.display(),
+                        r.name(),
+                        r.steps.len(),
+                        r.spec.tests.len()
+                    ),
+                    Err(errors) => {
+                        undeployable += errors.len();
+                        for e in errors {
+                            eprintln!("{}: {e}", r.file.display());
+                        }
+                    }
+                }
+            }
+            if undeployable > 0 {
+                eprintln!("{undeployable} error(s)");
+                return ExitCode::from(1);
             }
             println!("{} runbook(s) valid", runbooks.len());
             ExitCode::SUCCESS

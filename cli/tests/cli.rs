@@ -197,3 +197,52 @@ fn the_documented_example_runbook_is_the_tested_one_and_passes() {
     let (code, out, err) = klaxon(&["runbook", "test", "docs/examples"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// `klaxon runbook check` refuses what could not deploy: a trigger whose rule would pass
+/// EventBridge's 2,048 characters, and a trigger whose `$or` combinations pass the matcher's
+/// limit; the shipped runbooks pass.
+#[test]
+fn runbook_check_refuses_triggers_that_could_not_deploy() {
+    let (code, out, err) = klaxon(&["runbook", "check", "runbooks"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("runbook(s) valid"), "{out}");
+
+    let names: Vec<String> = (0..60)
+        .map(|n| format!("\"prod-checkout-service-alarm-number-{n:03}\""))
+        .collect();
+    let long = write(
+        "long-trigger.yaml",
+        &format!(
+            "name: long-trigger\ndescription: d\nteam: t\ntrigger:\n  source: [aws.cloudwatch]\n  detail:\n    alarmName: [{}]\nsteps:\n  - id: track\n    incident:\n      action: track\n",
+            names.join(", ")
+        ),
+    );
+    let (code, out, err) = klaxon(&["runbook", "check", &long]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("long-trigger")
+            && err.contains("event pattern of")
+            && err.contains("EventBridge allows 2048"),
+        "{err}"
+    );
+    assert!(!out.contains("valid"), "{out}");
+
+    // Eleven `$or`s of two alternatives each: 2,048 combinations, past the 1,000 allowed.
+    let ors: Vec<String> = (0..11)
+        .map(|n| format!("{{\"$or\": [{{\"f{n}\": [\"a\"]}}, {{\"g{n}\": [\"b\"]}}]}}"))
+        .collect();
+    let mut detail = String::from("{\"x\": [\"y\"]");
+    for (n, o) in ors.iter().enumerate() {
+        detail.push_str(&format!(", \"k{n}\": {o}"));
+    }
+    detail.push('}');
+    let wide = write(
+        "wide-or.yaml",
+        &format!(
+            "name: wide-or\ndescription: d\nteam: t\ntrigger: {{\"source\": [\"aws.cloudwatch\"], \"detail\": {detail}}}\nsteps:\n  - id: track\n    incident:\n      action: track\n"
+        ),
+    );
+    let (code, out, err) = klaxon(&["runbook", "check", &wide]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("combinations"), "{err}");
+}

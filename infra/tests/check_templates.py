@@ -34,7 +34,9 @@ rejects a template broken for its reason):
   a request with no key would pass a ForAllValues test);
 - a queue that is a rule's dead-letter queue lets exactly the rules that use it send to it
   (`ArnEquals aws:SourceArn`, each rule's ARN, no wildcard); every queue policy statement
-  for an AWS service names its sources (`aws:SourceArn`).
+  for an AWS service names its sources (`aws:SourceArn`);
+- rejections are never silent: each intake function's log group has a metric filter
+  `{ $.outcome = "rejected" }` (value 1), and an alarm with an action fires on its sum > 0.
 
 Exit status 1 with one line per problem.
 """
@@ -436,6 +438,37 @@ def check_template(name, template, raw="", rules=None):
                 problem(f"{queue}: dead-letter queue of {sorted(users)}: EventBridge may send for "
                         f"exactly these rules (ArnEquals aws:SourceArn of each), not "
                         f"{json.dumps(cond.get('ArnLike') or arns)}")
+
+    # 13. Rejections are never silent: each intake function's log group counts its
+    # `outcome = "rejected"` lines, and an alarm watches that count.
+    for fn in intake_functions:
+        group = resources[fn]["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        target = group.get("Ref") if isinstance(group, dict) else None
+        metrics = [
+            (text(t.get("MetricNamespace")), t.get("MetricName"))
+            for r in resources.values()
+            if r["Type"] == "AWS::Logs::MetricFilter"
+            and ref_target(r["Properties"].get("LogGroupName")) == target
+            and re.fullmatch(r'\{\s*\$\.outcome\s*=\s*"rejected"\s*\}',
+                             r["Properties"].get("FilterPattern", ""))
+            for t in r["Properties"].get("MetricTransformations", [])
+            if str(t.get("MetricValue")) == "1"
+        ]
+        if not metrics:
+            problem(f"{fn}: rejections are not counted: no metric filter "
+                    f'{{ $.outcome = "rejected" }} on its log group')
+            continue
+        watched = any(
+            (text(a["Properties"].get("Namespace")),
+             a["Properties"].get("MetricName")) in metrics
+            and a["Properties"].get("Statistic") == "Sum"
+            and a["Properties"].get("ComparisonOperator") == "GreaterThanThreshold"
+            and float(a["Properties"].get("Threshold", -1)) == 0
+            and a["Properties"].get("AlarmActions")
+            for a in resources.values() if a["Type"] == "AWS::CloudWatch::Alarm")
+        if not watched:
+            problem(f"{fn}: rejections are counted but no alarm (Sum > 0, with an action) "
+                    f"watches {metrics[0][1]}")
     return problems
 
 

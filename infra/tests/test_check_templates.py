@@ -165,6 +165,19 @@ MUTATIONS = [
     ("intake dead-letter queue: policy removed",
      lambda r: r.pop(next(rid for rid in r if base_id(rid) == "IntakeDeadLetterQueuePolicy")),
      "no policy lets EventBridge send to it"),
+    ("security intake: rejection metric filter removed",
+     lambda r: r.pop(next(rid for rid in r if base_id(rid) == "SecurityIntakeRejectedFilter")),
+     "rejections are not counted"),
+    ("alarm intake: rejection filter counts something else",
+     lambda r: set_key(find(r, "AlarmIntakeRejectedFilter")["Properties"], "FilterPattern",
+                       '{ $.outcome = "ignored" }'),
+     "rejections are not counted"),
+    ("health intake: rejection alarm removed",
+     lambda r: r.pop(next(rid for rid in r if base_id(rid) == "HealthIntakeRejectedAlarm")),
+     "no alarm (Sum > 0, with an action) watches"),
+    ("alarm intake: rejection alarm without an action",
+     lambda r: find(r, "AlarmIntakeRejectedAlarm")["Properties"].pop("AlarmActions"),
+     "no alarm (Sum > 0, with an action) watches"),
 ]
 
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::pattern::Pattern;
-use crate::runbook::Catalog;
+use crate::runbook::{Catalog, Runbook};
 
 /// Klaxon's own alarms (its health alarms) are named `<stack name>-...`: this prefix, as a
 /// CloudFormation `Fn::Sub` text. The alarm rule excludes them, so that Klaxon watching
@@ -120,7 +120,7 @@ pub fn handler_for_event(catalog: &Catalog, event: &Value) -> Option<&'static st
 }
 
 /// The sources a runbook's trigger names, each with the handler that serves it.
-pub fn runbook_sources(runbook: &crate::runbook::Runbook) -> Vec<(String, Option<&'static str>)> {
+pub fn runbook_sources(runbook: &Runbook) -> Vec<(String, Option<&'static str>)> {
     trigger_sources(&runbook.spec.trigger.value, runbook.spec.security)
 }
 
@@ -281,37 +281,16 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
     let mut by_handler: BTreeMap<&'static str, Vec<(String, Value)>> = BTreeMap::new();
     let mut errors = Vec::new();
     for runbook in catalog.runbooks() {
-        let trigger = &runbook.spec.trigger.value;
-        let sources = runbook_sources(runbook);
-        let error = |reason: String| RuleError {
-            runbook: runbook.name().to_string(),
-            reason,
-        };
-        if sources.is_empty() {
-            errors.push(error(
-                "its trigger must name `source` with exact values, so that a handler can be chosen and the deployed rule stays narrow".into(),
-            ));
-            continue;
-        }
-        if trigger.get("resources").is_some() {
-            errors.push(error(
-                "its trigger uses `resources`, which the deployed rule needs to exclude Klaxon's own alarms; match the alarm name under `detail` instead".into(),
-            ));
-            continue;
-        }
-        let mut handlers: Vec<&'static str> = Vec::new();
-        for (source, handler) in &sources {
-            match handler {
-                Some(h) if !handlers.contains(h) => handlers.push(h),
-                Some(_) => {}
-                None => errors.push(error(format!("no handler serves source `{source}` yet"))),
+        match deployable(runbook) {
+            Ok(handlers) => {
+                for handler in handlers {
+                    by_handler.entry(handler).or_default().push((
+                        runbook.name().to_string(),
+                        runbook.spec.trigger.value.clone(),
+                    ));
+                }
             }
-        }
-        for handler in handlers {
-            by_handler
-                .entry(handler)
-                .or_default()
-                .push((runbook.name().to_string(), trigger.clone()));
+            Err(e) => errors.extend(e),
         }
     }
     if !errors.is_empty() {
@@ -364,6 +343,53 @@ pub fn rules(catalog: &Catalog) -> Result<Vec<Rule>, Vec<RuleError>> {
     }
     if errors.is_empty() {
         Ok(rules)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Whether a runbook's trigger can be deployed: it names exact sources that handlers serve,
+/// leaves `resources` to the deployed rule, and alone makes an event pattern within
+/// EventBridge's quota for each handler it reaches (as deployed with the longest stack name,
+/// partition, Region and account). The handlers, or why not. `klaxon runbook check` and
+/// `klaxon infra rules` both ask.
+pub fn deployable(runbook: &Runbook) -> Result<Vec<&'static str>, Vec<RuleError>> {
+    let trigger = &runbook.spec.trigger.value;
+    let error = |reason: String| RuleError {
+        runbook: runbook.name().to_string(),
+        reason,
+    };
+    let sources = runbook_sources(runbook);
+    if sources.is_empty() {
+        return Err(vec![error(
+            "its trigger must name `source` with exact values, so that a handler can be chosen and the deployed rule stays narrow".into(),
+        )]);
+    }
+    if trigger.get("resources").is_some() {
+        return Err(vec![error(
+            "its trigger uses `resources`, which the deployed rule needs to exclude Klaxon's own alarms; match the alarm name under `detail` instead".into(),
+        )]);
+    }
+    let mut handlers: Vec<&'static str> = Vec::new();
+    let mut errors = Vec::new();
+    for (source, handler) in &sources {
+        match handler {
+            Some(h) if !handlers.contains(h) => handlers.push(h),
+            Some(_) => {}
+            None => errors.push(error(format!("no handler serves source `{source}` yet"))),
+        }
+    }
+    for handler in &handlers {
+        let alone = rule_pattern(handler, &[(trigger.clone(), Vec::new())]);
+        let chars = deployed_chars(&alone);
+        if chars > MAX_EVENT_PATTERN_CHARS {
+            errors.push(error(format!(
+                "its trigger makes an event pattern of {chars} characters; EventBridge allows {MAX_EVENT_PATTERN_CHARS} per rule by default (shorten it, or split the runbook)"
+            )));
+        }
+    }
+    if errors.is_empty() {
+        Ok(handlers)
     } else {
         Err(errors)
     }

@@ -324,7 +324,17 @@ export class KlaxonStack extends Stack {
         metricValue: '1',
         unit: cloudwatch.Unit.COUNT,
       });
-      return { spec, id, role, fn, busy };
+      // An event Klaxon refuses is recorded as a REJECTED# item and not retried; the handler
+      // logs it with `outcome = "rejected"`. Counted, so that no rejection is silent.
+      const rejected = new logs.MetricFilter(this, `${id}RejectedFilter`, {
+        logGroup,
+        filterPattern: logs.FilterPattern.literal('{ $.outcome = "rejected" }'),
+        metricNamespace: `Klaxon/${Aws.STACK_NAME}`,
+        metricName: `${spec.handler}-rejected`,
+        metricValue: '1',
+        unit: cloudwatch.Unit.COUNT,
+      });
+      return { spec, id, role, fn, busy, rejected };
     });
 
     // Every handler runs runbooks, and any runbook may put a metric. PutMetricData supports no
@@ -410,7 +420,7 @@ export class KlaxonStack extends Stack {
     alarmOn('IntakeDeadLetterAlarm', 'intake-dead-letters', 'Events EventBridge could not deliver to Klaxon are waiting in the dead-letter queue.', depth(intakeDlq));
     alarmOn('IntakeFailureAlarm', 'intake-failed-events', "Events Klaxon failed on after Lambda's retries are waiting in the failure queue.", depth(failureQueue));
     alarmOn('SubscriptionDeadLetterAlarm', 'undelivered-pages', 'SNS could not deliver pages to a subscriber; they wait in the subscription dead-letter queue.', depth(subscriptionDlq));
-    for (const { spec, id, fn, busy } of intakes) {
+    for (const { spec, id, fn, busy, rejected } of intakes) {
       const otherErrors = new cloudwatch.MathExpression({
         label: 'errors other than DeliveryInProgress',
         expression: 'errors - FILL(busy, 0)',
@@ -422,6 +432,7 @@ export class KlaxonStack extends Stack {
       });
       alarmOn(`${id}ErrorsAlarm`, `${spec.handler}-errors`, `The ${spec.label} handler returned errors other than DeliveryInProgress (Lambda retries them; see its logs).`, otherErrors);
       alarmOn(`${id}ThrottlesAlarm`, `${spec.handler}-throttles`, `The ${spec.label} handler was throttled (reserved concurrency reached).`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }));
+      alarmOn(`${id}RejectedAlarm`, `${spec.handler}-rejected-events`, `The ${spec.label} handler rejected events (kept as REJECTED# items in the table, not retried; the logs say why).`, rejected.metric({ statistic: 'Sum', period: Duration.minutes(5) }));
     }
 
     new CfnOutput(this, 'IncidentTableName', { value: table.ref });

@@ -171,6 +171,31 @@ const DYNAMODB_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb
  * The least-privilege statements, asserted on a template (SAM or CDK); the same guarantees
  * as infra/tests/check_templates.py (docs/DEPLOY.md, Security). One line per problem.
  */
+/** Rejections are never silent: each intake function's log group counts its
+ * `outcome = "rejected"` lines, and an alarm with an action fires on a sum above 0. */
+function rejectionProblems(resources: Resources): string[] {
+  const problems: string[] = [];
+  for (const [id, fn] of functions(resources)) {
+    const group = fn.Properties.LoggingConfig?.LogGroup?.Ref;
+    const metrics = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::Logs::MetricFilter' && r.Properties.LogGroupName?.Ref === group
+        && /^\{\s*\$\.outcome\s*=\s*"rejected"\s*\}$/.test(r.Properties.FilterPattern))
+      .flatMap((r) => r.Properties.MetricTransformations)
+      .filter((t: any) => String(t.MetricValue) === '1')
+      .map((t: any) => canon([t.MetricNamespace, t.MetricName]));
+    if (metrics.length === 0) {
+      problems.push(`${id}: rejections are not counted: no metric filter { $.outcome = "rejected" } on its log group`);
+      continue;
+    }
+    const watched = Object.values(resources).some((a) => a.Type === 'AWS::CloudWatch::Alarm'
+      && metrics.includes(canon([a.Properties.Namespace, a.Properties.MetricName]))
+      && a.Properties.Statistic === 'Sum' && a.Properties.ComparisonOperator === 'GreaterThanThreshold'
+      && Number(a.Properties.Threshold) === 0 && (a.Properties.AlarmActions ?? []).length > 0);
+    if (!watched) problems.push(`${id}: rejections are counted but no alarm watches them (Sum > 0, with an action)`);
+  }
+  return problems;
+}
+
 function leastPrivilegeProblems(resources: Resources): string[] {
   const rules = loadRules();
   const problems: string[] = [];
@@ -438,8 +463,8 @@ describe('Klaxon CDK stack', () => {
     const names = (resources: Resources) => Object.values(resources)
       .filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((r) => shape(r.Properties.AlarmName, resources)).sort();
     const alarms = Object.values(cdk).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
-    // Three queue depths, then errors and throttles of each function.
-    expect(alarms.length).toBe(3 + 2 * HANDLERS.length);
+    // Three queue depths, then errors, throttles and rejections of each function.
+    expect(alarms.length).toBe(3 + 3 * HANDLERS.length);
     for (const a of alarms) {
       expect(shape(a.Properties.AlarmName, cdk).startsWith(loadRules().self_alarm_name_prefix)).toBe(true);
       expect(a.Properties.AlarmActions).toHaveLength(1);
@@ -453,7 +478,7 @@ describe('Klaxon CDK stack', () => {
   test('the errors alarms leave DeliveryInProgress races out, alike in SAM and CDK', () => {
     const summary = (resources: Resources) => {
       const filters = Object.values(resources)
-        .filter((r) => r.Type === 'AWS::Logs::MetricFilter')
+        .filter((r) => r.Type === 'AWS::Logs::MetricFilter' && r.Properties.FilterPattern.includes('error_kind'))
         .map((r) => r.Properties.FilterPattern);
       const expressions = Object.values(resources)
         .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && JSON.stringify(r.Properties.AlarmName).includes('-errors'))
@@ -465,6 +490,31 @@ describe('Klaxon CDK stack', () => {
     expect(c.filters).toEqual(HANDLERS.map(() => '{ $.error_kind = "DeliveryInProgress" }'));
     expect(c.expressions).toEqual(HANDLERS.map(() => ['errors - FILL(busy, 0)']));
   });
+
+  test('every handler counts its rejections and an alarm watches the count, alike in SAM and CDK', () => {
+    expect(rejectionProblems(cdk)).toEqual([]);
+    expect(rejectionProblems(sam)).toEqual([]);
+    const summary = (resources: Resources) => Object.values(resources)
+      .filter((r) => r.Type === 'AWS::Logs::MetricFilter' && r.Properties.FilterPattern.includes('rejected'))
+      .map((r) => [r.Properties.FilterPattern, r.Properties.MetricTransformations[0].MetricName]).sort();
+    expect(summary(cdk)).toEqual(summary(sam));
+    expect(summary(cdk)).toEqual(HANDLERS.map((h) => ['{ $.outcome = "rejected" }', `${h}-rejected`]).sort());
+  });
+  const rejectionMutations: Mutation[] = [
+    ['security intake: rejection filter removed', (r) => { delete r[idOf(r, 'SecurityIntakeRejectedFilter')]; }, 'rejections are not counted'],
+    ['alarm intake: filter counts something else', (r) => { r[idOf(r, 'AlarmIntakeRejectedFilter')].Properties.FilterPattern = '{ $.outcome = "ignored" }'; }, 'rejections are not counted'],
+    ['health intake: rejection alarm removed', (r) => { delete r[idOf(r, 'HealthIntakeRejectedAlarm')]; }, 'no alarm watches'],
+    ['alarm intake: rejection alarm without an action', (r) => { delete r[idOf(r, 'AlarmIntakeRejectedAlarm')].Properties.AlarmActions; }, 'no alarm watches'],
+  ];
+  for (const [what, mutate, expected] of rejectionMutations) {
+    test(`the rejection check rejects a broken template: ${what}`, () => {
+      for (const resources of [cdk, sam]) {
+        const broken: Resources = JSON.parse(JSON.stringify(resources));
+        mutate(broken);
+        expect(rejectionProblems(broken).join('\n')).toContain(expected);
+      }
+    });
+  }
 
   test('SAM and CDK agree on topic and queue policies (who may publish and send)', () => {
     const c = resourcePolicies(cdk);

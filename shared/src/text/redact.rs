@@ -96,6 +96,7 @@ impl View {
         }
         let mut view = View { chars, origin };
         view.undefang();
+        view.join_spaced_dots();
         view
     }
 
@@ -122,6 +123,50 @@ impl View {
         }
         self.chars = chars;
         self.origin = origin;
+    }
+}
+
+impl View {
+    /// `198 . 51 . 100 . 23`: spaces (up to three) on either side of a dot between digits
+    /// are read as not there, so the numbers join as a person joins them.
+    fn join_spaced_dots(&mut self) {
+        let n = self.chars.len();
+        let mut keep = vec![true; n];
+        let mut any = false;
+        for dot in 0..n {
+            if self.chars[dot] != '.' {
+                continue;
+            }
+            let mut before = dot;
+            while before > 0 && dot - before < 3 && self.chars[before - 1] == ' ' {
+                before -= 1;
+            }
+            let mut after = dot + 1;
+            while after < n && after - dot <= 3 && self.chars[after] == ' ' {
+                after += 1;
+            }
+            let digits_around = before > 0
+                && self.chars[before - 1].is_ascii_digit()
+                && self.chars.get(after).is_some_and(char::is_ascii_digit);
+            if digits_around && (before < dot || after > dot + 1) {
+                keep[before..dot].fill(false);
+                keep[dot + 1..after].fill(false);
+                any = true;
+            }
+        }
+        if !any {
+            return;
+        }
+        let mut k = 0;
+        self.chars.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+        let mut k = 0;
+        self.origin.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
     }
 }
 
@@ -341,9 +386,7 @@ fn detect_integer_ipv4(chars: &[char], spans: &mut Vec<(usize, usize)>) {
     for (start, end) in digit_runs(chars) {
         let len = end - start;
         if (8..=10).contains(&len) && standalone(start, end) {
-            let value: u64 = chars[start..end]
-                .iter()
-                .fold(0, |v, c| v * 10 + u64::from(*c as u8 - b'0'));
+            let value = decimal(&chars[start..end]);
             if (0x0100_0000..=0xFFFF_FFFF).contains(&value) && !is_date(value) {
                 spans.push((start, end));
             }
@@ -393,10 +436,7 @@ fn detect_account_ids(chars: &[char], spans: &mut Vec<(usize, usize)>) {
             let mut digits = 0;
             for last in first..chain.len() {
                 digits += chain[last].1 - chain[last].0;
-                // Groups inside a word (`INC-20240514-0000a00000`) are an id, not an account.
-                let letter_before = chain[first].0 > 0 && chars[chain[first].0 - 1].is_alphabetic();
-                let letter_after = chars.get(chain[last].1).is_some_and(|c| c.is_alphabetic());
-                if digits == 12 && (first == last || !(letter_before || letter_after)) {
+                if digits == 12 && (first == last || !starts_with_dated_id(chars, chain[first])) {
                     spans.push((chain[first].0, chain[last].1));
                 }
                 if digits >= 12 {
@@ -406,6 +446,20 @@ fn detect_account_ids(chars: &[char], spans: &mut Vec<(usize, usize)>) {
         }
         chain_start = k;
     }
+}
+
+/// A date written `YYYYMMDD` and a dash opening a name (`INC-20240514-0000a00000`,
+/// `backup-20240514-1230`): the groups after it are that name's, not an account id's. Letters
+/// glued to a chain do not exempt it (`p7391 8462 5301` is still an account id).
+fn starts_with_dated_id(chars: &[char], (start, end): (usize, usize)) -> bool {
+    end - start == 8 && chars.get(end) == Some(&'-') && is_date(decimal(&chars[start..end]))
+}
+
+/// The value of a run of at most 19 ASCII digits.
+fn decimal(digits: &[char]) -> u64 {
+    digits
+        .iter()
+        .fold(0, |v, c| v * 10 + u64::from(*c as u8 - b'0'))
 }
 
 /// IAM unique-id prefixes: access keys (AKIA, ASIA), bearer tokens (ABIA), context keys
@@ -428,19 +482,21 @@ fn key_char(c: char) -> Option<char> {
         'В' | 'в' | 'Β' | 'β' => 'B',
         'С' | 'с' | 'Ϲ' | 'ϲ' => 'C',
         'Е' | 'е' | 'Ε' | 'ε' => 'E',
-        'Н' | 'н' | 'Η' => 'H',
+        'Н' | 'н' | 'Η' | 'η' | 'һ' => 'H',
         'І' | 'і' | 'Ι' | 'ι' | 'Ӏ' | 'ӏ' | 'ı' => 'I',
         'Ј' | 'ј' => 'J',
         'К' | 'к' | 'Κ' | 'κ' => 'K',
-        'М' | 'м' | 'Μ' => 'M',
-        'Ν' => 'N',
+        'М' | 'м' | 'Μ' | 'μ' => 'M',
+        'Ν' | 'ν' => 'N',
         'О' | 'о' | 'Ο' | 'ο' => 'O',
         'Р' | 'р' | 'Ρ' | 'ρ' => 'P',
         'Ѕ' | 'ѕ' => 'S',
         'Т' | 'т' | 'Τ' | 'τ' => 'T',
         'Х' | 'х' | 'Χ' | 'χ' => 'X',
         'У' | 'у' | 'Υ' | 'υ' => 'Y',
-        'Ζ' => 'Z',
+        'Ζ' | 'ζ' => 'Z',
+        // Stands for `I` only in a prefix (see `looks_like`).
+        '|' | '!' => '|',
         _ => return None,
     };
     Some(latin)
@@ -448,7 +504,9 @@ fn key_char(c: char) -> Option<char> {
 
 /// Whether `seen` (as [`key_char`] reads it) can stand for the prefix letter `wanted`.
 fn looks_like(seen: char, wanted: char) -> bool {
-    seen == wanted || (wanted == 'I' && matches!(seen, '1' | 'L')) || (wanted == 'O' && seen == '0')
+    seen == wanted
+        || (wanted == 'I' && matches!(seen, '1' | 'L' | '|'))
+        || (wanted == 'O' && seen == '0')
 }
 
 fn detect_key_ids(chars: &[char], spans: &mut Vec<(usize, usize)>) {
@@ -482,11 +540,13 @@ fn starts_with_prefix(four: &[Option<char>]) -> bool {
     })
 }
 
-/// A key written in upper-case groups (`AKIA QX7R ZK4V EXAM PLE7`, `AKIA-QX7R-…`): a group
-/// that starts with a prefix, followed by short upper-case groups (at least one digit among
-/// them, so that a shouted sentence stays) adding up to the body length.
+/// A key written in groups (`AKIA QX7R ZK4V EXAM PLE7`, `AKIA-QX7R-…`): a group that starts
+/// with a prefix, followed by short groups adding up to the body length. In upper case, a
+/// digit among the groups or groups of exactly four tell a key from a shouted sentence. In
+/// lower case (a tag value lower-cased on its way to a page) words are common, so the groups
+/// must be of exactly four (the last may be shorter): `akia w4nz q7hv t2jx kr6m`, not
+/// `asia pacific 2 region`.
 fn detect_split_key_ids(chars: &[char], keys: &[Option<char>], spans: &mut Vec<(usize, usize)>) {
-    let is_group_char = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit();
     let mut i = 0;
     while i + 4 <= chars.len() {
         let boundary = i == 0 || !chars[i - 1].is_alphanumeric();
@@ -494,12 +554,21 @@ fn detect_split_key_ids(chars: &[char], keys: &[Option<char>], spans: &mut Vec<(
             i += 1;
             continue;
         }
+        let lower = chars[i..i + 4].iter().all(|c| !c.is_uppercase());
+        let is_group_char = |c: char| {
+            if lower {
+                c.is_ascii_digit() || c.is_lowercase() && key_char(c).is_some()
+            } else {
+                c.is_ascii_digit() || c.is_ascii_uppercase()
+            }
+        };
         let mut end = i + 4;
         while end < chars.len() && is_group_char(chars[end]) {
             end += 1;
         }
-        let mut body = end - i - 4;
+        let mut lengths = vec![end - i];
         let mut digit = chars[i + 4..end].iter().any(char::is_ascii_digit);
+        let mut body = end - i - 4;
         let mut last = end;
         let mut k = end;
         while body < KEY_BODY_MIN + 4 {
@@ -518,10 +587,16 @@ fn detect_split_key_ids(chars: &[char], keys: &[Option<char>], spans: &mut Vec<(
                 break;
             }
             digit |= chars[group..k].iter().any(char::is_ascii_digit);
+            lengths.push(k - group);
             body += k - group;
             last = k;
         }
-        if body >= KEY_BODY_MIN && digit && last > end {
+        // Every group of four but the last, which may be shorter.
+        let fours = lengths.len() > 1
+            && lengths[..lengths.len() - 1].iter().all(|n| *n == 4)
+            && lengths[lengths.len() - 1] <= 4;
+        let shaped = if lower { fours } else { digit || fours };
+        if body >= KEY_BODY_MIN && last > end && shaped {
             spans.push((i, last));
         }
         i += 1;
@@ -543,16 +618,30 @@ fn detect_ipv6(chars: &[char], spans: &mut Vec<(usize, usize)>) {
         while i < chars.len() && is_v6_char(chars[i]) {
             i += 1;
         }
-        if chars[start..i].iter().filter(|c| **c == ':').count() < 2 {
+        // Hex letters that run on into a word (`::Acce` of `AWS::IAM::AccessKey`, `peer2001`)
+        // belong to the word, not to an address.
+        let (mut from, mut to) = (start, i);
+        if chars.get(to).is_some_and(char::is_ascii_alphabetic) {
+            while to > from && chars[to - 1].is_ascii_hexdigit() {
+                to -= 1;
+            }
+        }
+        if from > 0 && chars[from - 1].is_ascii_alphabetic() {
+            while from < to && chars[from].is_ascii_hexdigit() {
+                from += 1;
+            }
+        }
+        let (start, end) = (from, to);
+        if chars[start..end].iter().filter(|c| **c == ':').count() < 2 {
             continue;
         }
         // `::` alone (from `AWS::IAM::User`) is an address only as a range (`::/0`).
-        if !chars[start..i].iter().any(char::is_ascii_hexdigit) && chars.get(i) != Some(&'/') {
+        if !chars[start..end].iter().any(char::is_ascii_hexdigit) && chars.get(end) != Some(&'/') {
             continue;
         }
-        let run: String = chars[start..i].iter().collect();
+        let run: String = chars[start..end].iter().collect();
         if is_ipv6_run(&run) || is_bare_prefix(&run) {
-            spans.push((start, i));
+            spans.push((start, end));
         }
     }
 }
@@ -688,6 +777,14 @@ mod tests {
             ("key AKIA QX7R ZK4V ROOT KEY1 x", "key [redacted] x"),
             ("cut 12345678901…", "cut [redacted]…"),
             ("cut 198.51.…", "cut [redacted].…"),
+            ("ip 198 . 51 . 100 . 23 seen", "ip [redacted] seen"),
+            ("ip 198 [.] 51 [.] 100 [.] 23 seen", "ip [redacted] seen"),
+            ("key AK|AQX7RZK4VROOTKEY1 x", "key [redacted] x"),
+            ("key ακιαqx7rzk4vrootkey1 x", "key [redacted] x"),
+            ("env akia-qx7r-zk4v-root-key1 x", "env [redacted] x"),
+            ("acct p7391 8462 5301 tail", "acct [redacted] tail"),
+            ("acct 7391-8462-5301tail", "acct [redacted]"),
+            ("peer2001:db8::7 x", "[redacted] x"),
         ];
         for (input, expected) in cases {
             assert_eq!(redact_sensitive(input), expected, "{input}");
@@ -703,6 +800,10 @@ mod tests {
             "version 1.2.3, v2.10.4, ports 0-65535, 300s, PT5M, /24",
             "instance i-0123456789abcdef0 in us-east-1",
             "Группа безопасности открыта для всех",
+            "AWS::IAM::AccessKey, AWS::S3::Bucket, AWS::CloudTrail::Trail",
+            "INC-20240514-0000a00000 and backup-20240514-1230",
+            "region asia pacific 2 region, asia-southeast-2 plan, asia east west",
+            "step 1. 2 more, 3 . 4 of them",
             "セキュリティグループが公開されています",
         ];
         for text in kept {
