@@ -6,17 +6,19 @@
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks");
+    // The manifest directory as Cargo gives it to this run (not `env!`, fixed when the build
+    // script was compiled: a build script reused from another checkout of the workspace
+    // would read that checkout's runbooks).
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("Cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("../runbooks");
     println!("cargo:rerun-if-changed={}", dir.display());
+    // A binary without its runbooks would handle nothing: no folder is a build error.
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("the shipped runbooks, {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
     files.sort();
     let mut out = String::from(
         "/// Shipped runbooks: (file name, YAML text, JSON form if the YAML parsed).\n\

@@ -270,15 +270,21 @@ fn is_delimiter(c: char) -> bool {
 
 /// Each span grown to the whole tokens it touches (a sentence's full stop stays outside),
 /// sorted and merged.
+/// Linear however many spans share one long token: a walk never goes back over what the
+/// previous span's token covered.
 fn widen_to_tokens(chars: &[char], mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     spans.sort_unstable();
     let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     for (start, end) in spans {
+        let covered = out.last().map_or(0, |last| last.1);
+        if start < covered && end <= covered {
+            continue;
+        }
         let mut from = start;
-        while from > 0 && !is_delimiter(chars[from - 1]) {
+        while from > covered && !is_delimiter(chars[from - 1]) {
             from -= 1;
         }
-        let mut to = end;
+        let mut to = end.max(covered);
         while to < chars.len() && !is_delimiter(chars[to]) {
             to += 1;
         }
@@ -646,10 +652,17 @@ fn detect_ipv6(chars: &[char], spans: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// The longest written IPv6 address (`ffff:…:ffff:255.255.255.255`): a candidate that
+/// starts further back than this from the run's end cannot parse, so it is not tried (a
+/// long run of colons stays linear).
+const IPV6_MAX_CHARS: usize = 45;
+
 fn is_ipv6_run(run: &str) -> bool {
     let run = run.trim_end_matches('.');
+    let first = run.len().saturating_sub(IPV6_MAX_CHARS);
     std::iter::once(0)
         .chain(run.match_indices(':').map(|(i, _)| i + 1))
+        .filter(|start| *start >= first)
         .any(|start| {
             let candidate = &run[start.min(run.len())..];
             // `EC2::` (from `AWS::EC2::SecurityGroup`) parses as an address too: a trailing
@@ -675,6 +688,10 @@ fn is_bare_prefix(run: &str) -> bool {
         })
 }
 
+/// How far back from a cut its remains are looked for: more than any value's written form
+/// (an account id in groups with three-character separators is 45).
+const CUT_LOOKBACK: usize = 64;
+
 /// What a cut left of a value: six or more digits (in groups), dotted numbers of four or
 /// more digits, or an IAM prefix, right before the cut marker (`…`, which the reading sees as
 /// `...`, as it sees a subject's `...`).
@@ -682,14 +699,17 @@ fn detect_cut_remains(chars: &[char], spans: &mut Vec<(usize, usize)>) {
     let cuts = (0..chars.len().saturating_sub(2))
         .filter(|&k| chars[k..k + 3] == ['.', '.', '.'] && (k == 0 || chars[k - 1] != '.'));
     for cut in cuts {
+        // What a cut leaves of a value is short: looking further back finds nothing more,
+        // and would make a text of many cuts quadratic.
+        let floor = cut.saturating_sub(CUT_LOOKBACK);
         let mut start = cut;
-        while start > 0 && !is_delimiter(chars[start - 1]) {
+        while start > floor && !is_delimiter(chars[start - 1]) {
             start -= 1;
         }
         // Digits joined like an account id, walking back over separators too.
         let mut digits = 0;
         let mut k = cut;
-        while k > 0
+        while k > floor
             && (chars[k - 1].is_ascii_digit() || matches!(chars[k - 1], ' ' | '.' | '-' | '_'))
         {
             if chars[k - 1].is_ascii_digit() {

@@ -8,11 +8,16 @@
 //! the same path; objects and empty arrays contribute no value. A pattern is the AND of its
 //! fields; each field's list of conditions is an OR; `$or` adds alternatives.
 
+mod alternatives;
+mod walk;
+
 use std::fmt;
 use std::net::IpAddr;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+pub use walk::FlatEvent;
 
 /// AWS's limit on numeric values in patterns: ±5.0e9.
 const NUMERIC_LIMIT: f64 = 5.0e9;
@@ -36,6 +41,8 @@ pub struct PatternError {
 pub struct Pattern {
     /// The pattern without `$or`: each entry one combination of alternatives (expanded once).
     alternatives: Vec<Vec<Field>>,
+    /// The alternatives as one trie, matched in one walk of the event.
+    plan: alternatives::Plan,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -238,12 +245,13 @@ impl Pattern {
                 ),
             ));
         }
-        let alternatives = root
+        let alternatives: Vec<Vec<Field>> = root
             .expand()
             .into_iter()
             .map(|fields| fields.into_iter().cloned().collect())
             .collect();
-        Ok(Pattern { alternatives })
+        let plan = alternatives::Plan::new(&alternatives);
+        Ok(Pattern { alternatives, plan })
     }
 
     /// Whether `event` matches. An event that is not a JSON object matches nothing.
@@ -253,7 +261,14 @@ impl Pattern {
 
     /// Matching against an event flattened once, for many patterns.
     pub fn matches_flat(&self, event: &FlatEvent) -> bool {
-        event.event.is_object()
+        event.event.is_object() && self.plan.matches(&self.alternatives, event.event)
+    }
+
+    /// The same decision, one alternative at a time with [`walk`] (what the single walk must
+    /// agree with; kept for the tests that check it does).
+    #[cfg(test)]
+    fn matches_one_at_a_time(&self, event: &Value) -> bool {
+        event.is_object()
             && self.alternatives.iter().any(|fields| {
                 // A field that asks for absence is met when the event has no value there;
                 // otherwise it needs a value that meets one of its other conditions.
@@ -261,156 +276,11 @@ impl Pattern {
                     .iter()
                     .filter(|f| {
                         !f.conditions.contains(&Condition::Exists(false))
-                            || has_value(event.event, 0, &f.path)
+                            || walk::has_value(event, 0, &f.path)
                     })
                     .collect();
-                satisfiable(event.event, 0, &needed)
+                walk::satisfiable(event, 0, &needed)
             })
-    }
-}
-
-/// An event prepared for matching against many patterns. Nothing is flattened: matching
-/// walks only the parts of the event a pattern names, so its cost is bounded by the event's
-/// size times the pattern's fields, however deep or wide the event (docs/RUNBOOKS.md).
-pub struct FlatEvent<'a> {
-    event: &'a Value,
-}
-
-impl<'a> FlatEvent<'a> {
-    pub fn new(event: &'a Value) -> Self {
-        FlatEvent { event }
-    }
-}
-
-/// How many ways the fields of one object may be spread over keys holding dots (`{"a.b":
-/// …}` beside `{"a": {"b": …}}`) before matching settles for "each field somewhere".
-const MAX_KEY_SPLITS: usize = 256;
-
-/// The part of `path` below a node that has consumed `consumed` bytes of it.
-fn rest(path: &str, consumed: usize) -> &str {
-    if consumed == 0 {
-        path
-    } else {
-        path.get(consumed + 1..).unwrap_or("")
-    }
-}
-
-/// The bytes of a path consumed below `key`.
-fn below(consumed: usize, key: &str) -> usize {
-    if consumed == 0 {
-        key.len()
-    } else {
-        consumed + 1 + key.len()
-    }
-}
-
-/// The keys of `map` that a path (below the node) can continue with: its first segment,
-/// and its first segments joined by dots when the event's keys hold dots.
-fn child_keys<'p>(map: &serde_json::Map<String, Value>, rest: &'p str) -> Vec<&'p str> {
-    rest.match_indices('.')
-        .map(|(at, _)| &rest[..at])
-        .chain(std::iter::once(rest))
-        .filter(|key| map.contains_key(*key))
-        .collect()
-}
-
-/// Whether `node` (reached by `consumed` bytes of each field's path) holds, for every field,
-/// a value that satisfies it, with no two values from different elements of one array (as
-/// EventBridge matches arrays). Each node is visited once per pattern alternative.
-fn satisfiable(node: &Value, consumed: usize, fields: &[&Field]) -> bool {
-    if fields.is_empty() {
-        return true;
-    }
-    match node {
-        // Every field through an array is satisfied within one element.
-        Value::Array(items) => items.iter().any(|item| satisfiable(item, consumed, fields)),
-        Value::Object(map) => {
-            let mut choices: Vec<Vec<&str>> = Vec::with_capacity(fields.len());
-            for field in fields {
-                if field.path.len() <= consumed {
-                    return false; // an object is not a value
-                }
-                let keys = child_keys(map, rest(&field.path, consumed));
-                if keys.is_empty() {
-                    return false;
-                }
-                choices.push(keys);
-            }
-            let ways = choices
-                .iter()
-                .try_fold(1usize, |n, c| n.checked_mul(c.len()))
-                .unwrap_or(usize::MAX);
-            if ways > MAX_KEY_SPLITS {
-                // Keys with dots in every combination: settle for each field on its own.
-                return fields.iter().zip(&choices).all(|(field, keys)| {
-                    keys.iter()
-                        .any(|key| satisfiable(&map[*key], below(consumed, key), &[*field]))
-                });
-            }
-            let mut pick = vec![0; fields.len()];
-            loop {
-                if spread(map, consumed, fields, &choices, &pick) {
-                    return true;
-                }
-                // The next combination, like an odometer.
-                let mut k = 0;
-                loop {
-                    if k == pick.len() {
-                        return false;
-                    }
-                    pick[k] += 1;
-                    if pick[k] < choices[k].len() {
-                        break;
-                    }
-                    pick[k] = 0;
-                    k += 1;
-                }
-            }
-        }
-        scalar => fields.iter().all(|field| {
-            field.path.len() <= consumed
-                && field.conditions.iter().any(|c| match c {
-                    Condition::Exists(expected) => *expected,
-                    other => condition_matches(other, scalar),
-                })
-        }),
-    }
-}
-
-/// One way of sending each field to one of its keys: every key's fields satisfied below it.
-fn spread(
-    map: &serde_json::Map<String, Value>,
-    consumed: usize,
-    fields: &[&Field],
-    choices: &[Vec<&str>],
-    pick: &[usize],
-) -> bool {
-    let chosen: Vec<&str> = pick.iter().zip(choices).map(|(k, c)| c[*k]).collect();
-    let mut keys = chosen.clone();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.iter().all(|key| {
-        let group: Vec<&Field> = fields
-            .iter()
-            .zip(&chosen)
-            .filter(|(_, k)| *k == key)
-            .map(|(f, _)| *f)
-            .collect();
-        satisfiable(&map[*key], below(consumed, key), &group)
-    })
-}
-
-/// Whether the event holds any value at `path` (for `exists: false`).
-fn has_value(node: &Value, consumed: usize, path: &str) -> bool {
-    match node {
-        Value::Array(items) => items.iter().any(|item| has_value(item, consumed, path)),
-        Value::Object(map) => {
-            path.len() > consumed
-                && child_keys(map, rest(path, consumed))
-                    .into_iter()
-                    .any(|key| has_value(&map[key], below(consumed, key), path))
-        }
-        _ => path.len() <= consumed,
     }
 }
 
@@ -1131,5 +1001,99 @@ mod tests {
         assert!(p.matches(&json!({"a": "us-east"})), "prefix us- matches");
         let q = Pattern::parse(r#"{"a": [{"prefix": "x"}], "a": [{"prefix": "y"}]}"#).unwrap();
         assert!(!q.matches(&json!({"a": "z"})));
+    }
+
+    mod one_walk_agrees_with_one_at_a_time {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Event values over a few keys (dotted ones included), nested up to three levels,
+        /// with arrays of objects and of scalars.
+        fn event_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(json!("x")),
+                Just(json!("y")),
+                Just(json!("X-tail")),
+                Just(json!(1)),
+                Just(json!(null)),
+                Just(json!(true)),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(
+                        prop_oneof![Just("a"), Just("b"), Just("c"), Just("a.b"), Just("b.c")],
+                        inner,
+                        0..4
+                    )
+                    .prop_map(|m| Value::Object(
+                        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                    )),
+                ]
+            })
+        }
+
+        fn condition() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(json!("x")),
+                Just(json!(1)),
+                Just(json!(null)),
+                Just(json!({"prefix": "x"})),
+                Just(json!({"suffix": {"equals-ignore-case": "TAIL"}})),
+                Just(json!({"exists": true})),
+                Just(json!({"exists": false})),
+                Just(json!({"anything-but": "y"})),
+            ]
+        }
+
+        /// Patterns over the same keys: plain fields, nested objects and `$or`s.
+        fn pattern() -> impl Strategy<Value = Value> {
+            let field = (
+                prop_oneof![Just("a"), Just("b"), Just("c")],
+                prop::collection::vec(condition(), 1..3),
+            )
+                .prop_map(|(k, c)| json!({ k: c }))
+                .boxed();
+            let nested = (prop_oneof![Just("a"), Just("b")], field.clone())
+                .prop_map(|(k, inner)| json!({ k: inner }))
+                .boxed();
+            let part = prop_oneof![field.clone(), nested.clone()].boxed();
+            let or = prop::collection::vec(part.clone(), 2..4)
+                .prop_map(|alts| json!({"$or": alts}))
+                .boxed();
+            prop::collection::vec(prop_oneof![part.clone(), or.clone(), nested], 1..4).prop_map(
+                |parts| {
+                    let mut merged = serde_json::Map::new();
+                    for p in parts {
+                        for (k, v) in p.as_object().unwrap() {
+                            merged.entry(k.clone()).or_insert(v.clone());
+                        }
+                    }
+                    Value::Object(merged)
+                },
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4000))]
+            #[test]
+            fn on_generated_events_and_patterns(
+                pattern in pattern(),
+                event in prop::collection::btree_map(
+                    prop_oneof![Just("a"), Just("b"), Just("c"), Just("a.b")],
+                    event_value(),
+                    0..4,
+                ),
+            ) {
+                let event = Value::Object(event.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+                if let Ok(p) = Pattern::from_value(&pattern) {
+                    prop_assert_eq!(
+                        p.matches(&event),
+                        p.matches_one_at_a_time(&event),
+                        "pattern {} event {}", pattern, event
+                    );
+                }
+            }
+        }
     }
 }

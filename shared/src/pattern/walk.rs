@@ -1,0 +1,151 @@
+//! Walking the event tree for one alternative at a time: the exact rules for keys that hold
+//! dots (`{"a.b": …}` beside `{"a": {"b": …}}`), used where they arise, and `exists: false`.
+
+use serde_json::Value;
+
+use super::{condition_matches, Condition, Field};
+
+/// An event prepared for matching against many patterns. Nothing is flattened: matching
+/// walks only the parts of the event a pattern names, so its cost is bounded by the event's
+/// size times the pattern's fields, however deep or wide the event (docs/RUNBOOKS.md).
+pub struct FlatEvent<'a> {
+    pub(super) event: &'a Value,
+}
+
+impl<'a> FlatEvent<'a> {
+    pub fn new(event: &'a Value) -> Self {
+        FlatEvent { event }
+    }
+}
+
+/// How many ways the fields of one object may be spread over keys holding dots (`{"a.b":
+/// …}` beside `{"a": {"b": …}}`) before matching settles for "each field somewhere".
+const MAX_KEY_SPLITS: usize = 256;
+
+/// The part of `path` below a node that has consumed `consumed` bytes of it.
+fn rest(path: &str, consumed: usize) -> &str {
+    if consumed == 0 {
+        path
+    } else {
+        path.get(consumed + 1..).unwrap_or("")
+    }
+}
+
+/// The bytes of a path consumed below `key`.
+fn below(consumed: usize, key: &str) -> usize {
+    if consumed == 0 {
+        key.len()
+    } else {
+        consumed + 1 + key.len()
+    }
+}
+
+/// The keys of `map` that a path (below the node) can continue with: its first segment,
+/// and its first segments joined by dots when the event's keys hold dots.
+fn child_keys<'p>(map: &serde_json::Map<String, Value>, rest: &'p str) -> Vec<&'p str> {
+    rest.match_indices('.')
+        .map(|(at, _)| &rest[..at])
+        .chain(std::iter::once(rest))
+        .filter(|key| map.contains_key(*key))
+        .collect()
+}
+
+/// Whether `node` (reached by `consumed` bytes of each field's path) holds, for every field,
+/// a value that satisfies it, with no two values from different elements of one array (as
+/// EventBridge matches arrays). Each node is visited once per pattern alternative.
+pub(super) fn satisfiable(node: &Value, consumed: usize, fields: &[&Field]) -> bool {
+    if fields.is_empty() {
+        return true;
+    }
+    match node {
+        // Every field through an array is satisfied within one element.
+        Value::Array(items) => items.iter().any(|item| satisfiable(item, consumed, fields)),
+        Value::Object(map) => {
+            let mut choices: Vec<Vec<&str>> = Vec::with_capacity(fields.len());
+            for field in fields {
+                if field.path.len() <= consumed {
+                    return false; // an object is not a value
+                }
+                let keys = child_keys(map, rest(&field.path, consumed));
+                if keys.is_empty() {
+                    return false;
+                }
+                choices.push(keys);
+            }
+            let ways = choices
+                .iter()
+                .try_fold(1usize, |n, c| n.checked_mul(c.len()))
+                .unwrap_or(usize::MAX);
+            if ways > MAX_KEY_SPLITS {
+                // Keys with dots in every combination: settle for each field on its own.
+                return fields.iter().zip(&choices).all(|(field, keys)| {
+                    keys.iter()
+                        .any(|key| satisfiable(&map[*key], below(consumed, key), &[*field]))
+                });
+            }
+            let mut pick = vec![0; fields.len()];
+            loop {
+                if spread(map, consumed, fields, &choices, &pick) {
+                    return true;
+                }
+                // The next combination, like an odometer.
+                let mut k = 0;
+                loop {
+                    if k == pick.len() {
+                        return false;
+                    }
+                    pick[k] += 1;
+                    if pick[k] < choices[k].len() {
+                        break;
+                    }
+                    pick[k] = 0;
+                    k += 1;
+                }
+            }
+        }
+        scalar => fields.iter().all(|field| {
+            field.path.len() <= consumed
+                && field.conditions.iter().any(|c| match c {
+                    Condition::Exists(expected) => *expected,
+                    other => condition_matches(other, scalar),
+                })
+        }),
+    }
+}
+
+/// One way of sending each field to one of its keys: every key's fields satisfied below it.
+fn spread(
+    map: &serde_json::Map<String, Value>,
+    consumed: usize,
+    fields: &[&Field],
+    choices: &[Vec<&str>],
+    pick: &[usize],
+) -> bool {
+    let chosen: Vec<&str> = pick.iter().zip(choices).map(|(k, c)| c[*k]).collect();
+    let mut keys = chosen.clone();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter().all(|key| {
+        let group: Vec<&Field> = fields
+            .iter()
+            .zip(&chosen)
+            .filter(|(_, k)| *k == key)
+            .map(|(f, _)| *f)
+            .collect();
+        satisfiable(&map[*key], below(consumed, key), &group)
+    })
+}
+
+/// Whether the event holds any value at `path` (for `exists: false`).
+pub(super) fn has_value(node: &Value, consumed: usize, path: &str) -> bool {
+    match node {
+        Value::Array(items) => items.iter().any(|item| has_value(item, consumed, path)),
+        Value::Object(map) => {
+            path.len() > consumed
+                && child_keys(map, rest(path, consumed))
+                    .into_iter()
+                    .any(|key| has_value(&map[key], below(consumed, key), path))
+        }
+        _ => path.len() <= consumed,
+    }
+}
