@@ -82,6 +82,25 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// A change to the open incident: its update and timeline entry, under the open
+    /// incident's id, ownership and title; the rest as [`Plan::unchanged`].
+    fn on_open(
+        open: &OpenIncidentRef,
+        outcome: Outcome,
+        tracker: AlarmTracker,
+        update: IncidentUpdate,
+        entry: TimelineEntry,
+    ) -> Plan {
+        Plan {
+            incident: Some(IncidentChange::Update(update)),
+            timeline: Some(entry),
+            incident_id: Some(open.incident_id.clone()),
+            ..Plan::unchanged(outcome, tracker, open.ownership.clone(), open.title.clone())
+        }
+    }
+}
+
 /// Incident ids are derived from the dedup key and the opening event, so a replay of the
 /// same events prints the same ids and a retried open cannot mint a second id.
 pub fn incident_id(dedup_key: &str, opening_event_id: &str, opened_at: DateTime<Utc>) -> String {
@@ -211,18 +230,15 @@ pub fn plan(
                 "ALARM again while the incident is open: no new page".to_string()
             };
             Plan {
-                incident: Some(IncidentChange::Update(update(
-                    open,
-                    IncidentStatus::Open,
-                    page_now,
-                ))),
-                timeline: Some(entry(&open.incident_id, Outcome::Updated, summary)),
-                incident_id: Some(open.incident_id.clone()),
                 page: page_now.then_some(Transition::Opened),
                 lifecycle: Some(Transition::Updated),
-                ownership: open.ownership.clone(),
-                title: open.title.clone(),
-                ..base(Outcome::Updated, next)
+                ..Plan::on_open(
+                    open,
+                    Outcome::Updated,
+                    next,
+                    update(open, IncidentStatus::Open, page_now),
+                    entry(&open.incident_id, Outcome::Updated, summary),
+                )
             }
         }
         (AlarmState::Ok, Some(open)) => {
@@ -234,38 +250,32 @@ pub fn plan(
                     .to_string()
             };
             Plan {
-                incident: Some(IncidentChange::Update(update(
-                    open,
-                    IncidentStatus::Resolved,
-                    false,
-                ))),
-                timeline: Some(entry(&open.incident_id, Outcome::Resolved, summary)),
-                incident_id: Some(open.incident_id.clone()),
                 page: open.paged.then_some(Transition::Resolved),
                 lifecycle: Some(Transition::Resolved),
-                ownership: open.ownership.clone(),
-                title: open.title.clone(),
                 resolution: Some(Resolution::Recovered),
                 recovery_routes: open.paged_routes.clone(),
-                ..base(Outcome::Resolved, next)
+                ..Plan::on_open(
+                    open,
+                    Outcome::Resolved,
+                    next,
+                    update(open, IncidentStatus::Resolved, false),
+                    entry(&open.incident_id, Outcome::Resolved, summary),
+                )
             }
         }
         (AlarmState::InsufficientData, Some(open)) => Plan {
-            incident: Some(IncidentChange::Update(update(
-                open,
-                IncidentStatus::Open,
-                false,
-            ))),
-            timeline: Some(entry(
-                &open.incident_id,
-                Outcome::Noted,
-                "INSUFFICIENT_DATA: the alarm cannot evaluate; incident stays open".to_string(),
-            )),
-            incident_id: Some(open.incident_id.clone()),
             lifecycle: Some(Transition::Updated),
-            ownership: open.ownership.clone(),
-            title: open.title.clone(),
-            ..base(Outcome::Noted, next)
+            ..Plan::on_open(
+                open,
+                Outcome::Noted,
+                next,
+                update(open, IncidentStatus::Open, false),
+                entry(
+                    &open.incident_id,
+                    Outcome::Noted,
+                    "INSUFFICIENT_DATA: the alarm cannot evaluate; incident stays open".to_string(),
+                ),
+            )
         },
         // The older AWS Health shape sends one event per problem, with no statusCode and
         // no closing event: one that was already over when delivered is recorded as an
@@ -581,21 +591,17 @@ fn plan_config(
         let mut next = next.clone();
         next.open_incident = None;
         Plan {
-            outcome: Outcome::Resolved,
-            tracker: next,
-            incident: Some(IncidentChange::Update(update(
-                IncidentStatus::Resolved,
-                Some(resolution),
-            ))),
-            timeline: Some(entry(&open.incident_id, Outcome::Resolved, summary)),
-            incident_id: Some(open.incident_id.clone()),
             page: open.paged.then_some(Transition::Resolved),
             lifecycle: Some(Transition::Resolved),
-            ownership: open.ownership.clone(),
-            title: open.title.clone(),
             resolution: Some(resolution),
             recovery_routes: open.paged_routes.clone(),
-            ..base.clone()
+            ..Plan::on_open(
+                open,
+                Outcome::Resolved,
+                next,
+                update(IncidentStatus::Resolved, Some(resolution)),
+                entry(&open.incident_id, Outcome::Resolved, summary),
+            )
         }
     };
     match change.operation {
