@@ -20,7 +20,7 @@
 
 use serde_json::{Map, Value};
 
-use super::walk::{has_value, satisfiable};
+use super::walk::{has_value, satisfiable, FlatEvent};
 use super::{condition_matches, Condition, Field, MAX_COMBINATIONS};
 
 const WORDS: usize = MAX_COMBINATIONS.div_ceil(64);
@@ -177,7 +177,8 @@ impl Plan {
     }
 
     /// Whether any alternative matches `event` (an object).
-    pub(super) fn matches(&self, alternatives: &[Vec<Field>], event: &Value) -> bool {
+    pub(super) fn matches(&self, alternatives: &[Vec<Field>], flat: &FlatEvent) -> bool {
+        let event = flat.event;
         // Fields met by absence drop out of their alternatives for this event.
         let dropped: Vec<bool> = self
             .fields
@@ -197,24 +198,24 @@ impl Plan {
         } else {
             self.nodes.iter().map(|node| node.under).collect()
         };
-        let walk = Walk {
+        let pass = Pass {
             plan: self,
             alternatives,
             dropped: &dropped,
             under: &under,
         };
-        !walk.met(event, 0, Alts::first(self.count)).is_empty()
+        !pass.met(event, 0, Alts::first(self.count)).is_empty()
     }
 }
 
-struct Walk<'a> {
+struct Pass<'a> {
     plan: &'a Plan,
     alternatives: &'a [Vec<Field>],
     dropped: &'a [bool],
     under: &'a [Alts],
 }
 
-impl Walk<'_> {
+impl Pass<'_> {
     /// The alternatives of `open` whose fields at or below trie node `at` are all met within
     /// `value`.
     fn met(&self, value: &Value, at: usize, open: Alts) -> Alts {

@@ -41,9 +41,14 @@ pub struct PatternError {
 pub struct Pattern {
     /// The pattern without `$or`: each entry one combination of alternatives (expanded once).
     alternatives: Vec<Vec<Field>>,
-    /// The alternatives as one trie, matched in one walk of the event.
-    plan: alternatives::Plan,
+    /// The alternatives as one trie, matched in one walk of the event: for patterns of more
+    /// than [`ONE_AT_A_TIME`] alternatives (fewer are walked one at a time, which costs less
+    /// than the trie's bookkeeping).
+    plan: Option<alternatives::Plan>,
 }
+
+/// Up to this many alternatives, each is matched with its own walk of the event.
+const ONE_AT_A_TIME: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Group {
@@ -245,12 +250,18 @@ impl Pattern {
                 ),
             ));
         }
+        // Shallow fields first (`source`, `detail-type`): most events fail there, cheaply.
         let alternatives: Vec<Vec<Field>> = root
             .expand()
             .into_iter()
-            .map(|fields| fields.into_iter().cloned().collect())
+            .map(|fields| {
+                let mut fields: Vec<Field> = fields.into_iter().cloned().collect();
+                fields.sort_by_key(|f| f.path.matches('.').count());
+                fields
+            })
             .collect();
-        let plan = alternatives::Plan::new(&alternatives);
+        let plan =
+            (alternatives.len() > ONE_AT_A_TIME).then(|| alternatives::Plan::new(&alternatives));
         Ok(Pattern { alternatives, plan })
     }
 
@@ -261,13 +272,24 @@ impl Pattern {
 
     /// Matching against an event flattened once, for many patterns.
     pub fn matches_flat(&self, event: &FlatEvent) -> bool {
-        event.event.is_object() && self.plan.matches(&self.alternatives, event.event)
+        match &self.plan {
+            Some(plan) => event.event.is_object() && plan.matches(&self.alternatives, event),
+            None => self.matches_one_at_a_time(event),
+        }
     }
 
-    /// The same decision, one alternative at a time with [`walk`] (what the single walk must
-    /// agree with; kept for the tests that check it does).
+    /// The decision in one walk for all alternatives, whatever their number (what the tests
+    /// compare with [`Self::matches_one_at_a_time`]).
     #[cfg(test)]
-    fn matches_one_at_a_time(&self, event: &Value) -> bool {
+    fn matches_in_one_walk(&self, event: &Value) -> bool {
+        event.is_object()
+            && alternatives::Plan::new(&self.alternatives)
+                .matches(&self.alternatives, &FlatEvent::new(event))
+    }
+
+    /// Each alternative with its own walk of the event ([`walk`]).
+    fn matches_one_at_a_time(&self, flat: &FlatEvent) -> bool {
+        let event = flat.event;
         event.is_object()
             && self.alternatives.iter().any(|fields| {
                 // A field that asks for absence is met when the event has no value there;
@@ -1088,8 +1110,8 @@ mod tests {
                 let event = Value::Object(event.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
                 if let Ok(p) = Pattern::from_value(&pattern) {
                     prop_assert_eq!(
-                        p.matches(&event),
-                        p.matches_one_at_a_time(&event),
+                        p.matches_in_one_walk(&event),
+                        p.matches_one_at_a_time(&FlatEvent::new(&event)),
                         "pattern {} event {}", pattern, event
                     );
                 }

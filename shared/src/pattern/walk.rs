@@ -43,11 +43,74 @@ fn below(consumed: usize, key: &str) -> usize {
 /// The keys of `map` that a path (below the node) can continue with: its first segment,
 /// and its first segments joined by dots when the event's keys hold dots.
 fn child_keys<'p>(map: &serde_json::Map<String, Value>, rest: &'p str) -> Vec<&'p str> {
+    candidate_keys(map, rest).collect()
+}
+
+fn candidate_keys<'p, 'm>(
+    map: &'m serde_json::Map<String, Value>,
+    rest: &'p str,
+) -> impl Iterator<Item = &'p str> + use<'p, 'm> {
     rest.match_indices('.')
         .map(|(at, _)| &rest[..at])
         .chain(std::iter::once(rest))
         .filter(|key| map.contains_key(*key))
-        .collect()
+}
+
+/// The one key of `map` a path continues with, when there is exactly one (the common case:
+/// no key of the event holds dots that spell the path).
+fn only_key<'p>(map: &serde_json::Map<String, Value>, rest: &'p str) -> Option<&'p str> {
+    let mut keys = candidate_keys(map, rest);
+    let first = keys.next()?;
+    keys.next().is_none().then_some(first)
+}
+
+/// [`satisfiable`] at an object, when each field continues through exactly one key (the
+/// common case: no key of the event holds dots that spell a path): each key's fields
+/// together below it, decided key by key in the fields' order, so that the first field that
+/// fails ends the walk. `None` when a field has no key or several, or for more than 16 fields
+/// (the general walk decides). Allocates only for a key that several fields share.
+fn satisfiable_by_keys(
+    map: &serde_json::Map<String, Value>,
+    consumed: usize,
+    fields: &[&Field],
+) -> Option<bool> {
+    let mut taken = [false; 16];
+    if fields.len() > taken.len() {
+        return None;
+    }
+    for i in 0..fields.len() {
+        if taken[i] {
+            continue;
+        }
+        let field = fields[i];
+        if field.path.len() <= consumed {
+            return Some(false); // an object is not a value
+        }
+        let key = only_key(map, rest(&field.path, consumed))?;
+        let mut group: Vec<&Field> = Vec::new();
+        for j in i + 1..fields.len() {
+            let other = rest(&fields[j].path, consumed);
+            let through_key = other.starts_with(key)
+                && (other.len() == key.len() || other.as_bytes()[key.len()] == b'.');
+            if !taken[j] && through_key && only_key(map, other)? == key {
+                taken[j] = true;
+                if group.is_empty() {
+                    group.push(field);
+                }
+                group.push(fields[j]);
+            }
+        }
+        let inner = &map[key];
+        let met = if group.is_empty() {
+            satisfiable(inner, below(consumed, key), std::slice::from_ref(&field))
+        } else {
+            satisfiable(inner, below(consumed, key), &group)
+        };
+        if !met {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// Whether `node` (reached by `consumed` bytes of each field's path) holds, for every field,
@@ -61,6 +124,10 @@ pub(super) fn satisfiable(node: &Value, consumed: usize, fields: &[&Field]) -> b
         // Every field through an array is satisfied within one element.
         Value::Array(items) => items.iter().any(|item| satisfiable(item, consumed, fields)),
         Value::Object(map) => {
+            // Common case first: one key per field, nothing to choose.
+            if let Some(met) = satisfiable_by_keys(map, consumed, fields) {
+                return met;
+            }
             let mut choices: Vec<Vec<&str>> = Vec::with_capacity(fields.len());
             for field in fields {
                 if field.path.len() <= consumed {
@@ -142,8 +209,7 @@ pub(super) fn has_value(node: &Value, consumed: usize, path: &str) -> bool {
         Value::Array(items) => items.iter().any(|item| has_value(item, consumed, path)),
         Value::Object(map) => {
             path.len() > consumed
-                && child_keys(map, rest(path, consumed))
-                    .into_iter()
+                && candidate_keys(map, rest(path, consumed))
                     .any(|key| has_value(&map[key], below(consumed, key), path))
         }
         _ => path.len() <= consumed,
