@@ -292,6 +292,20 @@ impl Pattern {
         let event = flat.event;
         event.is_object()
             && self.alternatives.iter().any(|fields| {
+                // Without `exists: false`, every field is needed (no allocation: the common
+                // case, per runbook per event).
+                if !fields.is_empty()
+                    && fields.len() <= 16
+                    && !fields
+                        .iter()
+                        .any(|f| f.conditions.contains(&Condition::Exists(false)))
+                {
+                    let mut refs = [&fields[0]; 16];
+                    for (slot, field) in refs.iter_mut().zip(fields) {
+                        *slot = field;
+                    }
+                    return walk::satisfiable(event, 0, &refs[..fields.len()]);
+                }
                 // A field that asks for absence is met when the event has no value there;
                 // otherwise it needs a value that meets one of its other conditions.
                 let needed: Vec<&Field> = fields

@@ -58,8 +58,17 @@ fn candidate_keys<'p, 'm>(
 
 /// The one key of `map` a path continues with, when there is exactly one (the common case:
 /// no key of the event holds dots that spell the path).
-fn only_key<'p>(map: &serde_json::Map<String, Value>, rest: &'p str) -> Option<&'p str> {
-    let mut keys = candidate_keys(map, rest);
+fn only_key<'p, 'm>(
+    map: &'m serde_json::Map<String, Value>,
+    rest: &'p str,
+) -> Option<(&'p str, &'m Value)> {
+    // The first segment is looked up once, with its value; longer keys (holding dots) only
+    // when the path has more segments.
+    let mut keys = rest
+        .match_indices('.')
+        .map(|(at, _)| &rest[..at])
+        .chain(std::iter::once(rest))
+        .filter_map(|key| map.get(key).map(|value| (key, value)));
     let first = keys.next()?;
     keys.next().is_none().then_some(first)
 }
@@ -86,13 +95,13 @@ fn satisfiable_by_keys(
         if field.path.len() <= consumed {
             return Some(false); // an object is not a value
         }
-        let key = only_key(map, rest(&field.path, consumed))?;
+        let (key, inner) = only_key(map, rest(&field.path, consumed))?;
         let mut group: Vec<&Field> = Vec::new();
         for j in i + 1..fields.len() {
             let other = rest(&fields[j].path, consumed);
             let through_key = other.starts_with(key)
                 && (other.len() == key.len() || other.as_bytes()[key.len()] == b'.');
-            if !taken[j] && through_key && only_key(map, other)? == key {
+            if !taken[j] && through_key && only_key(map, other)?.0 == key {
                 taken[j] = true;
                 if group.is_empty() {
                     group.push(field);
@@ -100,7 +109,6 @@ fn satisfiable_by_keys(
                 group.push(fields[j]);
             }
         }
-        let inner = &map[key];
         let met = if group.is_empty() {
             satisfiable(inner, below(consumed, key), std::slice::from_ref(&field))
         } else {
