@@ -10,7 +10,7 @@
 //!
 //! Semantics are those of [`super::walk`] (which the conformance corpora check): the fields
 //! of an alternative below an array are met within one element; an object or a missing key is
-//! not a value; `exists: false` is met by a path with no value anywhere in the event. Where
+//! not a value; `exists: false` is met where the element has no value at the path. Where
 //! the event has a key holding dots that spells part of a pattern path (`{"a.b": …}` for the
 //! path `a.b.c`), the alternatives still open at that object are decided by [`super::walk`],
 //! one at a time, as before — up to [`EXACT_AT_DOTTED_KEYS`] of them; past that, each field
@@ -20,7 +20,7 @@
 
 use serde_json::{Map, Value};
 
-use super::walk::{has_value, satisfiable, FlatEvent};
+use super::walk::{satisfiable, FlatEvent};
 use super::{condition_matches, Condition, Field, MAX_COMBINATIONS};
 
 const WORDS: usize = MAX_COMBINATIONS.div_ceil(64);
@@ -87,8 +87,6 @@ impl Alts {
 struct Shared {
     field: Field,
     alts: Alts,
-    /// Met when the event has no value at its path.
-    absence: bool,
 }
 
 /// One path segment of the trie; `prefix` is the dotted path down to it.
@@ -100,8 +98,11 @@ struct Node {
     ends: Vec<usize>,
     /// Fields whose path ends here or below.
     below: Vec<usize>,
-    /// The alternatives with a field here or below (when no field is met by absence).
+    /// The alternatives with a field here or below.
     under: Alts,
+    /// The alternatives with a field here or below that absence does not meet: where the
+    /// event has no value here, these fail and the others are met.
+    needs_value: Alts,
 }
 
 /// The trie of a pattern's alternatives, built once when the pattern compiles.
@@ -122,7 +123,6 @@ impl Plan {
                     None => fields.push(Shared {
                         field: field.clone(),
                         alts: Alts::one(k),
-                        absence: field.conditions.contains(&Condition::Exists(false)),
                     }),
                 }
             }
@@ -133,6 +133,7 @@ impl Plan {
             ends: Vec::new(),
             below: Vec::new(),
             under: Alts::NONE,
+            needs_value: Alts::NONE,
         }];
         for (id, shared) in fields.iter().enumerate() {
             let mut at = 0;
@@ -152,6 +153,7 @@ impl Plan {
                             ends: Vec::new(),
                             below: Vec::new(),
                             under: Alts::NONE,
+                            needs_value: Alts::NONE,
                         });
                         let next = nodes.len() - 1;
                         nodes[at].children.push((segment.to_string(), next));
@@ -168,6 +170,11 @@ impl Plan {
                 .below
                 .iter()
                 .fold(Alts::NONE, |set, id| set.or(&fields[*id].alts));
+            node.needs_value = node
+                .below
+                .iter()
+                .filter(|id| !fields[**id].field.absence_ok())
+                .fold(Alts::NONE, |set, id| set.or(&fields[*id].alts));
         }
         Plan {
             count: alternatives.len(),
@@ -178,52 +185,31 @@ impl Plan {
 
     /// Whether any alternative matches `event` (an object).
     pub(super) fn matches(&self, alternatives: &[Vec<Field>], flat: &FlatEvent) -> bool {
-        let event = flat.event;
-        // Fields met by absence drop out of their alternatives for this event.
-        let dropped: Vec<bool> = self
-            .fields
-            .iter()
-            .map(|f| f.absence && !has_value(event, 0, &f.field.path))
-            .collect();
-        let under: Vec<Alts> = if dropped.iter().any(|d| *d) {
-            self.nodes
-                .iter()
-                .map(|node| {
-                    node.below
-                        .iter()
-                        .filter(|id| !dropped[**id])
-                        .fold(Alts::NONE, |set, id| set.or(&self.fields[*id].alts))
-                })
-                .collect()
-        } else {
-            self.nodes.iter().map(|node| node.under).collect()
-        };
         let pass = Pass {
             plan: self,
             alternatives,
-            dropped: &dropped,
-            under: &under,
         };
-        !pass.met(event, 0, Alts::first(self.count)).is_empty()
+        !pass.met(flat.event, 0, Alts::first(self.count)).is_empty()
     }
 }
 
 struct Pass<'a> {
     plan: &'a Plan,
     alternatives: &'a [Vec<Field>],
-    dropped: &'a [bool],
-    under: &'a [Alts],
 }
 
 impl Pass<'_> {
     /// The alternatives of `open` whose fields at or below trie node `at` are all met within
     /// `value`.
     fn met(&self, value: &Value, at: usize, open: Alts) -> Alts {
-        let here = open.and(&self.under[at]);
+        let node = &self.plan.nodes[at];
+        let here = open.and(&node.under);
         if here.is_empty() {
             return open;
         }
         let met = match value {
+            // An empty array holds no value: only absence is met.
+            Value::Array(items) if items.is_empty() => here.minus(&node.needs_value),
             Value::Array(items) => {
                 let mut met = Alts::NONE;
                 for item in items {
@@ -237,9 +223,8 @@ impl Pass<'_> {
             }
             Value::Object(map) => self.met_in_object(map, value, at, here),
             scalar => {
-                let node = &self.plan.nodes[at];
                 let mut met = here;
-                for id in node.ends.iter().filter(|id| !self.dropped[**id]) {
+                for id in &node.ends {
                     let shared = &self.plan.fields[*id];
                     let holds = shared.field.conditions.iter().any(|c| match c {
                         Condition::Exists(expected) => *expected,
@@ -251,7 +236,7 @@ impl Pass<'_> {
                 }
                 // A path that goes on below a scalar has no value.
                 for (_, child) in &node.children {
-                    met = met.minus(&self.under[*child]);
+                    met = met.minus(&self.plan.nodes[*child].needs_value);
                 }
                 met
             }
@@ -268,21 +253,25 @@ impl Pass<'_> {
     ) -> Alts {
         let node = &self.plan.nodes[at];
         let mut met = here;
-        // An object is not a value.
-        for id in node.ends.iter().filter(|id| !self.dropped[**id]) {
-            met = met.minus(&self.plan.fields[*id].alts);
+        // An object is not a value: only absence is met here.
+        for id in &node.ends {
+            let shared = &self.plan.fields[*id];
+            if !shared.field.absence_ok() {
+                met = met.minus(&shared.alts);
+            }
         }
         if self.spells_a_path(map, at) {
             return self.one_at_a_time(value, at, met);
         }
         for (segment, child) in &node.children {
-            let wanted = met.and(&self.under[*child]);
+            let wanted = met.and(&self.plan.nodes[*child].under);
             if wanted.is_empty() {
                 continue;
             }
             let got = match map.get(segment) {
                 Some(inner) => self.met(inner, *child, wanted).and(&wanted),
-                None => Alts::NONE,
+                // No value here: only absence is met.
+                None => wanted.minus(&self.plan.nodes[*child].needs_value),
             };
             met = met.minus(&wanted.minus(&got));
         }
@@ -316,11 +305,7 @@ impl Pass<'_> {
         let prefix = &self.plan.nodes[at].prefix;
         if open.count() > EXACT_AT_DOTTED_KEYS {
             let mut met = open;
-            for id in self.plan.nodes[at]
-                .below
-                .iter()
-                .filter(|id| !self.dropped[**id])
-            {
+            for id in &self.plan.nodes[at].below {
                 let shared = &self.plan.fields[*id];
                 if !shared.alts.and(&met).is_empty()
                     && !satisfiable(value, prefix.len(), &[&shared.field])
@@ -335,12 +320,10 @@ impl Pass<'_> {
             let fields: Vec<&Field> = self.alternatives[k]
                 .iter()
                 .filter(|f| {
-                    let id = self.plan.fields.iter().position(|s| s.field == **f);
-                    !id.is_some_and(|id| self.dropped[id])
-                        && (prefix.is_empty()
-                            || f.path == *prefix
-                            || f.path.starts_with(prefix.as_str())
-                                && f.path.as_bytes().get(prefix.len()) == Some(&b'.'))
+                    prefix.is_empty()
+                        || f.path == *prefix
+                        || f.path.starts_with(prefix.as_str())
+                            && f.path.as_bytes().get(prefix.len()) == Some(&b'.')
                 })
                 .collect();
             if satisfiable(value, prefix.len(), &fields) {

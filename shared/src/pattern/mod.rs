@@ -63,6 +63,13 @@ struct Field {
     conditions: Vec<Condition>,
 }
 
+impl Field {
+    /// Met where the event has no value at its path (`exists: false` among its conditions).
+    fn absence_ok(&self) -> bool {
+        self.conditions.contains(&Condition::Exists(false))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Condition {
     Exact(Scalar),
@@ -292,46 +299,58 @@ impl Pattern {
         let event = flat.event;
         event.is_object()
             && self.alternatives.iter().any(|fields| {
-                // Without `exists: false`, every field is needed (no allocation: the common
-                // case, per runbook per event).
-                if !fields.is_empty()
-                    && fields.len() <= 16
-                    && !fields
-                        .iter()
-                        .any(|f| f.conditions.contains(&Condition::Exists(false)))
-                {
-                    let mut refs = [&fields[0]; 16];
+                // No allocation for the common case (per runbook per event).
+                if fields.len() <= 16 {
+                    let Some(first) = fields.first() else {
+                        return true;
+                    };
+                    let mut refs = [first; 16];
                     for (slot, field) in refs.iter_mut().zip(fields) {
                         *slot = field;
                     }
                     return walk::satisfiable(event, 0, &refs[..fields.len()]);
                 }
-                // A field that asks for absence is met when the event has no value there;
-                // otherwise it needs a value that meets one of its other conditions.
-                let needed: Vec<&Field> = fields
-                    .iter()
-                    .filter(|f| {
-                        !f.conditions.contains(&Condition::Exists(false))
-                            || walk::has_value(event, 0, &f.path)
-                    })
-                    .collect();
-                walk::satisfiable(event, 0, &needed)
+                let all: Vec<&Field> = fields.iter().collect();
+                walk::satisfiable(event, 0, &all)
             })
     }
 }
 
 impl Group {
-    /// A path given twice (a repeated key, or `a.b` beside `{"a": {"b": …}}`) is one field
-    /// whose conditions are all alternatives, as in AWS.
+    /// A path given twice (a repeated key, or `a.b` beside `{"a": {"b": …}}`): the last one
+    /// wins, as in event-ruler (its default rule compiler). EventBridge does not document it;
+    /// AWS's own verdict in the LocalStack corpus (`complex_multi_key_event`) agrees.
     fn add(&mut self, field: Field) {
         match self.fields.iter_mut().find(|f| f.path == field.path) {
-            Some(existing) => existing.conditions.extend(field.conditions),
+            Some(existing) => existing.conditions = field.conditions,
             None => self.fields.push(field),
         }
     }
 }
 
+/// The operators of EventBridge's patterns: not field names inside `$or`, where AWS refuses
+/// them (an alternative is a pattern of fields).
+const OPERATORS: [&str; 8] = [
+    "prefix",
+    "suffix",
+    "anything-but",
+    "numeric",
+    "exists",
+    "cidr",
+    "equals-ignore-case",
+    "wildcard",
+];
+
 fn compile_group(entries: &[(String, RawJson)], prefix: &str) -> Result<Group, PatternError> {
+    compile_group_in(entries, prefix, false)
+}
+
+/// `in_or`: the entries are (or are below) an alternative of `$or`.
+fn compile_group_in(
+    entries: &[(String, RawJson)],
+    prefix: &str,
+    in_or: bool,
+) -> Result<Group, PatternError> {
     let mut group = Group::default();
     for (key, value) in entries {
         if key == "$or" {
@@ -355,7 +374,7 @@ fn compile_group(entries: &[(String, RawJson)], prefix: &str) -> Result<Group, P
                         ),
                     ));
                 };
-                compiled.push(compile_group(inner, prefix)?);
+                compiled.push(compile_group_in(inner, prefix, true)?);
             }
             group.ors.push(compiled);
             continue;
@@ -365,9 +384,23 @@ fn compile_group(entries: &[(String, RawJson)], prefix: &str) -> Result<Group, P
         } else {
             format!("{prefix}.{key}")
         };
+        if in_or && OPERATORS.contains(&key.as_str()) {
+            return Err(err(
+                &path,
+                format!(
+                    "\"{key}\" is an operator, not a field name: inside $or each alternative is a pattern of fields (put operators in a field's list, as in {{\"field\": [{{\"{key}\": ...}}]}})"
+                ),
+            ));
+        }
         match value {
+            RawJson::Object(inner) if inner.is_empty() => {
+                return Err(err(
+                    &path,
+                    format!("Empty objects are not allowed (at {path})"),
+                ));
+            }
             RawJson::Object(inner) => {
-                let nested = compile_group(inner, &path)?;
+                let nested = compile_group_in(inner, &path, in_or)?;
                 for field in nested.fields {
                     group.add(field);
                 }
@@ -1030,13 +1063,44 @@ mod tests {
     }
 
     #[test]
-    fn repeated_keys_are_alternatives() {
+    fn repeated_keys_the_last_one_wins() {
         let p = Pattern::parse(r#"{"a": [{"prefix": "us-"}], "a": [{"anything-but": "us-east"}]}"#)
             .unwrap();
         assert!(p.matches(&json!({"a": "eu-west"})));
-        assert!(p.matches(&json!({"a": "us-east"})), "prefix us- matches");
+        assert!(
+            !p.matches(&json!({"a": "us-east"})),
+            "the first `a` is overridden"
+        );
         let q = Pattern::parse(r#"{"a": [{"prefix": "x"}], "a": [{"prefix": "y"}]}"#).unwrap();
-        assert!(!q.matches(&json!({"a": "z"})));
+        assert!(q.matches(&json!({"a": "y1"})));
+        assert!(!q.matches(&json!({"a": "x1"})));
+    }
+
+    #[test]
+    fn exists_false_is_judged_per_array_element() {
+        let p = Pattern::parse(r#"{"e": {"name": ["Anna"], "ids": [{"exists": false}]}}"#).unwrap();
+        let event = json!({"e": [{"name": "John", "ids": [1]}, {"name": "Anna"}]});
+        assert!(p.matches(&event), "Anna's element has no ids");
+        let event = json!({"e": [{"name": "Anna", "ids": [1]}, {"name": "John"}]});
+        assert!(!p.matches(&event), "Anna's element has ids");
+        // An empty array holds no value.
+        assert!(p.matches(&json!({"e": {"name": "Anna", "ids": []}})));
+    }
+
+    #[test]
+    fn aws_refusals_empty_objects_and_operators_inside_or() {
+        let e = Pattern::parse(r#"{"source": ["aws.health"], "detail": {}}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("Empty objects are not allowed"),
+            "{e}"
+        );
+        let e = Pattern::parse(
+            r#"{"detail": {"$or": [{"numeric": [">", 0]}, {"numeric": ["<", -5]}]}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("\"numeric\" is an operator"), "{e}");
+        // Outside $or such a key is a field like any other.
+        assert!(Pattern::parse(r#"{"detail": {"numeric": ["x"]}}"#).is_ok());
     }
 
     mod one_walk_agrees_with_one_at_a_time {

@@ -1,5 +1,7 @@
 //! Walking the event tree for one alternative at a time: the exact rules for keys that hold
-//! dots (`{"a.b": …}` beside `{"a": {"b": …}}`), used where they arise, and `exists: false`.
+//! dots (`{"a.b": …}` beside `{"a": {"b": …}}`), used where they arise, and `exists: false`,
+//! judged like any other condition within one array element (as event-ruler does: a field is
+//! absent from an element that has no value at its path, even if another element has one).
 
 use serde_json::Value;
 
@@ -93,7 +95,11 @@ fn satisfiable_by_keys(
         }
         let field = fields[i];
         if field.path.len() <= consumed {
-            return Some(false); // an object is not a value
+            // An object is not a value: only absence is met here.
+            if field.absence_ok() {
+                continue;
+            }
+            return Some(false);
         }
         let (key, inner) = only_key(map, rest(&field.path, consumed))?;
         let mut group: Vec<&Field> = Vec::new();
@@ -129,23 +135,36 @@ pub(super) fn satisfiable(node: &Value, consumed: usize, fields: &[&Field]) -> b
         return true;
     }
     match node {
-        // Every field through an array is satisfied within one element.
+        // Every field through an array is satisfied within one element; an empty array holds
+        // no value.
+        Value::Array(items) if items.is_empty() => fields.iter().all(|f| f.absence_ok()),
         Value::Array(items) => items.iter().any(|item| satisfiable(item, consumed, fields)),
         Value::Object(map) => {
             // Common case first: one key per field, nothing to choose.
             if let Some(met) = satisfiable_by_keys(map, consumed, fields) {
                 return met;
             }
+            // Fields with no value in this object are met only by absence, and leave.
+            let mut present: Vec<&Field> = Vec::with_capacity(fields.len());
             let mut choices: Vec<Vec<&str>> = Vec::with_capacity(fields.len());
             for field in fields {
-                if field.path.len() <= consumed {
-                    return false; // an object is not a value
-                }
-                let keys = child_keys(map, rest(&field.path, consumed));
+                let keys = if field.path.len() <= consumed {
+                    Vec::new() // an object is not a value
+                } else {
+                    child_keys(map, rest(&field.path, consumed))
+                };
                 if keys.is_empty() {
+                    if field.absence_ok() {
+                        continue;
+                    }
                     return false;
                 }
+                present.push(field);
                 choices.push(keys);
+            }
+            let fields = &present[..];
+            if fields.is_empty() {
+                return true;
             }
             let ways = choices
                 .iter()
@@ -179,11 +198,14 @@ pub(super) fn satisfiable(node: &Value, consumed: usize, fields: &[&Field]) -> b
             }
         }
         scalar => fields.iter().all(|field| {
-            field.path.len() <= consumed
-                && field.conditions.iter().any(|c| match c {
-                    Condition::Exists(expected) => *expected,
-                    other => condition_matches(other, scalar),
-                })
+            if field.path.len() > consumed {
+                // The path goes on below a scalar: no value there.
+                return field.absence_ok();
+            }
+            field.conditions.iter().any(|c| match c {
+                Condition::Exists(expected) => *expected,
+                other => condition_matches(other, scalar),
+            })
         }),
     }
 }
@@ -209,17 +231,4 @@ fn spread(
             .collect();
         satisfiable(&map[*key], below(consumed, key), &group)
     })
-}
-
-/// Whether the event holds any value at `path` (for `exists: false`).
-pub(super) fn has_value(node: &Value, consumed: usize, path: &str) -> bool {
-    match node {
-        Value::Array(items) => items.iter().any(|item| has_value(item, consumed, path)),
-        Value::Object(map) => {
-            path.len() > consumed
-                && candidate_keys(map, rest(path, consumed))
-                    .any(|key| has_value(&map[key], below(consumed, key), path))
-        }
-        _ => path.len() <= consumed,
-    }
 }
