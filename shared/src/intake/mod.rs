@@ -13,6 +13,7 @@
 //! Unknown fields are ignored; only the fields Klaxon cannot work without are required.
 
 mod alarm_config;
+mod delivery;
 mod sources;
 
 pub use alarm_config::{ConfigChange, ConfigOperation};
@@ -324,6 +325,14 @@ pub fn parse_bytes_value(raw: &[u8]) -> Result<(Intake, Value), InvalidEvent> {
 }
 
 pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
+    // Every EventBridge event has a `detail-type` and a `detail`: without them, a payload of
+    // another delivery path is named as such (some fixtures wrap an alarm action's
+    // `alarmData` in an EventBridge-like envelope).
+    if value.get("detail-type").is_none() || value.get("detail").is_none() {
+        if let Some(reason) = delivery::other_path(value) {
+            return Err(invalid(None, reason));
+        }
+    }
     let Some(envelope) = value.as_object() else {
         return Err(invalid(
             None,
