@@ -1,5 +1,6 @@
 //! `klaxon`: Klaxon's command-line tool.
 
+mod explain;
 mod infra;
 mod pattern;
 mod replay;

@@ -13,29 +13,47 @@ pub enum Command {
     },
     /// Run the runbooks' `tests:` offline on the embedded backend; a failing test prints
     /// what was expected and what came out, and the exit code is 1.
+    ///
+    /// With `--event FILE`, run no tests: explain, for each runbook, whether its trigger
+    /// matches the event (which clause), or why not (the first failing field and the
+    /// event's value there). Exit 0 when some runbook matches every event, 1 when an event
+    /// matches none, 2 when a file cannot be read.
     Test {
         #[arg(value_name = "PATH", default_value = "runbooks")]
         path: PathBuf,
+        /// An event to explain (a public sample, a captured or hand-written event); repeat
+        /// for several.
+        #[arg(long = "event", value_name = "FILE")]
+        events: Vec<PathBuf>,
     },
 }
 
 pub fn run(command: Command, runtime: &tokio::runtime::Runtime) -> ExitCode {
     match command {
         Command::Check { path } => check(&path),
-        Command::Test { path } => runtime.block_on(test(&path)),
+        Command::Test { path, events } if !events.is_empty() => crate::explain::run(&path, &events),
+        Command::Test { path, .. } => runtime.block_on(test(&path)),
     }
 }
 
-async fn test(path: &std::path::Path) -> ExitCode {
-    let runbooks = match klaxon::runbook::load_path(path) {
-        Ok(r) => r,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            eprintln!("{} error(s); no test ran", errors.len());
-            return ExitCode::from(2);
+/// The runbooks of `path`, or their load errors printed, ending with `what_not` (exit 2).
+pub fn load_or_report(
+    path: &std::path::Path,
+    what_not: &str,
+) -> Result<Vec<klaxon::runbook::Runbook>, ExitCode> {
+    klaxon::runbook::load_path(path).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
         }
+        eprintln!("{} error(s); {what_not}", errors.len());
+        ExitCode::from(2)
+    })
+}
+
+async fn test(path: &std::path::Path) -> ExitCode {
+    let runbooks = match load_or_report(path, "no test ran") {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let catalog = std::sync::Arc::new(klaxon::runbook::Catalog::new(runbooks));
     let results =

@@ -246,3 +246,119 @@ fn runbook_check_refuses_triggers_that_could_not_deploy() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("combinations"), "{err}");
 }
+
+/// `klaxon runbook test --event`: for each runbook, the clause that matched or the first
+/// field that failed with the event's value there, on three kinds of pattern (a prefix on an
+/// alarm's name, a numeric range on a finding's severity, the `$or` of a shipped invariant on
+/// a CloudTrail call), on public samples and a user's file; and the exit codes.
+#[test]
+fn runbook_test_event_explains_each_trigger_by_its_first_failing_field() {
+    let prefix = write(
+        "explain-prefix.yaml",
+        "name: prod-only\ndescription: d\nteam: t\ntrigger:\n  source: [aws.cloudwatch]\n  detail-type: [CloudWatch Alarm State Change]\n  detail:\n    alarmName: [{prefix: checkout-}]\n    state: {value: [ALARM]}\nsteps:\n  - id: track\n    incident:\n      action: track\n",
+    );
+    let (code, out, err) = klaxon(&[
+        "runbook",
+        "test",
+        &prefix,
+        "--event",
+        "events/alarm-anomaly-alarm.json",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("intake: accepted"), "{out}");
+    assert!(
+        out.contains(
+            "no match  prod-only (",
+        ) && out.contains(
+            "): detail.alarmName is \"prod-search-api-request-count-anomaly\"; the trigger wants [{\"prefix\": \"checkout-\"}]"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("runs: none (no trigger matches)"), "{out}");
+
+    // A numeric range on a public GuardDuty sample (severity 5): fails, then matches.
+    let numeric = |low: u32| {
+        write(
+            &format!("explain-numeric-{low}.yaml"),
+            &format!("name: severe-findings\ndescription: d\nteam: t\ntrigger:\n  source: [aws.guardduty]\n  detail:\n    type: [{{prefix: \"UnauthorizedAccess:\"}}]\n    severity: [{{numeric: [\">=\", {low}]}}]\nsteps:\n  - id: track\n    incident:\n      action: track\n"),
+        )
+    };
+    let sample = "tests/conformance/real-events/custodian-guardduty-iam.json";
+    let (code, out, err) = klaxon(&["runbook", "test", &numeric(7), "--event", sample]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("detail.severity is 5; the trigger wants [{\"numeric\": [\">=\", 7]}]"),
+        "{out}"
+    );
+    let (code, out, err) = klaxon(&["runbook", "test", &numeric(4), "--event", sample]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("match     severe-findings (")
+            && out.contains("detail.severity [{\"numeric\": [\">=\", 4]}]")
+            && out.contains("runs: in run order, severe-findings"),
+        "{out}"
+    );
+
+    // The shipped invariant's five `$or` clauses, on a user's copy of a public CloudTrail
+    // sample that opens port 55 to 10.0.0.0/8 only: each clause's failing field is named.
+    let mut call: Value =
+        serde_json::from_str(
+            &std::fs::read_to_string(root().join(
+                "tests/conformance/real-events/reflex-cloudtrail-sg-ingress-port55-world.json",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+    let items = &mut call["detail"]["requestParameters"]["ipPermissions"]["items"];
+    items[0]["ipRanges"]["items"][0]["cidrIp"] = Value::from("10.0.0.0/8");
+    items[1]["ipv6Ranges"] = serde_json::json!({});
+    let private = write("explain-private.json", &call.to_string());
+    let (code, out, err) = klaxon(&[
+        "runbook",
+        "test",
+        "runbooks",
+        "--event",
+        &private,
+        "--event",
+        "tests/conformance/real-events/reflex-cloudtrail-sg-ingress-port55-world.json",
+    ]);
+    // No runbook matches the private call (there is no fallback for CloudTrail): exit 1.
+    assert_eq!(code, 1, "{out}{err}");
+    let private_part = out.split("reflex-cloudtrail").next().unwrap();
+    assert!(
+        private_part.contains(
+            "detail.requestParameters.ipPermissions.items.ipRanges.items.cidrIp is \"10.0.0.0/8\"; the trigger wants [{\"suffix\": \"/0\"}]"
+        ),
+        "{out}"
+    );
+    assert!(
+        private_part.contains(
+            "clause 2: detail.requestParameters.ipPermissions.items.ipv6Ranges.items.cidrIpv6 is absent"
+        ) && private_part.contains("clause 5: ")
+            && private_part.contains("runs: none"),
+        "{out}"
+    );
+    let public_part = out.split("reflex-cloudtrail").nth(1).unwrap();
+    assert!(
+        public_part.contains("match     invariant-admin-ports-open-to-world (")
+            && public_part.contains("clause 1 of 5"),
+        "{out}"
+    );
+
+    // Another delivery path is named by the intake; an unreadable file exits 2.
+    let (code, out, _) = klaxon(&[
+        "runbook",
+        "test",
+        "--event",
+        "tests/conformance/real-events/rust-sns-wrapped-alarm.json",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("intake: rejected: this is an SNS notification")
+            && out.contains("detail-type is absent"),
+        "{out}"
+    );
+    let (code, _, err) = klaxon(&["runbook", "test", "--event", "no-such-file.json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no-such-file.json: cannot read"), "{err}");
+}

@@ -9,6 +9,7 @@
 //! fields; each field's list of conditions is an OR; `$or` adds alternatives.
 
 mod alternatives;
+mod explain;
 mod walk;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::net::IpAddr;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+pub use explain::{Clause, Explanation, Found, Miss};
 pub use walk::FlatEvent;
 
 /// AWS's limit on numeric values in patterns: ±5.0e9.
@@ -61,6 +63,8 @@ struct Group {
 struct Field {
     path: String,
     conditions: Vec<Condition>,
+    /// The conditions as the pattern wrote them (JSON), to explain a match or a miss.
+    written: String,
 }
 
 impl Field {
@@ -151,6 +155,32 @@ impl RawJson {
                 o.iter()
                     .map(|(k, v)| (k.clone(), RawJson::from_value(v)))
                     .collect(),
+            ),
+        }
+    }
+
+    /// Compact JSON text (repeated keys kept as written).
+    fn to_json_text(&self) -> String {
+        match self {
+            RawJson::Null => "null".to_string(),
+            RawJson::Bool(b) => b.to_string(),
+            RawJson::Number(n) => n.to_string(),
+            RawJson::String(s) => Value::String(s.clone()).to_string(),
+            RawJson::Array(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(RawJson::to_json_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            RawJson::Object(entries) => format!(
+                "{{{}}}",
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), v.to_json_text()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -322,7 +352,7 @@ impl Group {
     /// AWS's own verdict in the LocalStack corpus (`complex_multi_key_event`) agrees.
     fn add(&mut self, field: Field) {
         match self.fields.iter_mut().find(|f| f.path == field.path) {
-            Some(existing) => existing.conditions = field.conditions,
+            Some(existing) => *existing = field,
             None => self.fields.push(field),
         }
     }
@@ -417,7 +447,11 @@ fn compile_group_in(
                     .iter()
                     .map(|item| compile_condition(item, &path))
                     .collect::<Result<Vec<_>, _>>()?;
-                group.add(Field { path, conditions });
+                group.add(Field {
+                    path,
+                    conditions,
+                    written: value.to_json_text(),
+                });
             }
             other => {
                 return Err(err(
@@ -1103,9 +1137,25 @@ mod tests {
         assert!(Pattern::parse(r#"{"detail": {"numeric": ["x"]}}"#).is_ok());
     }
 
-    mod one_walk_agrees_with_one_at_a_time {
+    pub(in crate::pattern) mod one_walk_agrees_with_one_at_a_time {
         use super::*;
         use proptest::prelude::*;
+
+        /// A generated pattern and an event over the same few keys (shared with the
+        /// explanation's test).
+        pub(in crate::pattern) fn generated() -> impl Strategy<Value = (Value, Value)> {
+            (
+                pattern(),
+                prop::collection::btree_map(
+                    prop_oneof![Just("a"), Just("b"), Just("c"), Just("a.b")],
+                    event_value(),
+                    0..4,
+                )
+                .prop_map(|event| {
+                    Value::Object(event.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            )
+        }
 
         /// Event values over a few keys (dotted ones included), nested up to three levels,
         /// with arrays of objects and of scalars.
@@ -1177,15 +1227,7 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(4000))]
             #[test]
-            fn on_generated_events_and_patterns(
-                pattern in pattern(),
-                event in prop::collection::btree_map(
-                    prop_oneof![Just("a"), Just("b"), Just("c"), Just("a.b")],
-                    event_value(),
-                    0..4,
-                ),
-            ) {
-                let event = Value::Object(event.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+            fn on_generated_events_and_patterns((pattern, event) in generated()) {
                 if let Ok(p) = Pattern::from_value(&pattern) {
                     prop_assert_eq!(
                         p.matches_in_one_walk(&event),

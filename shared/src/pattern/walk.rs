@@ -58,6 +58,40 @@ fn candidate_keys<'p, 'm>(
         .filter(|key| map.contains_key(*key))
 }
 
+/// Collects the event's values at `path` below `node` (reached by `consumed` bytes of it):
+/// scalars, each element of an array, through keys holding dots as matching reads them.
+/// Objects and empty arrays are not values. Stops after 1,000 values (an explanation shows a
+/// few). For explanations only.
+pub(super) fn values_at<'v>(
+    node: &'v Value,
+    path: &str,
+    consumed: usize,
+    out: &mut Vec<&'v Value>,
+) {
+    if out.len() >= 1000 {
+        return;
+    }
+    match node {
+        Value::Array(items) => {
+            for item in items {
+                values_at(item, path, consumed, out);
+            }
+        }
+        Value::Object(map) => {
+            if path.len() > consumed {
+                for key in candidate_keys(map, rest(path, consumed)) {
+                    values_at(&map[key], path, below(consumed, key), out);
+                }
+            }
+        }
+        scalar => {
+            if path.len() <= consumed {
+                out.push(scalar);
+            }
+        }
+    }
+}
+
 /// The one key of `map` a path continues with, when there is exactly one (the common case:
 /// no key of the event holds dots that spell the path).
 fn only_key<'p, 'm>(
