@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use klaxon::pattern::Pattern;
 use serde_json::Value;
 
+#[path = "support/golden.rs"]
+mod golden;
+
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/event-ruler")
 }
@@ -23,6 +26,7 @@ fn matcher_agrees_with_event_ruler_and_quamina() {
     assert_eq!(manifest.len(), 825, "the corpus has 825 cases");
     let mut disagreements = Vec::new();
     let mut by_tag = std::collections::BTreeMap::<String, (usize, usize)>::new();
+    let mut verdicts = String::new();
     for case in &manifest {
         let id = case["id"].as_str().unwrap();
         let tag = case["tag"].as_str().unwrap().to_string();
@@ -41,6 +45,11 @@ fn matcher_agrees_with_event_ruler_and_quamina() {
             Ok(p) if p.matches(&event) => ("match", String::new()),
             Ok(_) => ("no match", String::new()),
         };
+        verdicts.push_str(&if detail.is_empty() {
+            format!("{id}: {got}\n")
+        } else {
+            format!("{id}: {got}: {detail}\n")
+        });
         let tally = by_tag.entry(tag.clone()).or_default();
         tally.0 += 1;
         if got == expected {
@@ -64,4 +73,6 @@ fn matcher_agrees_with_event_ruler_and_quamina() {
         summary.join(", "),
         disagreements.join("\n")
     );
+    // The verdicts with their reasons, byte for byte (refactoring must not change a message).
+    golden::check("pattern-verdicts-event-ruler.txt", &verdicts);
 }

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use klaxon::pattern::Pattern;
 use serde_json::Value;
 
+#[path = "support/golden.rs"]
+mod golden;
+
 /// Cases where Klaxon knowingly differs from the corpus, each with its reason (docs/RUNBOOKS.md
 /// would list them too). At most five; today there are none.
 const EXCEPTIONS: &[(&str, &str)] = &[];
@@ -41,6 +44,7 @@ fn matcher_agrees_with_aws_on_the_corpus() {
     assert_eq!(files.len(), 155, "the corpus has 155 JSON5 cases");
     let mut disagreements = Vec::new();
     let mut agreed_exceptions = Vec::new();
+    let mut verdicts = String::new();
     for path in &files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(path).unwrap();
@@ -58,6 +62,10 @@ fn matcher_agrees_with_aws_on_the_corpus() {
             Verdict::NoMatch => "no match",
             Verdict::Invalid(_) => "invalid",
         };
+        match &verdict {
+            Verdict::Invalid(reason) => verdicts.push_str(&format!("{name}: invalid: {reason}\n")),
+            _ => verdicts.push_str(&format!("{name}: {got}\n")),
+        }
         let excepted = EXCEPTIONS.iter().any(|(n, _)| *n == name);
         match (got == expected, excepted) {
             (false, false) => disagreements.push(format!(
@@ -78,6 +86,8 @@ fn matcher_agrees_with_aws_on_the_corpus() {
         "no longer exceptions, remove them: {agreed_exceptions:?}"
     );
     assert!(EXCEPTIONS.len() <= 5);
+    // The verdicts with their reasons, byte for byte (refactoring must not change a message).
+    golden::check("pattern-verdicts-localstack.txt", &verdicts);
 }
 
 #[test]
