@@ -362,3 +362,47 @@ fn runbook_test_event_explains_each_trigger_by_its_first_failing_field() {
     assert_eq!(code, 2);
     assert!(err.contains("no-such-file.json: cannot read"), "{err}");
 }
+
+/// A reader that stops early (`klaxon replay … | head`) ends klaxon quietly, as it ends
+/// `cat`: no panic on the closed pipe. The output (every sample) is larger than a pipe's
+/// buffer, so klaxon is still writing when the pipe closes.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_klaxon_without_a_panic() {
+    use std::io::Read;
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["events", "events/security", "events/health"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                files.push(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klaxon"))
+        .current_dir(root())
+        .arg("replay")
+        .args(&files)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe's read end is dropped here.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?}",
+        out.status
+    );
+}
+
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13 // SIGPIPE on Linux and macOS
+}
