@@ -284,6 +284,179 @@ mod tests {
         (EVENT_BUS, "klaxon"),
     ];
 
+    /// `GOOD` plus `extra`.
+    fn with(extra: &[(&'static str, &str)]) -> Result<Config, ConfigError> {
+        let mut pairs: Vec<(&str, &str)> = GOOD.to_vec();
+        pairs.extend_from_slice(extra);
+        Config::from_lookup(env(&pairs))
+    }
+
+    #[test]
+    fn numeric_settings_have_their_defaults_and_ranges() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.settings.idempotency_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(c.settings.outbox_lease, Duration::from_secs(60));
+        assert_eq!(c.settings.tag_cache_ttl, Duration::from_secs(300));
+        for (name, min, max) in [
+            (IDEMPOTENCY_HOURS, 30u64, 720u64),
+            (OUTBOX_LEASE_SECONDS, 5, 120),
+            (TAG_CACHE_SECONDS, 0, 3600),
+        ] {
+            for n in [min, max] {
+                let value = n.to_string();
+                assert!(with(&[(name, value.as_str())]).is_ok(), "{name}={value}");
+            }
+            let mut outside = vec![max + 1];
+            if min > 0 {
+                outside.push(min - 1);
+            }
+            for n in outside {
+                let value = n.to_string();
+                let err = with(&[(name, value.as_str())]).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!("environment variable {name} is invalid: expected a whole number from {min} to {max}, found `{value}`")
+                );
+            }
+        }
+        let c = with(&[
+            (IDEMPOTENCY_HOURS, "720"),
+            (OUTBOX_LEASE_SECONDS, "120"),
+            (TAG_CACHE_SECONDS, "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.settings.idempotency_ttl, Duration::from_secs(720 * 3600));
+        assert_eq!(c.settings.outbox_lease, Duration::from_secs(120));
+        assert_eq!(c.settings.tag_cache_ttl, Duration::ZERO);
+        // Not configurable.
+        assert_eq!(c.settings.max_commit_attempts, 40);
+        assert_eq!(
+            c.settings.rejection_ttl,
+            Duration::from_secs(30 * 24 * 3600)
+        );
+    }
+
+    /// The error messages docs/CONTRACTS.md (a) shows are the real ones.
+    #[test]
+    fn the_documented_error_messages_are_the_real_ones() {
+        let without = |name: &str| {
+            let pairs: Vec<_> = GOOD.iter().copied().filter(|(k, _)| *k != name).collect();
+            Config::from_lookup(env(&pairs)).unwrap_err().to_string()
+        };
+        assert_eq!(
+            without(TOPIC_TEST),
+            "missing environment variable KLAXON_TOPIC_TEST"
+        );
+        let message = |extra: &[(&'static str, &str)]| with(extra).unwrap_err().to_string();
+        assert_eq!(
+            message(&[(TOPIC_OPS, "klaxon-ops")]),
+            "environment variable KLAXON_TOPIC_OPS is invalid: expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), found `klaxon-ops`"
+        );
+        assert_eq!(
+            message(&[(TOPIC_PRODUCTION, "arn:aws:sns:us-east-1:123456789012:pages.fifo")]),
+            "environment variable KLAXON_TOPIC_PRODUCTION is invalid: a FIFO topic cannot be used: Klaxon publishes without MessageGroupId, and SMS and e-mail cannot subscribe to FIFO topics"
+        );
+        assert_eq!(
+            message(&[(IDEMPOTENCY_HOURS, "12")]),
+            "environment variable KLAXON_IDEMPOTENCY_HOURS is invalid: expected a whole number from 30 to 720, found `12`"
+        );
+        assert_eq!(
+            message(&[(TABLE, "a b")]),
+            "environment variable KLAXON_TABLE is invalid: a DynamoDB table name is 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'"
+        );
+        assert_eq!(
+            message(&[(EVENT_BUS, "my bus")]),
+            "environment variable KLAXON_EVENT_BUS is invalid: expected an event bus name or ARN"
+        );
+    }
+
+    #[test]
+    fn values_are_trimmed_and_empty_counts_as_unset() {
+        let c = with(&[(TABLE, "  klaxon-incidents\n"), (TOPIC_OPS, "   ")]).unwrap();
+        assert_eq!(c.table, "klaxon-incidents");
+        assert!(!c.settings.topics.contains_key(&Route::Ops), "empty: unset");
+        let empty_required = with(&[(TOPIC_TEST, " ")]).unwrap_err();
+        assert_eq!(empty_required, ConfigError::Missing(TOPIC_TEST));
+    }
+
+    #[test]
+    fn topic_arns_are_checked_loosely() {
+        for ok in [
+            "arn:aws:sns:us-east-1:123456789012:klaxon-ops",
+            "arn:aws-cn:sns:cn-north-1:123456789012:ops",
+            "arn:aws-us-gov:sns:us-gov-west-1:123456789012:ops",
+        ] {
+            assert!(with(&[(TOPIC_OPS, ok)]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "arn:aws:sqs:us-east-1:123456789012:ops",
+            "arn:aws:sns:us-east-1:123456789012:",
+            "arn:azure:sns:us-east-1:123456789012:ops",
+            "arn:aws:sns:us-east-1:ops",
+        ] {
+            assert!(
+                matches!(
+                    with(&[(TOPIC_OPS, bad)]),
+                    Err(ConfigError::Invalid {
+                        name: TOPIC_OPS,
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        // A bus by name (letters, digits, `. _ - /`) or by ARN.
+        for ok in [
+            "klaxon",
+            "klaxon-prod_bus.v2",
+            "arn:aws:events:us-east-1:123456789012:event-bus/klaxon",
+        ] {
+            assert!(with(&[(EVENT_BUS, ok)]).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn health_regions_default_to_the_functions_region_and_runbooks_must_exist() {
+        assert_eq!(
+            with(&[("AWS_REGION", "eu-west-1")])
+                .unwrap()
+                .settings
+                .health_regions,
+            ["eu-west-1"]
+        );
+        assert_eq!(
+            with(&[
+                ("AWS_REGION", "eu-west-1"),
+                (HEALTH_REGIONS, "us-east-1, eu-central-1")
+            ])
+            .unwrap()
+            .settings
+            .health_regions,
+            ["us-east-1", "eu-central-1"]
+        );
+        assert!(matches!(
+            with(&[(HEALTH_REGIONS, "US-EAST-1")]),
+            Err(ConfigError::Invalid {
+                name: HEALTH_REGIONS,
+                ..
+            })
+        ));
+        assert!(matches!(
+            with(&[(RUNBOOKS, "/no/such/klaxon/runbooks")]),
+            Err(ConfigError::Invalid { name: RUNBOOKS, .. })
+        ));
+        // Invalid runbooks fail the start, one `file:line:column: message` per problem.
+        let broken = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/runbooks-broken");
+        let err = with(&[(RUNBOOKS, broken)])
+            .unwrap()
+            .catalog()
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.starts_with("runbooks are invalid:\n"), "{err}");
+        assert!(err.contains("bad-yaml.yaml:2:14: "), "{err}");
+    }
+
     #[test]
     fn complete_configuration_loads() {
         let c = Config::from_lookup(env(GOOD)).unwrap();

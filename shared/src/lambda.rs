@@ -120,14 +120,19 @@ pub async fn handle_raw(
             // retried by Lambda, and pages nobody.
             tracing::error!(error = %e, error_kind = e.kind(), retryable = e.is_retryable(), request_id = %request_id, "event not handled; returning an error so that it is retried");
             Err(Diagnostic {
-                error_type: if e.is_retryable() {
-                    format!("Retryable.{}", e.kind())
-                } else {
-                    e.kind().to_string()
-                },
+                error_type: error_type(&e),
                 error_message: e.to_string(),
             })
         }
+    }
+}
+
+/// Lambda's `errorType` for an error: `Retryable.<Kind>` when a retry can help, else `<Kind>`.
+fn error_type(e: &crate::error::KlaxonError) -> String {
+    if e.is_retryable() {
+        format!("Retryable.{}", e.kind())
+    } else {
+        e.kind().to_string()
     }
 }
 
@@ -150,6 +155,48 @@ mod tests {
         ] {
             let de = &mut serde_json::Deserializer::from_slice(body);
             assert!(serde_path_to_error::deserialize::<_, Unparsed>(de).is_ok());
+        }
+    }
+
+    #[test]
+    fn error_types_say_whether_a_retry_can_help() {
+        use crate::error::KlaxonError;
+        let aws = |retryable| KlaxonError::Aws {
+            service: "dynamodb",
+            operation: "TransactWriteItems",
+            code: "X".into(),
+            message: "m".into(),
+            retryable,
+        };
+        for (error, expected) in [
+            (aws(true), "Retryable.AwsError"),
+            (aws(false), "AwsError"),
+            (
+                KlaxonError::Contention {
+                    dedup_key: "k".into(),
+                    attempts: 40,
+                },
+                "Retryable.Contention",
+            ),
+            (
+                KlaxonError::DeliveryInProgress {
+                    incident_id: "i".into(),
+                    item_id: "o".into(),
+                    lease_until: "t".into(),
+                },
+                "Retryable.DeliveryInProgress",
+            ),
+            (
+                KlaxonError::CorruptRecord {
+                    key: "k".into(),
+                    reason: "r".into(),
+                },
+                "CorruptRecord",
+            ),
+            (KlaxonError::NoTopicForRoute("ops"), "NoTopicForRoute"),
+            (KlaxonError::Injected("x".into()), "Retryable.InjectedFault"),
+        ] {
+            assert_eq!(error_type(&error), expected, "{error}");
         }
     }
 

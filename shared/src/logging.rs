@@ -5,12 +5,12 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into())
-        .to_lowercase();
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let level = filter_text(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok(),
+        std::env::var("RUST_LOG").ok(),
+    );
+    let filter = filter(&level);
+    let json = is_json(std::env::var("AWS_LAMBDA_LOG_FORMAT").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -26,4 +26,51 @@ pub fn init() {
     } else {
         builder.without_time().try_init()
     };
+}
+
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`; lower-cased.
+fn filter_text(lambda_level: Option<String>, rust_log: Option<String>) -> String {
+    lambda_level
+        .or(rust_log)
+        .unwrap_or_else(|| "info".into())
+        .to_lowercase()
+}
+
+/// The filter, or `info` when it cannot be parsed.
+fn filter(text: &str) -> EnvFilter {
+    EnvFilter::try_new(text).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`, in any case.
+fn is_json(format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lambda_level_wins_then_rust_log_then_info() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(filter_text(some("DEBUG"), some("warn")), "debug");
+        assert_eq!(filter_text(None, some("klaxon=TRACE")), "klaxon=trace");
+        assert_eq!(filter_text(None, None), "info");
+    }
+
+    #[test]
+    fn an_unparsable_filter_falls_back_to_info() {
+        let info = EnvFilter::new("info").to_string();
+        assert_eq!(filter("klaxon=notalevel").to_string(), info);
+        assert_eq!(
+            filter("warn").to_string(),
+            EnvFilter::new("warn").to_string()
+        );
+    }
+
+    #[test]
+    fn json_only_when_lambda_asks_for_it() {
+        assert!(is_json(Some("JSON")) && is_json(Some("json")));
+        assert!(!is_json(Some("Text")) && !is_json(None));
+    }
 }

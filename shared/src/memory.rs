@@ -62,6 +62,8 @@ struct State {
     tags: HashMap<String, Vec<(String, String)>>,
     commit_faults: VecDeque<CommitFault>,
     publish_faults: u32,
+    /// Removals of delivered outbox items that fail next (the item stays, leased).
+    delivery_completion_faults: u32,
     /// Publishes to these topics fail for good (as SNS does for a deleted topic).
     dead_topics: Vec<String>,
     tag_faults: VecDeque<KlaxonError>,
@@ -158,6 +160,12 @@ impl MemoryBackend {
     /// The next `count` publishes fail with a retryable error.
     pub fn fail_next_publishes(&self, count: u32) {
         self.lock().publish_faults = count;
+    }
+
+    /// The next `count` writes that complete a delivery (remove delivered outbox items) fail
+    /// with a retryable error, as when the write after a successful `Publish` fails.
+    pub fn fail_next_delivery_completions(&self, count: u32) {
+        self.lock().delivery_completion_faults = count;
     }
 
     /// Every publish to `topic_arn` fails from now on with a non-retryable error, as SNS
@@ -464,6 +472,12 @@ impl IncidentStore for MemoryBackend {
 
     async fn complete_delivery(&self, delivery: &Delivery) -> Result<(), KlaxonError> {
         let mut s = self.lock();
+        if s.delivery_completion_faults > 0 {
+            s.delivery_completion_faults -= 1;
+            return Err(KlaxonError::Injected(
+                "the delivered outbox item could not be removed".into(),
+            ));
+        }
         for item in &delivery.removed {
             s.outbox
                 .remove(&(item.incident_id.clone(), item.item_id.clone()));

@@ -529,6 +529,63 @@ mod tests {
     }
 
     #[test]
+    fn the_body_is_plain_text_not_escaped() {
+        let e = hostile_event();
+        let p = plan(None, &e, &from_tags(&[]), Utc::now());
+        let n = page(&p, &e, Transition::Opened);
+        // `<`, `>` and `&` reach subscribers as they are; only the lines are neutralised.
+        assert!(
+            n.message.contains("> <script>alert(1)</script>"),
+            "{}",
+            n.message
+        );
+        assert!(n.message.contains("name <!channel>"), "{}", n.message);
+        assert!(!n.message.contains("&lt;"), "{}", n.message);
+    }
+
+    #[test]
+    fn the_whole_message_is_at_most_64_kib() {
+        let metrics: Vec<serde_json::Value> = (0..600)
+            .map(|i| {
+                serde_json::json!({
+                    "id": format!("m{i}"),
+                    "returnData": true,
+                    "metricStat": {
+                        "metric": {
+                            "namespace": "AWS/ApplicationELB",
+                            "name": "HTTPCode_Target_5XX_Count",
+                            "dimensions": {"LoadBalancer": format!("{}{i}", "d".repeat(150))}
+                        },
+                        "period": 60,
+                        "stat": "Sum"
+                    }
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "id": "e1", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
+            "account": "123456789012", "region": "us-east-1",
+            "detail": {
+                "alarmName": "many-metrics",
+                "state": {"value": "ALARM", "timestamp": "2024-05-01T12:00:00.000+0000",
+                          "reason": "r".repeat(4096)},
+                "configuration": {"description": "d".repeat(4096), "metrics": metrics}
+            }
+        });
+        let Intake::Alarm(e) = parse_value(&v).unwrap() else {
+            panic!("an alarm")
+        };
+        let p = plan(None, &e, &from_tags(&[]), Utc::now());
+        let n = page(&p, &e, Transition::Opened);
+        assert!(n.message.len() <= MAX_MESSAGE_BYTES, "{}", n.message.len());
+        assert!(
+            n.message.len() > MAX_MESSAGE_BYTES - 1024,
+            "the test reaches the limit: {}",
+            n.message.len()
+        );
+    }
+
+    #[test]
     fn attributes_carry_routing_fields() {
         let e = hostile_event();
         let tags = vec![

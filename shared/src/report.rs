@@ -44,3 +44,58 @@ pub fn response(reports: &[Report]) -> Value {
         many => Value::Array(many.iter().map(to_json).collect()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Outcome;
+
+    #[test]
+    fn keys_are_stable_and_ids_lose_control_and_bidi_characters() {
+        let mut report = Report::empty(Outcome::Ignored, Some("id\u{202e}-1\u{7}".into()));
+        report.dedup_key = Some("arn:aws:cloudwatch:us-east-1:1:alarm:a\nb".into());
+        let line = to_json(&report);
+        let mut keys: Vec<&str> = line
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "dedup_key",
+                "environment",
+                "error",
+                "event_id",
+                "incident_id",
+                "lifecycle_events",
+                "notifications",
+                "outcome",
+                "runbooks",
+                "severity",
+                "steps"
+            ]
+        );
+        assert_eq!(line["event_id"], "id-1");
+        assert_eq!(
+            line["dedup_key"],
+            "arn:aws:cloudwatch:us-east-1:1:alarm:a b"
+        );
+        assert_eq!(line["outcome"], "ignored");
+        // Nothing to say: `null` or `[]`.
+        assert_eq!(line["incident_id"], Value::Null);
+        assert_eq!(line["notifications"], json!([]));
+    }
+
+    #[test]
+    fn the_response_is_the_report_or_one_per_finding() {
+        let one = Report::empty(Outcome::Opened, Some("e".into()));
+        assert_eq!(response(std::slice::from_ref(&one)), to_json(&one));
+        let two = [one, Report::empty(Outcome::Updated, Some("e".into()))];
+        let answer = response(&two);
+        assert_eq!(answer.as_array().map(Vec::len), Some(2));
+        assert_eq!(answer[1]["outcome"], "updated");
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use klaxon::engine::{Engine, EngineSettings, Report};
+use klaxon::error::KlaxonError;
 use klaxon::memory::{CommitFault, MemoryBackend};
 use klaxon::model::{IncidentStatus, Outcome, Transition};
 use klaxon::ownership::Route;
@@ -751,14 +752,7 @@ async fn pages_go_out_in_transition_order_after_older_pending_items() {
     assert_eq!(r.outcome, Outcome::Duplicate);
     assert_eq!(backend.published().len(), 1);
     // Nothing is pending: the tracker's markers are gone, so the next event reads nothing.
-    let (_, tracker) = backend
-        .load(
-            "none",
-            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-checkout-api-5xx-errors",
-        )
-        .await
-        .unwrap();
-    assert!(tracker.unwrap().pending_outbox.is_empty());
+    assert_eq!(pending_markers(&backend).await, 0);
 }
 
 #[tokio::test]
@@ -996,6 +990,204 @@ async fn a_last_attempt_that_landed_is_delivered_not_reported_as_contention() {
     assert_eq!(backend.outbox_len(), 0);
 }
 
+/// Idempotency records outlive EventBridge's retries (`KLAXON_IDEMPOTENCY_HOURS`, default
+/// 48); rejection records are kept 30 days (docs/GUARANTEES.md, docs/CONTRACTS.md (a)).
+#[tokio::test]
+async fn records_expire_as_configured() {
+    let (backend, engine) = setup();
+    let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 5).unwrap();
+    backend.set_now(t0);
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    let (processed, _) = backend
+        .load(
+            r.event_id.as_deref().unwrap(),
+            r.dedup_key.as_deref().unwrap(),
+        )
+        .await
+        .unwrap();
+    let processed = processed.expect("the idempotency record");
+    assert_eq!(processed.processed_at, t0);
+    assert_eq!(processed.expires_at, t0 + Duration::hours(48));
+    let rejected = handle(&engine, "invalid/missing-state-value.json").await;
+    assert_eq!(rejected.outcome, Outcome::Rejected);
+    let rejections = backend.rejections();
+    assert_eq!(rejections.len(), 1);
+    assert_eq!(rejections[0].expires_at, t0 + Duration::days(30));
+}
+
+/// A commit is attempted at most 40 times: 39 conflicts still open the incident, 40 end in
+/// `Retryable.Contention` with nothing written (docs/CONTRACTS.md (a), (f)).
+#[tokio::test]
+async fn a_commit_is_attempted_at_most_40_times() {
+    let (backend, engine) = setup();
+    backend.inject_commit_faults(std::iter::repeat_n(CommitFault::TransactionConflict, 39));
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Opened);
+
+    let (backend, engine) = setup();
+    backend.inject_commit_faults(std::iter::repeat_n(CommitFault::TransactionConflict, 40));
+    let err = engine
+        .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "Contention", "{err}");
+    assert!(err.is_retryable());
+    assert!(backend.all_incidents().is_empty());
+    assert!(backend.published().is_empty());
+    assert_eq!(backend.timeline_len(), 0);
+}
+
+/// Anything that fails before the commit (here a throttled tag lookup) writes nothing: the
+/// invocation fails, and Lambda's retry handles the event from scratch.
+#[tokio::test]
+async fn a_failure_before_the_commit_writes_nothing_and_the_retry_starts_afresh() {
+    let (backend, engine) = setup();
+    backend.fail_next_tag_lookup(KlaxonError::Aws {
+        service: "cloudwatch",
+        operation: "ListTagsForResource",
+        code: "Throttling".into(),
+        message: "Rate exceeded".into(),
+        retryable: true,
+    });
+    let raw = sample("alarm-metric-untagged-alarm.json");
+    let err = engine.handle_bytes(&raw).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(backend.all_incidents().is_empty());
+    assert_eq!(backend.timeline_len(), 0);
+    assert!(backend.published().is_empty() && backend.bus_events().is_empty());
+    assert_eq!(backend.outbox_len(), 0);
+    let event_id = sample_json("alarm-metric-untagged-alarm.json")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (processed, _) = backend.load(&event_id, "none").await.unwrap();
+    assert!(processed.is_none(), "no idempotency record either");
+    let r = engine.handle_bytes(&raw).await.unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Opened,
+        "processed from scratch, not a duplicate"
+    );
+    assert_eq!(backend.published().len(), 1);
+}
+
+/// The removal of a delivered page fails (logged; the invocation succeeds): the page is
+/// still stored, leased, and a later duplicate of its event sends it again once the lease
+/// has run out: the second copy docs/GUARANTEES.md describes, with the same `incident_id`
+/// and `transition` attributes.
+#[tokio::test]
+async fn a_page_whose_removal_failed_is_sent_again_after_its_lease_with_the_same_attributes() {
+    let (backend, engine) = setup();
+    let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 5).unwrap();
+    backend.set_now(t0);
+    backend.fail_next_delivery_completions(1);
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Opened, "the invocation succeeds");
+    assert_eq!(backend.published().len(), 1);
+    assert_eq!(
+        backend.outbox_len(),
+        1,
+        "the delivered page is still stored"
+    );
+    // Within the lease, a duplicate sends nothing (its own item is held).
+    backend.set_now(t0 + Duration::seconds(10));
+    assert!(engine
+        .handle_bytes(&sample("alarm-metric-prod-alarm.json"))
+        .await
+        .is_err());
+    assert_eq!(backend.published().len(), 1);
+    // After the lease, the duplicate sends the page a second time.
+    backend.set_now(t0 + Duration::seconds(90));
+    let r = handle(&engine, "alarm-metric-prod-alarm.json").await;
+    assert_eq!(r.outcome, Outcome::Duplicate);
+    let pages = backend.published();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0].notification.subject, pages[1].notification.subject);
+    for key in ["incident_id", "transition"] {
+        assert_eq!(
+            pages[0].notification.attributes[key], pages[1].notification.attributes[key],
+            "{key}"
+        );
+    }
+    assert_eq!(backend.outbox_len(), 0);
+    assert_eq!(
+        backend.bus_events().len(),
+        1,
+        "the lifecycle event went once"
+    );
+}
+
+/// In a long outage (every PutEvents fails) each event of the key leaves its items pending:
+/// the tracker keeps at most 32 markers, the oldest forgotten, and once the bus is back the
+/// retries of the events deliver every item, in order.
+#[tokio::test]
+async fn a_long_outage_keeps_at_most_32_markers_and_every_item_still_goes_out() {
+    let (backend, engine) = setup();
+    backend.set_now(Utc.with_ymd_and_hms(2024, 5, 1, 12, 5, 0).unwrap());
+    backend.fail_next_bus_puts(10_000);
+    let mut events = vec![sample_json("alarm-metric-prod-alarm.json")];
+    for i in 0..40 {
+        let mut v = sample_json("alarm-metric-prod-insufficient.json");
+        v["id"] = json!(format!("noted-{i:02}"));
+        v["detail"]["state"]["timestamp"] = json!(format!("2024-05-01T12:01:{i:02}.000+0000"));
+        events.push(v);
+    }
+    for v in &events {
+        assert!(engine.handle_value(v).await.is_err(), "{}", v["id"]);
+    }
+    assert_eq!(pending_markers(&backend).await, 32);
+    assert_eq!(
+        backend.outbox_len(),
+        41,
+        "every event's lifecycle item is stored"
+    );
+    backend.fail_next_bus_puts(0);
+    for v in &events {
+        let r = engine.handle_value(v).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Duplicate, "{}", v["id"]);
+    }
+    assert_eq!(backend.outbox_len(), 0);
+    let order = bus_order(&backend);
+    assert_eq!(order.len(), 41);
+    assert_eq!(order[0], "Incident Opened");
+    assert!(
+        order[1..].iter().all(|t| t == "Incident Updated"),
+        "{order:?}"
+    );
+}
+
+/// `stale`, `ignored`, `duplicate` and `rejected` events put nothing on the bus
+/// (docs/CONTRACTS.md (d)); an event no runbook serves is `ignored`, saying so (e).
+#[tokio::test]
+async fn stale_ignored_duplicate_and_rejected_events_emit_nothing() {
+    let (backend, engine) = setup();
+    let outcomes = [
+        handle(&engine, "alarm-metric-prod-ok.json").await.outcome,
+        handle(&engine, "alarm-metric-prod-alarm.json")
+            .await
+            .outcome,
+        handle(&engine, "alarm-metric-prod-ok.json").await.outcome,
+        handle(&engine, "invalid/bad-timestamp.json").await.outcome,
+    ];
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Ignored,
+            Outcome::Stale,
+            Outcome::Duplicate,
+            Outcome::Rejected
+        ]
+    );
+    let unserved = handle(&engine, "security/signin-iam-user-console.json").await;
+    assert_eq!(unserved.outcome, Outcome::Ignored);
+    assert_eq!(
+        unserved.error.as_deref(),
+        Some("no runbook matched the event")
+    );
+    assert!(backend.bus_events().is_empty());
+    assert!(backend.published().is_empty());
+}
+
 /// The detail-types put on the bus, in order.
 fn bus_order(backend: &MemoryBackend) -> Vec<String> {
     backend
@@ -1003,4 +1195,16 @@ fn bus_order(backend: &MemoryBackend) -> Vec<String> {
         .iter()
         .map(|e| e.event.detail_type.clone())
         .collect()
+}
+
+/// The outbox markers the 5xx alarm's tracker holds (items not yet known to be delivered).
+async fn pending_markers(backend: &MemoryBackend) -> usize {
+    let (_, tracker) = backend
+        .load(
+            "none",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-checkout-api-5xx-errors",
+        )
+        .await
+        .unwrap();
+    tracker.unwrap().pending_outbox.len()
 }

@@ -170,3 +170,24 @@ fn the_config_runbooks_split_the_rules_by_one_list() {
     assert_eq!(prefixes, excluded);
     assert!(prefixes.len() > 40, "the managed security rules are listed");
 }
+
+/// A step retries at most 5 times (docs/GUARANTEES.md, "Bounded work"); more is refused at
+/// load, naming the step.
+#[test]
+fn a_step_retries_at_most_five_times() {
+    let text = |retries: u32| {
+        format!(
+            "name: retries\ndescription: d\nteam: t\ntrigger:\n  source: [aws.cloudwatch]\nsteps:\n  - id: track\n    incident: {{action: track}}\n  - id: count\n    retries: {retries}\n    put_metric: {{name: Fired}}\n"
+        )
+    };
+    klaxon::runbook::load_str(std::path::Path::new("five.yaml"), &text(5))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let errors =
+        klaxon::runbook::load_str(std::path::Path::new("six.yaml"), &text(6)).expect_err("refused");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("steps.count.retries: at most 5 retries")),
+        "{errors:?}"
+    );
+}

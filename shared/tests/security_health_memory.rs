@@ -687,3 +687,241 @@ async fn cloudtrail_calls_in_the_same_second_both_count() {
     assert_eq!(again.outcome, Outcome::Opened);
     assert_eq!(backend.published().len(), 2);
 }
+
+/// Every security and AWS Health sample, each on a fresh backend: no security page (subject,
+/// the whole message, which SNS gives SMS subscribers, and the e-mail copy's first line) and
+/// no lifecycle event of a security incident (its chat, plain and HTML text, alarm name)
+/// carries an address, an account id or a key id.
+#[tokio::test]
+async fn no_security_sample_pages_an_address_an_account_or_a_key() {
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["security", "health"] {
+        for entry in std::fs::read_dir(events().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "json") {
+                files.push(format!(
+                    "{dir}/{}",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    files.sort();
+    let mut pages_checked = 0;
+    for file in &files {
+        let (backend, engine) = shipped();
+        handle(&engine, file).await;
+        for page in backend.published() {
+            let n = &page.notification;
+            if n.route != Route::Security {
+                continue;
+            }
+            pages_checked += 1;
+            assert_eq!(sensitive_word(&n.subject), None, "{file}: {}", n.subject);
+            assert_eq!(sensitive_word(&n.message), None, "{file}: {}", n.message);
+            if let Some(email) = &n.email_message {
+                let first = email.lines().next().unwrap_or_default();
+                assert_eq!(sensitive_word(first), None, "{file}: {first}");
+            }
+        }
+        for event in backend.bus_events() {
+            let detail = &event.event.detail;
+            if detail["route"] != "security" {
+                continue;
+            }
+            // The word `security` stands where the environment is (docs/CONTRACTS.md (d)).
+            let plain = detail["text"]["plain"].as_str().unwrap_or_default();
+            let second = plain.split(' ').nth(1);
+            assert_eq!(second, Some("security"), "{file}: {plain}");
+            assert_eq!(detail["security"], true, "{file}");
+            for text in [
+                &detail["text"]["plain"],
+                &detail["text"]["chat"],
+                &detail["text"]["html"],
+                &detail["alarm"]["name"],
+            ] {
+                let text = text.as_str().unwrap_or_default();
+                assert_eq!(sensitive_word(text), None, "{file}: {text}");
+            }
+        }
+    }
+    assert!(
+        pages_checked >= 15,
+        "only {pages_checked} security pages checked"
+    );
+}
+
+/// Severity of a finding on each feed's own scale (docs/CONTRACTS.md (b2)): ASFF's label
+/// (INFORMATIONAL: info), else its normalized score on GuardDuty's bands; OCSF's
+/// `severity_id` 1 info ... 5 critical, 6 fatal: critical.
+#[test]
+fn finding_severities_follow_each_feeds_scale() {
+    let severity = |v: &serde_json::Value| match intake::parse_value(v).unwrap() {
+        Intake::Alarm(event) => event.signal.as_ref().and_then(|s| s.severity),
+        other => panic!("{other:?}"),
+    };
+    let asff: serde_json::Value =
+        serde_json::from_slice(&read("security/securityhub-asff-imported.json")).unwrap();
+    for (label, expected) in [
+        ("CRITICAL", Severity::Critical),
+        ("HIGH", Severity::High),
+        ("MEDIUM", Severity::Medium),
+        ("LOW", Severity::Low),
+        ("INFORMATIONAL", Severity::Info),
+    ] {
+        let mut v = asff.clone();
+        v["detail"]["findings"][0]["Severity"] = serde_json::json!({ "Label": label });
+        assert_eq!(severity(&v), Some(expected), "{label}");
+    }
+    let mut v = asff.clone();
+    v["detail"]["findings"][0]["Severity"] = serde_json::json!({ "Normalized": 75 });
+    assert_eq!(severity(&v), Some(Severity::High), "Normalized 75: 7.5");
+    let ocsf: serde_json::Value =
+        serde_json::from_slice(&read("security/securityhub-ocsf-imported.json")).unwrap();
+    for (id, expected) in [
+        (1, Severity::Info),
+        (2, Severity::Low),
+        (3, Severity::Medium),
+        (4, Severity::High),
+        (5, Severity::Critical),
+        (6, Severity::Critical),
+    ] {
+        let mut v = ocsf.clone();
+        v["detail"]["findings"][0]["severity_id"] = serde_json::json!(id);
+        assert_eq!(severity(&v), Some(expected), "severity_id {id}");
+    }
+}
+
+/// A `Severity` tag on a finding's resource counts only when it is more severe than the
+/// source's own severity.
+#[tokio::test]
+async fn a_severity_tag_counts_only_when_more_severe() {
+    let finding: serde_json::Value =
+        serde_json::from_slice(&read("security/guardduty-ssh-bruteforce-high.json")).unwrap();
+    for (tag, expected) in [
+        ("critical", Severity::Critical),
+        ("medium", Severity::High),
+        ("info", Severity::High),
+    ] {
+        let mut v = finding.clone();
+        v["detail"]["resource"]["instanceDetails"]["tags"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"key": "Severity", "value": tag}));
+        let (_, engine) = shipped();
+        let report = engine.handle_value(&v).await.unwrap();
+        assert_eq!(report.severity, Some(expected), "Severity={tag}");
+    }
+}
+
+/// AWS Health (docs/CONTRACTS.md (b2)): the older shape without `statusCode` is open, or,
+/// already over when delivered, an incident that opened and ended without a page; the
+/// pages of one event (same `lastUpdatedTime`) are one incident, the later pages filed as
+/// `stale` evidence naming their affected resources; an account notification is low.
+#[tokio::test]
+async fn aws_health_older_shape_pages_and_categories() {
+    let open: serde_json::Value =
+        serde_json::from_slice(&read("health/health-ec2-issue-open.json")).unwrap();
+
+    let mut over = open.clone();
+    over["id"] = "older-shape-over".into();
+    over["detail"].as_object_mut().unwrap().remove("statusCode");
+    over["detail"]["endTime"] = "Wed, 22 May 2024 13:30:00 GMT".into();
+    let (backend, engine) = shipped();
+    let report = engine.handle_value(&over).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Resolved);
+    assert!(backend.published().is_empty(), "no page");
+    let incidents = backend.all_incidents();
+    assert_eq!(incidents.len(), 1, "recorded as an incident");
+    assert_eq!(incidents[0].status, klaxon::model::IncidentStatus::Resolved);
+
+    let mut older = open.clone();
+    older["id"] = "older-shape-open".into();
+    older["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("statusCode");
+    let (backend, engine) = shipped();
+    let report = engine.handle_value(&older).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Opened);
+    assert_eq!(backend.published().len(), 1);
+
+    let mut first = open.clone();
+    first["id"] = "health-page-1".into();
+    first["detail"]["totalPages"] = "2".into();
+    let mut second = first.clone();
+    second["id"] = "health-page-2".into();
+    second["detail"]["page"] = "2".into();
+    second["detail"]["affectedEntities"] =
+        serde_json::json!([{"entityValue": "i-0ffffffffffffffff", "status": "IMPAIRED"}]);
+    let (backend, engine) = shipped();
+    let opened = engine.handle_value(&first).await.unwrap();
+    assert_eq!(opened.outcome, Outcome::Opened);
+    let filed = engine.handle_value(&second).await.unwrap();
+    assert_eq!(filed.outcome, Outcome::Stale);
+    assert_eq!(filed.incident_id, opened.incident_id);
+    assert_eq!(backend.published().len(), 1);
+    let timeline = backend
+        .timeline(opened.incident_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        timeline.iter().any(|e| e.outcome == Outcome::Stale
+            && e.evidence
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("i-0ffffffffffffffff")),
+        "{timeline:#?}"
+    );
+
+    let mut notice = open.clone();
+    notice["id"] = "account-notification".into();
+    notice["detail"]["eventTypeCategory"] = "accountNotification".into();
+    let (_, engine) = shipped();
+    let report = engine.handle_value(&notice).await.unwrap();
+    assert_eq!(report.severity, Some(Severity::Low));
+}
+
+/// Tags of other sources (docs/CONTRACTS.md (b)): a GuardDuty finding's instance tags, the
+/// first resource's tags of a Security Hub finding (ASFF `Resources[0].Tags`, OCSF
+/// `resources[0].tags`); AWS Health events and Config changes have none.
+#[test]
+fn finding_tags_come_from_the_first_resource() {
+    let tags = |name: &str| match intake::parse_bytes(&read(name)).unwrap() {
+        Intake::Alarm(event) => {
+            let event = *event;
+            event.tags
+        }
+        other => panic!("{name}: {other:?}"),
+    };
+    let has = |tags: &intake::EventTags, key: &str, value: &str| match tags {
+        intake::EventTags::Provided(list) => list.iter().any(|(k, v)| k == key && v == value),
+        intake::EventTags::LookUp(_) => false,
+    };
+    assert!(has(
+        &tags("security/guardduty-ssh-bruteforce-high.json"),
+        "Team",
+        "data-platform"
+    ));
+    assert!(has(
+        &tags("security/securityhub-asff-imported.json"),
+        "Owner",
+        "platform-team"
+    ));
+    assert!(has(
+        &tags("security/securityhub-ocsf-imported.json"),
+        "Environment",
+        "production"
+    ));
+    for none in [
+        "health/health-ec2-issue-open.json",
+        "security/config-noncompliant.json",
+    ] {
+        assert_eq!(
+            tags(none),
+            intake::EventTags::Provided(Vec::new()),
+            "{none}"
+        );
+    }
+}

@@ -620,3 +620,31 @@ async fn a_custom_action_escalates_each_finding_once_with_one_page() {
     assert!(again.iter().all(|r| r.outcome == Outcome::Duplicate));
     assert_eq!(backend.published().len(), 2);
 }
+
+/// The notice of a deletion is no recovery page: `Change:` instead of `State:`, a
+/// `Resolution:` line, a `[CLOSED]` subject, and `resolution: alarm_deleted` on the bus
+/// (docs/CONTRACTS.md (c), (d)).
+#[tokio::test]
+async fn the_notice_of_a_deletion_says_what_changed_and_how_it_ended() {
+    let (backend, engine) = shipped();
+    handle(&engine, &alarm("a1", "ALARM", 0, "OK", 0, "r")).await;
+    handle(&engine, &config_change("c1", "delete", 30)).await;
+    let pages = backend.published();
+    assert_eq!(pages.len(), 2);
+    let notice = &pages[1].notification;
+    let lines: Vec<&str> = notice.message.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with("Change:")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("Resolution:")),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.starts_with("State:")), "{lines:#?}");
+    assert!(
+        notice.subject.starts_with("[CLOSED][production] "),
+        "{}",
+        notice.subject
+    );
+    let resolved = backend.bus_events().last().unwrap().event.clone();
+    assert_eq!(resolved.detail_type, "Incident Resolved");
+    assert_eq!(resolved.detail["resolution"], "alarm_deleted");
+}

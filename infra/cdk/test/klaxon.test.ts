@@ -431,6 +431,23 @@ describe('Klaxon CDK stack', () => {
     }
   });
 
+  test('every function times out before its outbox lease ends and is retried twice into the failure queue, alike in SAM and CDK', () => {
+    for (const resources of [cdk, sam]) {
+      expect(functions(resources)).toHaveLength(HANDLERS.length);
+      for (const [id, r] of functions(resources)) {
+        const lease = Number(r.Properties.Environment.Variables.KLAXON_OUTBOX_LEASE_SECONDS);
+        expect(lease).toBeGreaterThanOrEqual(5);
+        expect(lease).toBeLessThanOrEqual(120);
+        expect(r.Properties.Timeout).toBeLessThan(lease);
+        const configs = Object.values(resources).filter((c) => c.Type === 'AWS::Lambda::EventInvokeConfig'
+          && c.Properties.FunctionName?.Ref === id);
+        expect(configs).toHaveLength(1);
+        expect(configs[0].Properties.MaximumRetryAttempts).toBe(2);
+        expect(configs[0].Properties.DestinationConfig?.OnFailure?.Destination).toBeDefined();
+      }
+    }
+  });
+
   test('no IAM statement grants * or service:*', () => {
     for (const r of Object.values(cdk)) {
       const docs = r.Type === 'AWS::IAM::Role' ? (r.Properties.Policies ?? []).map((p: any) => p.PolicyDocument)

@@ -54,3 +54,28 @@ impl<C: Clone> Regional<C> {
             .clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lookups about a resource (an alarm's tags, say) go to the Region in its ARN; ARNs of
+    /// Klaxon's own Region, or without one, use Klaxon's client (docs/CONTRACTS.md (a)).
+    #[test]
+    fn reads_go_to_the_region_in_the_arn() {
+        let shared = SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let regional: Regional<Option<String>> = Regional::new(&shared, |_, region| region);
+        assert_eq!(
+            regional.for_arn("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:db-cpu"),
+            Some("eu-west-1".to_string())
+        );
+        assert_eq!(
+            regional.for_arn("arn:aws:cloudwatch:us-east-1:123456789012:alarm:db-cpu"),
+            None
+        );
+        assert_eq!(regional.for_arn("arn:aws:s3:::a-bucket"), None);
+        assert_eq!(regional.home(), None);
+    }
+}

@@ -957,6 +957,49 @@ mod tests {
     }
 
     #[test]
+    fn envelope_ids_and_names_are_checked() {
+        let reason = |v: &Value| parse_value(v).unwrap_err().reason;
+        let mut v = base();
+        v["id"] = json!("e".repeat(MAX_EVENT_ID_BYTES));
+        assert!(parse_value(&v).is_ok(), "256 bytes");
+        v["id"] = json!("e".repeat(MAX_EVENT_ID_BYTES + 1));
+        assert!(
+            reason(&v).contains("longer than 256 bytes"),
+            "{}",
+            reason(&v)
+        );
+        v["id"] = json!("  ");
+        assert!(reason(&v).contains("`id` is empty"), "{}", reason(&v));
+        v["id"] = json!(7);
+        assert!(
+            reason(&v).contains("`id` must be a string"),
+            "{}",
+            reason(&v)
+        );
+        v.as_object_mut().unwrap().remove("id");
+        assert!(reason(&v).contains("missing `id`"), "{}", reason(&v));
+        for field in ["source", "detail-type"] {
+            let mut v = base();
+            v.as_object_mut().unwrap().remove(field);
+            assert!(
+                reason(&v).contains(&format!("missing `{field}`")),
+                "{}",
+                reason(&v)
+            );
+        }
+        let mut v = base();
+        v["resources"] = json!([format!(
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{}",
+            "a".repeat(MAX_ARN_BYTES)
+        )]);
+        assert!(
+            reason(&v).contains("longer than 1600 bytes"),
+            "{}",
+            reason(&v)
+        );
+    }
+
+    #[test]
     fn non_objects_and_oversize_are_rejected() {
         assert!(parse_bytes(b"[1]").unwrap_err().reason.contains("an array"));
         assert!(parse_bytes(b"{\"id\":")

@@ -831,6 +831,20 @@ mod tests {
         }
     }
 
+    /// The price of the broad rules (docs/CONTRACTS.md (b2)): a browser version reads as an
+    /// IPv4 address, a lower-case `asia` with groups of four as a split key id.
+    #[test]
+    fn some_harmless_tokens_are_redacted_too() {
+        assert_eq!(
+            redact_sensitive("Chrome/124.0.0.0 Safari"),
+            "[redacted] Safari"
+        );
+        assert_eq!(
+            redact_sensitive("browser 124.0.0.0 and env asia-qx7r-zk4v-root"),
+            "browser [redacted] and env [redacted]"
+        );
+    }
+
     #[test]
     fn digit_zeros_start_runs_of_ten_digits() {
         for zero in DIGIT_ZEROS {
