@@ -57,13 +57,13 @@ async fn test(path: &std::path::Path) -> ExitCode {
     };
     let catalog = std::sync::Arc::new(klaxon::runbook::Catalog::new(runbooks));
     let results =
-        klaxon::runbook::testing::run_all(catalog, &klaxon::memory::embedded_settings()).await;
+        klaxon::runbook_test::run_all(catalog, &klaxon::memory::embedded_settings()).await;
     let failed = results.iter().filter(|r| !r.passed()).count();
     for r in &results {
         if r.passed() {
             println!("ok   {}: {}", r.runbook, klaxon::text::single_line(&r.test));
         } else {
-            print!("{}", klaxon::runbook::testing::render_failure(r));
+            print!("{}", klaxon::runbook_test::render_failure(r));
         }
     }
     println!(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::engine::EngineSettings;
-use crate::ownership::Route;
+use crate::route::Route;
 
 pub const TABLE: &str = "KLAXON_TABLE";
 pub const TOPIC_PRODUCTION: &str = "KLAXON_TOPIC_PRODUCTION";

@@ -99,7 +99,7 @@ pub type MemoryEngine = crate::engine::Engine<
 /// Settings for the embedded backend: a topic ARN per route (shown, never called) and
 /// the bus `klaxon`.
 pub fn embedded_settings() -> crate::engine::EngineSettings {
-    let topics = crate::ownership::Route::ALL
+    let topics = crate::route::Route::ALL
         .iter()
         .map(|r| {
             (

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::intake::{AlarmKind, AlarmState};
-use crate::ownership::{Ownership, Route};
+use crate::ownership::Ownership;
+use crate::route::Route;
 
 /// What processing one delivered event did. The names are a public contract (replay JSON,
 /// idempotency records, logs).

@@ -240,7 +240,7 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
 pub struct EscalatedFinding {
     pub incident_id: Option<String>,
     pub title: String,
-    pub severity: crate::ownership::Severity,
+    pub severity: crate::severity::Severity,
     pub outcome: crate::model::Outcome,
 }
 
@@ -256,7 +256,7 @@ pub fn escalation_page(
         .iter()
         .map(|f| f.severity)
         .min()
-        .unwrap_or(crate::ownership::Severity::Medium);
+        .unwrap_or(crate::severity::Severity::Medium);
     let mut o = ownership.clone();
     o.severity = severity;
     let tag = severity.as_str().to_ascii_uppercase();
@@ -600,7 +600,7 @@ mod tests {
         assert_eq!(n.attributes["route"], "test");
         assert_eq!(n.attributes["transition"], "opened");
         assert!(!n.attributes.contains_key("service"));
-        assert_eq!(n.route, crate::ownership::Route::Test);
+        assert_eq!(n.route, crate::route::Route::Test);
     }
 
     #[test]

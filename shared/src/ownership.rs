@@ -9,60 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::text;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    High,
-    Medium,
-    Low,
-    Info,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-            Severity::Info => "info",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "critical" => Some(Severity::Critical),
-            "high" => Some(Severity::High),
-            "medium" => Some(Severity::Medium),
-            "low" => Some(Severity::Low),
-            "info" => Some(Severity::Info),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Route {
-    Production,
-    Test,
-    Security,
-    Ops,
-}
-
-impl Route {
-    pub const ALL: [Route; 4] = [Route::Production, Route::Test, Route::Security, Route::Ops];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Production => "production",
-            Route::Test => "test",
-            Route::Security => "security",
-            Route::Ops => "ops",
-        }
-    }
-}
+use crate::route::Route;
+use crate::severity::Severity;
 
 /// Ownership of one alarm, derived from its tags. All strings are sanitised (one line, no
 /// control characters, bounded), so they are safe to log and to use as SNS attributes.

@@ -19,7 +19,8 @@ use crate::model::{
     AlarmTracker, ClosedIncident, EntryKind, Evidence, Incident, IncidentChange, IncidentStatus,
     IncidentUpdate, OpenIncidentRef, Outcome, Resolution, TimelineEntry, Transition,
 };
-use crate::ownership::{Ownership, Route};
+use crate::ownership::Ownership;
+use crate::route::Route;
 use crate::text;
 
 /// Alarm names are at most 255 characters in CloudWatch; we bound what we store anyway.

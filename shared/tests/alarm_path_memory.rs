@@ -9,8 +9,8 @@ use klaxon::engine::{Engine, EngineSettings, Report};
 use klaxon::error::KlaxonError;
 use klaxon::memory::{CommitFault, MemoryBackend};
 use klaxon::model::{IncidentStatus, Outcome, Transition};
-use klaxon::ownership::Route;
 use klaxon::ports::IncidentStore;
+use klaxon::route::Route;
 use serde_json::{json, Value};
 
 type MemEngine =

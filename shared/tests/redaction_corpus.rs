@@ -36,7 +36,7 @@ use chrono::{Duration, TimeZone, Utc};
 use klaxon::engine::Report;
 use klaxon::memory::{self, Published, PutOnBus};
 use klaxon::model::Outcome;
-use klaxon::ownership::Route;
+use klaxon::route::Route;
 use klaxon::text::redact_sensitive;
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -369,7 +369,7 @@ async fn events_past_the_hop_limit_are_not_acted_on() {
 async fn a_runbook_test_expecting_the_wrong_outcome_fails_with_a_diff() {
     let dir = root().join("tests/runbooks-wrong-expectation");
     let runbooks = klaxon::runbook::load_path(&dir).unwrap();
-    let results = klaxon::runbook::testing::run_all(
+    let results = klaxon::runbook_test::run_all(
         Arc::new(Catalog::new(runbooks)),
         &klaxon::memory::embedded_settings(),
     )
@@ -377,7 +377,7 @@ async fn a_runbook_test_expecting_the_wrong_outcome_fails_with_a_diff() {
     assert_eq!(results.len(), 2);
     let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
     assert_eq!(failed.len(), 1, "{results:#?}");
-    let text = klaxon::runbook::testing::render_failure(failed[0]);
+    let text = klaxon::runbook_test::render_failure(failed[0]);
     assert!(
         text.contains("route\n    - expected: production\n    + got:      test"),
         "{text}"

@@ -9,9 +9,10 @@ use klaxon::engine::Report;
 use klaxon::intake::{self, AlarmState, Intake};
 use klaxon::memory::{self, MemoryBackend, MemoryEngine};
 use klaxon::model::Outcome;
-use klaxon::ownership::{Route, Severity};
 use klaxon::ports::IncidentStore;
+use klaxon::route::Route;
 use klaxon::runbook::Catalog;
+use klaxon::severity::Severity;
 
 fn events() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")

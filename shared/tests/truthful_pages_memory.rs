@@ -9,8 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use klaxon::engine::Report;
 use klaxon::memory::{self, MemoryBackend, MemoryEngine};
 use klaxon::model::{IncidentStatus, Outcome, Resolution};
-use klaxon::ownership::{Route, Severity};
 use klaxon::ports::IncidentStore;
+use klaxon::route::Route;
+use klaxon::severity::Severity;
 use serde_json::{json, Value};
 
 fn events() -> PathBuf {

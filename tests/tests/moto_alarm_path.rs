@@ -96,7 +96,7 @@ async fn alarm_opens_pages_and_ok_resolves() {
     // The write that removed the delivered items also marked the page delivered and
     // cleared the tracker's markers (REMOVE pending_outbox.#key), so the next event of
     // this alarm needs no read to keep the order.
-    assert!(incident.paged_routes == vec![klaxon::ownership::Route::Production]);
+    assert!(incident.paged_routes == vec![klaxon::route::Route::Production]);
     let incident = engine.store().incident(&id).await.unwrap().unwrap();
     assert!(incident.page_delivered_at.is_some());
     let (_, tracker) = engine

@@ -67,7 +67,7 @@ impl TagSource for CloudWatch {
             .resource_arn(alarm_arn)
             .send()
             .await
-            .map_err(|e| super::classify("cloudwatch", "ListTagsForResource", e))?;
+            .map_err(|e| super::error::classify("cloudwatch", "ListTagsForResource", e))?;
         Ok(output
             .tags()
             .iter()
@@ -121,7 +121,8 @@ impl Metrics for CloudWatch {
         let mut series: HashMap<String, Vec<(DateTime<Utc>, f64)>> = HashMap::new();
         let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| super::classify("cloudwatch", "GetMetricData", e))?;
+            let page =
+                page.map_err(|e| super::error::classify("cloudwatch", "GetMetricData", e))?;
             for result in page.metric_data_results() {
                 let points = series
                     .entry(result.id().unwrap_or_default().to_string())
@@ -161,7 +162,7 @@ impl Metrics for CloudWatch {
             .max_records(max.clamp(1, 100))
             .send()
             .await
-            .map_err(|e| super::classify("cloudwatch", "DescribeAlarmHistory", e))?;
+            .map_err(|e| super::error::classify("cloudwatch", "DescribeAlarmHistory", e))?;
         Ok(output
             .alarm_history_items()
             .iter()
@@ -192,7 +193,7 @@ impl Metrics for CloudWatch {
             .metric_data(builder.build())
             .send()
             .await
-            .map_err(|e| super::classify("cloudwatch", "PutMetricData", e))?;
+            .map_err(|e| super::error::classify("cloudwatch", "PutMetricData", e))?;
         Ok(())
     }
 }

@@ -58,7 +58,7 @@ impl DynamoDbStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| super::classify("dynamodb", "GetItem", e))?;
+            .map_err(|e| super::error::classify("dynamodb", "GetItem", e))?;
         Ok(output.item)
     }
 
@@ -145,7 +145,9 @@ impl DynamoDbStore {
                     Err(e) if attempt < 3 && e.as_service_error().is_some_and(conflicted) => {
                         tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
                     }
-                    Err(e) => return Err(super::classify("dynamodb", "TransactWriteItems", e)),
+                    Err(e) => {
+                        return Err(super::error::classify("dynamodb", "TransactWriteItems", e))
+                    }
                 }
             }
         }
@@ -307,7 +309,7 @@ impl DynamoDbStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
+            Err(e) => Err(super::error::classify("dynamodb", "UpdateItem", e)),
         }
     }
 
@@ -318,7 +320,7 @@ impl DynamoDbStore {
         let mut items = Vec::new();
         let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| super::classify("dynamodb", "Query", e))?;
+            let page = page.map_err(|e| super::error::classify("dynamodb", "Query", e))?;
             items.extend(page.items.unwrap_or_default());
         }
         Ok(items)
@@ -391,7 +393,7 @@ impl IncidentStore for DynamoDbStore {
                 {
                     return Err(CommitError::Conflict("TransactionInProgress".into()));
                 }
-                Err(CommitError::Failed(super::classify(
+                Err(CommitError::Failed(super::error::classify(
                     "dynamodb",
                     "TransactWriteItems",
                     err,
@@ -445,7 +447,7 @@ impl IncidentStore for DynamoDbStore {
             {
                 Ok(())
             }
-            Err(e) => Err(super::classify("dynamodb", "UpdateItem", e)),
+            Err(e) => Err(super::error::classify("dynamodb", "UpdateItem", e)),
         }
     }
 
@@ -484,7 +486,7 @@ impl IncidentStore for DynamoDbStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| super::classify("dynamodb", "PutItem", e))?;
+            .map_err(|e| super::error::classify("dynamodb", "PutItem", e))?;
         Ok(())
     }
 
@@ -523,7 +525,7 @@ impl IncidentStore for DynamoDbStore {
                     .request_items(&self.table, requests)
                     .send()
                     .await
-                    .map_err(|e| super::classify("dynamodb", "BatchWriteItem", e))?;
+                    .map_err(|e| super::error::classify("dynamodb", "BatchWriteItem", e))?;
                 requests = output
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table))
@@ -621,7 +623,7 @@ impl IncidentStore for DynamoDbStore {
             .set_key(Some(Self::step_run_key(&run.event_id)))
             .send()
             .await
-            .map_err(|e| super::classify("dynamodb", "DeleteItem", e))?;
+            .map_err(|e| super::error::classify("dynamodb", "DeleteItem", e))?;
         Ok(())
     }
 

@@ -40,7 +40,9 @@ impl LoadBalancers for ElbV2 {
             .target_group_arn(target_group_arn)
             .send()
             .await
-            .map_err(|e| super::classify("elasticloadbalancing", "DescribeTargetHealth", e))?;
+            .map_err(|e| {
+                super::error::classify("elasticloadbalancing", "DescribeTargetHealth", e)
+            })?;
         Ok(output
             .target_health_descriptions()
             .iter()

@@ -32,7 +32,7 @@ impl LifecycleBus for EventBridgeBus {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| super::classify("eventbridge", "PutEvents", e))?;
+            .map_err(|e| super::error::classify("eventbridge", "PutEvents", e))?;
         // PutEvents reports per-entry failures with a 200 response.
         if output.failed_entry_count() > 0 {
             let failed = output.entries().iter().find(|e| e.error_code().is_some());

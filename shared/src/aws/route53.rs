@@ -29,7 +29,7 @@ impl HealthChecks for Route53 {
             .health_check_id(health_check_id)
             .send()
             .await
-            .map_err(|e| super::classify("route53", "GetHealthCheck", e))?;
+            .map_err(|e| super::error::classify("route53", "GetHealthCheck", e))?;
         let config = check.health_check().and_then(|h| h.health_check_config());
         let target = config.map(|c| {
             let host = c
@@ -77,7 +77,7 @@ impl HealthChecks for Route53 {
                 (observations, None)
             }
             Err(e) => {
-                let e = super::classify("route53", "GetHealthCheckLastFailureReason", e);
+                let e = super::error::classify("route53", "GetHealthCheckLastFailureReason", e);
                 tracing::warn!(error = %e, "health check read, last failure reason not");
                 (Vec::new(), Some(crate::text::for_log(&e.to_string())))
             }

@@ -5,8 +5,8 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::error::KlaxonError;
 use crate::model::Notification;
-use crate::ownership::Route;
 use crate::ports::Pager;
+use crate::route::Route;
 
 pub struct SnsPager {
     client: aws_sdk_sns::Client,
@@ -75,7 +75,7 @@ impl Pager for SnsPager {
             .request(topic_arn, notification)
             .send()
             .await
-            .map_err(|e| super::classify("sns", "Publish", e))?;
+            .map_err(|e| super::error::classify("sns", "Publish", e))?;
         Ok(output.message_id().unwrap_or_default().to_string())
     }
 }

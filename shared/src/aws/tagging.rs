@@ -33,7 +33,7 @@ impl ResourceTags {
             .resource_arn_list(arn)
             .send()
             .await
-            .map_err(|e| super::classify("tag", "GetResources", e))?;
+            .map_err(|e| super::error::classify("tag", "GetResources", e))?;
         Ok(output
             .resource_tag_mapping_list()
             .iter()

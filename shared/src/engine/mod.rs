@@ -20,13 +20,15 @@ use crate::model::{
     StepRun, StepStatus,
 };
 use crate::notify;
-use crate::ownership::{self, Route, Severity};
+use crate::ownership;
 use crate::plan;
 use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::route::Route;
 use crate::runbook::run::{self, AfterPageEffect, AlarmInputs, Decision, EarlyResults};
 use crate::runbook::spec::OnError;
 use crate::runbook::steps::{self as step_logic, MAX_HOPS};
 use crate::runbook::{Catalog, Step};
+use crate::severity::Severity;
 use crate::tags::{TagOrigin, TagResolver};
 use crate::text;
 

@@ -426,7 +426,7 @@ fn note(item: &OutboxItem, now: DateTime<Utc>, what: &str, summary: String) -> T
 mod tests {
     use super::*;
     use crate::model::LifecycleEvent;
-    use crate::ownership::Route;
+    use crate::route::Route;
     use chrono::TimeZone;
 
     fn t(s: u32) -> DateTime<Utc> {

@@ -9,7 +9,7 @@
 
 use serde::ser::{self, Serialize};
 
-use super::number_bytes;
+use super::bytes::number_bytes;
 use crate::layout::{
     incident_pk, outbox_sk, processed_pk, sort_time, step_entry_sk, step_pk, timeline_sk,
     tracker_pk, INCIDENT_SK, NO_SERVICE, PK, PROCESSED_SK, SK, STEP_RUN_SK, TRACKER_SK,

@@ -1,6 +1,6 @@
 //! Matching every `$or` combination of a pattern in one walk of the event.
 //!
-//! A pattern with `$or`s is a list of alternatives (up to [`super::MAX_COMBINATIONS`]), each
+//! A pattern with `$or`s is a list of alternatives (up to [`super::compile::MAX_COMBINATIONS`]), each
 //! a list of fields. Walking the event once per alternative costs alternatives × event: a
 //! thousand alternatives over a quarter megabyte of arrays took over a second. Here the
 //! fields of all alternatives form one trie of path segments, each distinct field knows the
@@ -20,8 +20,9 @@
 
 use serde_json::{Map, Value};
 
+use super::compile::MAX_COMBINATIONS;
+use super::condition::{condition_matches, Condition, Field};
 use super::walk::{satisfiable, FlatEvent};
-use super::{condition_matches, Condition, Field, MAX_COMBINATIONS};
 
 const WORDS: usize = MAX_COMBINATIONS.div_ceil(64);
 

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-use super::{walk, Field, Pattern};
+use super::condition::Field;
+use super::{walk, Pattern};
 
 /// At most this many of the event's values at a path are shown.
 const SHOWN_VALUES: usize = 5;

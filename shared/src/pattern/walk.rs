@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{condition_matches, Condition, Field};
+use super::condition::{condition_matches, Condition, Field};
 
 /// An event prepared for matching against many patterns. Nothing is flattened: matching
 /// walks only the parts of the event a pattern names, so its cost is bounded by the event's

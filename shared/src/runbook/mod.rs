@@ -6,7 +6,6 @@
 pub mod run;
 pub mod spec;
 pub mod steps;
-pub mod testing;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -566,7 +565,7 @@ impl Catalog {
 
     /// Every route a runbook names (`notify.route`, `classify` rules), with where:
     /// `(runbook, step, route)`. A route without an SNS topic must fail the cold start.
-    pub fn routes(&self) -> Vec<(&str, &str, crate::ownership::Route)> {
+    pub fn routes(&self) -> Vec<(&str, &str, crate::route::Route)> {
         let mut routes = Vec::new();
         for r in &self.runbooks {
             for step in &r.steps {

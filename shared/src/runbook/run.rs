@@ -27,9 +27,10 @@ use crate::model::{
     StepStatus,
 };
 use crate::notify;
-use crate::ownership::{Ownership, Route};
+use crate::ownership::Ownership;
 use crate::plan::{self, Plan};
 use crate::ports::{HealthChecks, LoadBalancers, Metrics};
+use crate::route::Route;
 use crate::runbook::spec::{IncidentVerb, OnError, StepKind};
 use crate::runbook::steps;
 use crate::runbook::Runbook;

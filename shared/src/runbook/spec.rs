@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use crate::ownership::{Route, Severity};
+use crate::route::Route;
+use crate::severity::Severity;
 
 pub const MAX_RETRIES: u32 = 5;
 

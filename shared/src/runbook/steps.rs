@@ -17,8 +17,9 @@ pub use crate::enrich::MetricDatum;
 use crate::intake::AlarmEvent;
 use crate::model::{LifecycleEvent, Notification, Transition};
 use crate::notify::{self, MAX_MESSAGE_BYTES};
-use crate::ownership::{Ownership, Route};
+use crate::ownership::Ownership;
 use crate::pattern::Pattern;
+use crate::route::Route;
 use crate::runbook::spec::{Classify, Emit, Notify, PutMetric};
 use crate::text;
 
@@ -469,8 +470,8 @@ pub fn sample_context() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ownership::Severity;
     use crate::runbook::spec::ClassifyRule;
+    use crate::severity::Severity;
     use serde_json::json;
     use serde_saphyr::Spanned;
 

@@ -5,50 +5,18 @@
 //! alarm's last *state* change. What they mean for an open incident is the transition
 //! table's business (`plan.rs`): a deletion ends it without a recovery, an update is noted.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{invalid, json_type, parse_timestamp, InvalidEvent};
+use crate::intake::event::{ConfigChange, ConfigOperation, InvalidEvent};
+use crate::intake::fields::{invalid, json_type, parse_timestamp};
 use crate::text;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConfigOperation {
-    Create,
-    Update,
-    Delete,
-}
-
-impl ConfigOperation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConfigOperation::Create => "create",
-            ConfigOperation::Update => "update",
-            ConfigOperation::Delete => "delete",
-        }
-    }
-}
-
-/// One configuration change, read from the event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigChange {
-    pub operation: ConfigOperation,
-    /// `detail.configuration.timestamp`, when present and a time.
-    pub at: Option<DateTime<Utc>>,
-    /// Fields that differ from `previousConfiguration` (update), as `name: old -> new`.
-    pub changes: Vec<String>,
-    /// Changes that can keep the alarm from paging: actions disabled, or the threshold
-    /// moved away from the breach (higher for a "greater than" alarm, lower for "less than").
-    pub warnings: Vec<String>,
-}
 
 /// Configuration fields not compared: the change time itself, and metric ids, which
 /// CloudWatch regenerates on every update.
 const NOT_COMPARED: [&str; 1] = ["timestamp"];
 const MAX_CHANGES: usize = 20;
 
-pub(super) fn parse(
+pub(in crate::intake) fn parse(
     detail: &Map<String, Value>,
     id: &Option<String>,
 ) -> Result<ConfigChange, InvalidEvent> {
