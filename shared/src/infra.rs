@@ -171,7 +171,7 @@ pub fn trigger_sources(trigger: &Value, security: bool) -> Vec<(String, Option<&
 /// (the `events:source` condition on each role's `events:PutEvents`).
 pub const EVENT_SOURCES: [&str; 2] = [
     crate::notify::LIFECYCLE_SOURCE,
-    crate::runbook::steps::EMIT_SOURCE,
+    crate::runbook::step::emit::EMIT_SOURCE,
 ];
 
 /// The partition keys every handler reads and writes, whatever its sources: idempotency

@@ -5,7 +5,6 @@
 pub mod aws;
 pub mod config;
 pub mod engine;
-pub mod enrich;
 pub mod error;
 pub mod infra;
 pub mod intake;
@@ -13,6 +12,7 @@ pub mod item_size;
 pub mod lambda;
 pub mod layout;
 pub mod logging;
+pub mod lookup;
 pub mod memory;
 pub mod model;
 pub mod notify;

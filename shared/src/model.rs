@@ -526,9 +526,9 @@ pub struct StepRun {
     pub incident_id: Option<String>,
     pub alarm_arn: String,
     pub state_timestamp: DateTime<Utc>,
-    /// Hop count of the event being handled (see `runbook::steps::HOPS_FIELD`).
+    /// Hop count of the event being handled (see `runbook::step::emit::HOPS_FIELD`).
     pub hops: u64,
-    pub metric_queries: Vec<crate::enrich::MetricQuery>,
+    pub metric_queries: Vec<crate::lookup::MetricQuery>,
     #[serde(default)]
     pub target_groups: Vec<String>,
     #[serde(default)]

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::{
+use crate::error::{CommitError, KlaxonError};
+use crate::lookup::{
     HealthCheckReport, HistoryItem, MetricDatum, MetricQuery, MetricSeries, TargetHealth,
 };
-use crate::error::{CommitError, KlaxonError};
 use crate::model::{
     AlarmTracker, Commit, Delivery, Incident, LifecycleEvent, Notification, OutboxItem,
     ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use crate::engine::{EngineSettings, Report};
-use crate::enrich::HistoryItem;
 use crate::intake::{self, Intake};
+use crate::lookup::HistoryItem;
 use crate::model::StepStatus;
 use crate::runbook::spec::TestSpec;
 use crate::runbook::{Catalog, Runbook};

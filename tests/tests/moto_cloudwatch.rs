@@ -4,8 +4,9 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use klaxon::aws::cloudwatch::CloudWatch;
-use klaxon::enrich::{self, MetricDatum, MetricQuery};
+use klaxon::lookup::{MetricDatum, MetricQuery};
 use klaxon::ports::Metrics;
+use klaxon::runbook::step::metric_snapshot;
 use klaxon_integration_tests::LocalAws;
 
 #[tokio::test]
@@ -58,7 +59,7 @@ async fn metric_snapshot_reads_points_around_the_alarm_time() {
         )
         .await
         .expect("GetMetricData");
-    let summary = enrich::summarize(&query, series.iter().find(|s| s.id == "m0"));
+    let summary = metric_snapshot::summarize(&query, series.iter().find(|s| s.id == "m0"));
     // Real CloudWatch returns one datapoint per minute that has data (4 here); moto 5.2
     // buckets GetMetricData differently (it also fills later buckets), so the count is a
     // lower bound and the values are exact.
@@ -83,7 +84,10 @@ async fn metric_snapshot_reads_points_around_the_alarm_time() {
         )
         .await
         .unwrap();
-    assert_eq!(enrich::summarize(&missing, series.first()).points, 0);
+    assert_eq!(
+        metric_snapshot::summarize(&missing, series.first()).points,
+        0
+    );
 }
 
 #[tokio::test]

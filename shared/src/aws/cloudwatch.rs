@@ -13,10 +13,8 @@ use aws_sdk_cloudwatch::types::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::enrich::{
-    new_state_from_history_data, HistoryItem, MetricDatum, MetricQuery, MetricSeries,
-};
 use crate::error::KlaxonError;
+use crate::lookup::{HistoryItem, MetricDatum, MetricQuery, MetricSeries};
 use crate::ports::{Metrics, TagSource};
 
 use super::regional::Regional;
@@ -195,5 +193,23 @@ impl Metrics for CloudWatch {
             .await
             .map_err(|e| super::error::classify("cloudwatch", "PutMetricData", e))?;
         Ok(())
+    }
+}
+
+/// The new state from a StateUpdate item's `HistoryData` JSON (`{"newState": {"stateValue": …}}`).
+pub fn new_state_from_history_data(data: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(data).ok()?;
+    v["newState"]["stateValue"].as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_data_parses() {
+        let data = r#"{"version":"1.0","oldState":{"stateValue":"OK"},"newState":{"stateValue":"ALARM","stateReason":"x"}}"#;
+        assert_eq!(new_state_from_history_data(data).as_deref(), Some("ALARM"));
+        assert_eq!(new_state_from_history_data("not json"), None);
     }
 }

@@ -5,8 +5,8 @@ use aws_config::SdkConfig;
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 
 use super::regional::Regional;
-use crate::enrich::TargetHealth;
 use crate::error::KlaxonError;
+use crate::lookup::TargetHealth;
 use crate::ports::LoadBalancers;
 
 pub struct ElbV2 {

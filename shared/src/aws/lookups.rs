@@ -41,10 +41,10 @@ impl Metrics for Lookups {
     async fn metric_data(
         &self,
         alarm_arn: &str,
-        queries: &[crate::enrich::MetricQuery],
+        queries: &[crate::lookup::MetricQuery],
         start: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<crate::enrich::MetricSeries>, KlaxonError> {
+    ) -> Result<Vec<crate::lookup::MetricSeries>, KlaxonError> {
         self.cloudwatch
             .metric_data(alarm_arn, queries, start, end)
             .await
@@ -56,13 +56,13 @@ impl Metrics for Lookups {
         start: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
         max: i32,
-    ) -> Result<Vec<crate::enrich::HistoryItem>, KlaxonError> {
+    ) -> Result<Vec<crate::lookup::HistoryItem>, KlaxonError> {
         self.cloudwatch
             .alarm_history(alarm_arn, start, end, max)
             .await
     }
 
-    async fn put_metric(&self, datum: &crate::enrich::MetricDatum) -> Result<(), KlaxonError> {
+    async fn put_metric(&self, datum: &crate::lookup::MetricDatum) -> Result<(), KlaxonError> {
         self.cloudwatch.put_metric(datum).await
     }
 }
@@ -71,7 +71,7 @@ impl LoadBalancers for Lookups {
     async fn target_health(
         &self,
         target_group_arn: &str,
-    ) -> Result<Vec<crate::enrich::TargetHealth>, KlaxonError> {
+    ) -> Result<Vec<crate::lookup::TargetHealth>, KlaxonError> {
         self.elbv2.target_health(target_group_arn).await
     }
 }
@@ -80,7 +80,7 @@ impl HealthChecks for Lookups {
     async fn health_check(
         &self,
         health_check_id: &str,
-    ) -> Result<crate::enrich::HealthCheckReport, KlaxonError> {
+    ) -> Result<crate::lookup::HealthCheckReport, KlaxonError> {
         self.route53.health_check(health_check_id).await
     }
 }

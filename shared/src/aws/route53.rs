@@ -5,8 +5,8 @@ use aws_config::SdkConfig;
 use aws_sdk_route53 as route53;
 use chrono::DateTime;
 
-use crate::enrich::{HealthCheckObservation, HealthCheckReport};
 use crate::error::KlaxonError;
+use crate::lookup::{HealthCheckObservation, HealthCheckReport};
 use crate::ports::HealthChecks;
 
 pub struct Route53 {

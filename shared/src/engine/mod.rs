@@ -24,9 +24,11 @@ use crate::ownership;
 use crate::plan;
 use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
 use crate::route::Route;
-use crate::runbook::run::{self, AfterPageEffect, AlarmInputs, Decision, EarlyResults};
+use crate::runbook::context as step_logic;
+use crate::runbook::run::{self, Decision, EarlyResults};
 use crate::runbook::spec::OnError;
-use crate::runbook::steps::{self as step_logic, MAX_HOPS};
+use crate::runbook::step::emit::MAX_HOPS;
+use crate::runbook::step::{AfterPageEffect, AlarmInputs};
 use crate::runbook::{Catalog, Step};
 use crate::severity::Severity;
 use crate::tags::{TagOrigin, TagResolver};
@@ -129,8 +131,12 @@ pub struct Engine<S, P, B, C> {
     catalog: Arc<Catalog>,
 }
 
-impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::EnrichmentSource>
-    Engine<S, P, B, C>
+impl<
+        S: IncidentStore,
+        P: Pager,
+        B: LifecycleBus,
+        C: TagSource + crate::runbook::step::EnrichmentSource,
+    > Engine<S, P, B, C>
 {
     pub fn new(
         store: S,
@@ -253,7 +259,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
     ) -> Result<Vec<Report>, KlaxonError> {
         // Events emitted by runbooks count their hops; past the limit Klaxon does nothing,
         // so that runbooks triggering each other cannot loop.
-        let hops = step_logic::incoming_hops(value);
+        let hops = crate::runbook::step::emit::incoming_hops(value);
         if hops >= MAX_HOPS {
             let event_id = value["id"].as_str().map(text::for_log);
             let reason = format!(
@@ -412,7 +418,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                     let prospective = plan::plan(tracker.as_ref(), event, &ownership, received_at);
                     let walk = run::walk(
                         &selected,
-                        &run::with_plan(base_context.clone(), &prospective),
+                        &crate::runbook::context::with_plan(base_context.clone(), &prospective),
                         &ownership,
                         prospective.page.is_some(),
                     );
@@ -862,14 +868,18 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             .find(|s| s.runbook == runbook.name())
             .map(|s| s.ownership.clone())
             .unwrap_or_else(|| ownership::from_tags(&[]));
-        let mut ctx = run::scoped_context(&run.context, runbook.name(), &ownership);
-        ctx[run::ENRICHMENT_KEY] = run::enrichment_context(runbook, |id| {
-            recorded
-                .iter()
-                .find(|e| e.runbook == runbook.name() && e.step == id && e.status == StepStatus::Ok)
-                .and_then(|e| e.detail.as_deref())
-                .and_then(|d| serde_json::from_str(d).ok())
-        });
+        let mut ctx =
+            crate::runbook::context::scoped_context(&run.context, runbook.name(), &ownership);
+        ctx[crate::runbook::context::ENRICHMENT_KEY] =
+            crate::runbook::context::enrichment_context(runbook, |id| {
+                recorded
+                    .iter()
+                    .find(|e| {
+                        e.runbook == runbook.name() && e.step == id && e.status == StepStatus::Ok
+                    })
+                    .and_then(|e| e.detail.as_deref())
+                    .and_then(|d| serde_json::from_str(d).ok())
+            });
         ctx
     }
 
@@ -890,9 +900,10 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
                 target_groups: run.target_groups.clone(),
                 health_checks: run.health_checks.clone(),
             };
-            let enriched = run::enrich(self.cloudwatch.source(), &step.kind, &inputs)
-                .await
-                .map_err(aws)?;
+            let enriched =
+                crate::runbook::step::enrich(self.cloudwatch.source(), &step.kind, &inputs)
+                    .await
+                    .map_err(aws)?;
             return Ok((enriched.summary, Some(enriched.detail)));
         }
         let label = format!(
@@ -900,13 +911,13 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, C: TagSource + run::Enrichment
             ctx["runbook"].as_str().unwrap_or_default(),
             step.id
         );
-        let origin = run::EffectOrigin {
+        let origin = crate::runbook::step::EffectOrigin {
             hops: run.hops,
             alarm_arn: &run.alarm_arn,
             event_id: &run.event_id,
             step: &label,
         };
-        match run::after_page_effect(&step.kind, ctx, &origin) {
+        match crate::runbook::step::after_page_effect(&step.kind, ctx, &origin) {
             Ok(Some(AfterPageEffect::Emit(event))) => {
                 self.bus
                     .put(&self.settings.event_bus, &event)

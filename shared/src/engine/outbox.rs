@@ -74,7 +74,7 @@ where
     S: IncidentStore,
     P: Pager,
     B: LifecycleBus,
-    C: TagSource + crate::runbook::run::EnrichmentSource,
+    C: TagSource + crate::runbook::step::EnrichmentSource,
 {
     /// Delivers `own` (leased by this invocation) after the older items the tracker's
     /// markers point at. `markers`: the tracker's `pending_outbox` as read before this

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::Spanned;
 
 use crate::pattern::Pattern;
-use crate::runbook::spec::{OnError, RunbookSpec, StepKind};
+use crate::runbook::spec::{OnError, RunbookSpec};
+use crate::runbook::step::StepKind;
 
 /// A problem in a runbook file, located.
 #[derive(Debug, Clone, PartialEq, Eq)]

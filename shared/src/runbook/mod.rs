@@ -8,14 +8,17 @@
 
 mod catalog;
 mod compiled;
+pub mod context;
 mod load;
 pub mod run;
 pub mod spec;
-pub mod steps;
+pub mod step;
+pub mod template;
 mod validate;
 
 pub use catalog::Catalog;
 pub use compiled::{LoadError, LoadMode, Runbook, Step, MAX_STEPS};
 pub use load::{load_json, load_path, load_path_with, load_str, load_str_with};
-pub use spec::{OnError, RunbookSpec, StepKind, StepSpec};
-pub use validate::{MAX_DEADLINE_MS, MIN_DEADLINE_MS};
+pub use spec::{OnError, RunbookSpec, StepSpec};
+pub use step::common::{MAX_DEADLINE_MS, MIN_DEADLINE_MS};
+pub use step::StepKind;

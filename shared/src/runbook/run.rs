@@ -16,29 +16,28 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::enrich::{self, MetricQuery};
-use crate::error::KlaxonError;
 use crate::intake::{AlarmEvent, AlarmState};
 use crate::model::Transition;
 use crate::model::{
-    AlarmTracker, LifecycleEvent, Notification, PendingStep, RunbookScope, StepEntry, StepPhase,
-    StepStatus,
+    AlarmTracker, Notification, PendingStep, RunbookScope, StepEntry, StepPhase, StepStatus,
 };
 use crate::notify;
 use crate::ownership::Ownership;
 use crate::plan::{self, Plan};
-use crate::ports::{HealthChecks, LoadBalancers, Metrics};
 use crate::route::Route;
-use crate::runbook::spec::{IncidentVerb, OnError, StepKind};
-use crate::runbook::steps;
+use crate::runbook::context::{enrichment_context, scoped_context, with_plan, ENRICHMENT_KEY};
+use crate::runbook::spec::OnError;
+use crate::runbook::step::common::SUMMARY_BYTES;
+use crate::runbook::step::incident::{incident_outcome, IncidentVerb};
+use crate::runbook::step::StepKind;
+use crate::runbook::step::{
+    self, check, classify, notify::notify_step, AlarmInputs, Enriched, EnrichmentSource,
+};
+use crate::runbook::template;
 use crate::runbook::Runbook;
 use crate::text;
-
-/// The key under which templates find enrichment results: `enrichment.<step id>`.
-pub const ENRICHMENT_KEY: &str = "enrichment";
-const SUMMARY_BYTES: usize = 1024;
 
 /// What the walk decided for one step.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,25 +66,6 @@ pub struct Walk<'a> {
     pub decider: Option<(usize, usize, IncidentVerb)>,
 }
 
-/// The context one runbook's conditions and templates see.
-pub fn scoped_context(base: &Value, runbook: &str, ownership: &Ownership) -> Value {
-    let mut ctx = base.clone();
-    ctx["runbook"] = json!(runbook);
-    ctx["severity"] = json!(ownership.severity.as_str());
-    ctx["route"] = json!(ownership.route.as_str());
-    ctx["team"] = json!(ownership.team);
-    ctx
-}
-
-/// Sets the incident fields of the context from a plan.
-pub fn with_plan(mut base: Value, plan: &Plan) -> Value {
-    base["incident_id"] = json!(plan.incident_id);
-    base["outcome"] = json!(plan.outcome.as_str());
-    // The lifecycle transition this event causes (opened / updated / resolved), if any.
-    base["transition"] = json!(plan.lifecycle.map(|t| t.as_str()));
-    base
-}
-
 /// `page_due`: whether the event's transition deserves a page (from the transition table);
 /// when it does not, no enrichment runs before the commit.
 pub fn walk<'a>(
@@ -112,7 +92,7 @@ pub fn walk<'a>(
             }
             let p = match &step.kind {
                 StepKind::Classify(config) => {
-                    let c = steps::classify(config, &step.patterns, &ctx, &own);
+                    let c = classify::classify(config, &step.patterns, &ctx, &own);
                     own = c.ownership;
                     ctx = scoped_context(&ctx, runbook.name(), &own);
                     Planned::Done(c.summary)
@@ -130,7 +110,7 @@ pub fn walk<'a>(
                     }
                 }
                 StepKind::Check(config) => {
-                    let (holds, summary) = steps::check(config, &ctx);
+                    let (holds, summary) = check::check(config, &ctx);
                     if !holds {
                         stopped_by = Some(step.id.clone());
                         let rest = runbook.steps.len() - i - 1;
@@ -174,153 +154,6 @@ pub fn walk<'a>(
     }
 }
 
-/// What an enrichment step found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Enriched {
-    pub summary: String,
-    pub detail: Value,
-}
-
-/// The alarm facts enrichment needs; kept in the step run so that steps after the page
-/// need not re-read the event.
-#[derive(Debug, Clone)]
-pub struct AlarmInputs {
-    pub alarm_arn: String,
-    pub state_timestamp: DateTime<Utc>,
-    pub queries: Vec<MetricQuery>,
-    /// Target group ARNs the alarm watches (for `target_health`).
-    pub target_groups: Vec<String>,
-    /// Route 53 health check ids the alarm watches (for `route53_health_check`).
-    pub health_checks: Vec<String>,
-}
-
-impl AlarmInputs {
-    pub fn of(event: &AlarmEvent) -> Self {
-        AlarmInputs {
-            alarm_arn: event.alarm_arn.clone(),
-            state_timestamp: event.state_timestamp,
-            queries: enrich::queries_for(event),
-            target_groups: enrich::target_groups_for(event),
-            health_checks: enrich::health_checks_for(event),
-        }
-    }
-}
-
-/// What enrichment steps read: CloudWatch, ELB target health, Route 53 health checks.
-pub trait EnrichmentSource: Metrics + LoadBalancers + HealthChecks {}
-impl<T: Metrics + LoadBalancers + HealthChecks> EnrichmentSource for T {}
-
-/// Runs one enrichment step.
-pub async fn enrich<M: EnrichmentSource>(
-    metrics: &M,
-    kind: &StepKind,
-    inputs: &AlarmInputs,
-) -> Result<Enriched, KlaxonError> {
-    match kind {
-        StepKind::TargetHealth(_) => {
-            let mut reports = Vec::with_capacity(inputs.target_groups.len());
-            for arn in &inputs.target_groups {
-                let targets = metrics.target_health(arn).await?;
-                reports.push(enrich::target_group_report(arn, targets));
-            }
-            Ok(Enriched {
-                summary: text::bounded(
-                    &text::single_line(&enrich::target_health_summary(&reports)),
-                    SUMMARY_BYTES,
-                ),
-                detail: json!({ "target_groups": reports }),
-            })
-        }
-        StepKind::Route53HealthCheck(_) => {
-            let mut reports = Vec::with_capacity(inputs.health_checks.len());
-            for id in &inputs.health_checks {
-                reports.push(metrics.health_check(id).await?);
-            }
-            Ok(Enriched {
-                summary: text::bounded(
-                    &text::single_line(&enrich::health_check_summary(&reports)),
-                    SUMMARY_BYTES,
-                ),
-                detail: json!({ "health_checks": reports }),
-            })
-        }
-        StepKind::MetricSnapshot(config) => {
-            let start = inputs.state_timestamp
-                - chrono::Duration::minutes(i64::from(config.minutes_before));
-            let end =
-                inputs.state_timestamp + chrono::Duration::minutes(i64::from(config.minutes_after));
-            if inputs.queries.is_empty() {
-                return Ok(Enriched {
-                    summary: "the alarm names no metric to query (composite alarm, or metric math without plain metrics)".into(),
-                    detail: json!({"start": start, "end": end, "metrics": []}),
-                });
-            }
-            let series = metrics
-                .metric_data(&inputs.alarm_arn, &inputs.queries, start, end)
-                .await?;
-            let summaries: Vec<enrich::MetricSummary> = inputs
-                .queries
-                .iter()
-                .map(|q| enrich::summarize(q, series.iter().find(|s| s.id == q.id)))
-                .collect();
-            let summary = summaries
-                .iter()
-                .map(|m| match (m.last, m.max, m.avg) {
-                    (Some(last), Some(max), Some(avg)) => format!(
-                        "{}: last {} max {} avg {} ({} points)",
-                        m.label,
-                        number(last),
-                        number(max),
-                        number(avg),
-                        m.points
-                    ),
-                    _ => format!("{}: no data points", m.label),
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            Ok(Enriched {
-                summary: text::bounded(&text::single_line(&summary), SUMMARY_BYTES),
-                detail: json!({"start": start, "end": end, "metrics": summaries}),
-            })
-        }
-        StepKind::AlarmHistory(config) => {
-            let start = inputs.state_timestamp - chrono::Duration::hours(i64::from(config.hours));
-            let items = metrics
-                .alarm_history(&inputs.alarm_arn, start, inputs.state_timestamp, 100)
-                .await?;
-            let mut report = enrich::history_report(items, 10);
-            // History summaries quote the alarm name: attacker-controlled text.
-            for item in &mut report.recent {
-                item.summary = text::bounded(&text::single_line(&item.summary), 512);
-            }
-            let summary = format!(
-                "{} state change(s) in {} h, {} into ALARM{}",
-                report.transitions,
-                config.hours,
-                report.to_alarm,
-                if report.flapping {
-                    ": the alarm is flapping"
-                } else {
-                    ""
-                }
-            );
-            Ok(Enriched {
-                summary,
-                detail: serde_json::to_value(&report).unwrap_or(Value::Null),
-            })
-        }
-        other => Err(KlaxonError::CorruptRecord {
-            key: other.name().to_string(),
-            reason: "not an enrichment step".into(),
-        }),
-    }
-}
-
-fn number(v: f64) -> String {
-    let rounded = (v * 1000.0).round() / 1000.0;
-    format!("{rounded}")
-}
-
 /// The result of an enrichment step that ran before the page.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EarlyEnrichment {
@@ -355,21 +188,21 @@ pub async fn enrich_before_page<M: EnrichmentSource>(
     let runs = wanted.into_iter().map(|(key, step)| async move {
         let deadline = Duration::from_millis(step.kind.deadline_ms().unwrap_or(1500));
         let started = Instant::now();
-        let result = match tokio::time::timeout(deadline, enrich(metrics, &step.kind, inputs)).await
-        {
-            Ok(Ok(enriched)) => EarlyEnrichment::Done {
-                enriched,
-                duration_ms: elapsed_ms(started),
-            },
-            Ok(Err(e)) => EarlyEnrichment::Deferred(format!(
-                "failed before the page ({})",
-                text::for_log(&e.to_string())
-            )),
-            Err(_) => EarlyEnrichment::Deferred(format!(
-                "missed its {} ms deadline before the page",
-                deadline.as_millis()
-            )),
-        };
+        let result =
+            match tokio::time::timeout(deadline, step::enrich(metrics, &step.kind, inputs)).await {
+                Ok(Ok(enriched)) => EarlyEnrichment::Done {
+                    enriched,
+                    duration_ms: elapsed_ms(started),
+                },
+                Ok(Err(e)) => EarlyEnrichment::Deferred(format!(
+                    "failed before the page ({})",
+                    text::for_log(&e.to_string())
+                )),
+                Err(_) => EarlyEnrichment::Deferred(format!(
+                    "missed its {} ms deadline before the page",
+                    deadline.as_millis()
+                )),
+            };
         (key, result)
     });
     for (key, result) in futures_util::future::join_all(runs).await {
@@ -552,10 +385,19 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                         StepKind::Incident(a) => a
                             .note
                             .as_ref()
-                            .map(|n| steps::render(&n.value, &ctx).map_err(|e| e.to_string())),
+                            .map(|n| template::render(&n.value, &ctx).map_err(|e| e.to_string())),
                         _ => None,
                     };
-                    incident_outcome(walk, r, i, *verb, &plan, note)
+                    incident_outcome(
+                        walk.decider.is_some_and(|(dr, di, _)| dr == r && di == i),
+                        walk.decider.map(|(dr, di, dverb)| {
+                            let by = walk.runbooks[dr].runbook;
+                            (by.name(), by.steps[di].id.as_str(), dverb)
+                        }),
+                        *verb,
+                        &plan,
+                        note,
+                    )
                 }
                 Planned::Notify => {
                     let StepKind::Notify(config) = &step.kind else {
@@ -642,184 +484,8 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
     }
 }
 
-/// A notify step: the page it renders (at most one per route and event), or why none.
-#[allow(clippy::too_many_arguments)]
-fn notify_step(
-    config: &crate::runbook::spec::Notify,
-    ctx: &Value,
-    own: &Ownership,
-    plan: &Plan,
-    event: &AlarmEvent,
-    paged_routes: &mut BTreeMap<Route, String>,
-    pages: &mut Vec<Notification>,
-    produced_by: String,
-) -> (StepStatus, String) {
-    let (Some(transition), Some(_)) = (plan.page, plan.incident_id.as_deref()) else {
-        if event.escalation.is_some() {
-            return (
-                StepStatus::Skipped,
-                "an escalation by a custom action: its one security page lists every finding of the event".into(),
-            );
-        }
-        return (
-            StepStatus::Skipped,
-            format!(
-                "no page due: the event's outcome is {}",
-                plan.outcome.as_str()
-            ),
-        );
-    };
-    let standard = notify::page(plan, event, transition);
-    let (mut page, status, summary) = match steps::render_notification(config, ctx, own, &standard)
-    {
-        Ok(page) => {
-            let summary = format!(
-                "page on route {} ({})",
-                page.route.as_str(),
-                transition.as_str()
-            );
-            (page, StepStatus::Ok, summary)
-        }
-        // Never lose a page to a template: send Klaxon's own.
-        Err(e) => {
-            let summary = format!(
-                "{e}; Klaxon's standard page was sent on route {} instead",
-                standard.route.as_str()
-            );
-            (standard, StepStatus::Failed, summary)
-        }
-    };
-    match paged_routes.entry(page.route) {
-        std::collections::btree_map::Entry::Occupied(by) => (
-            StepStatus::Skipped,
-            format!(
-                "route {} was already paged for this event by {}",
-                page.route.as_str(),
-                by.get()
-            ),
-        ),
-        std::collections::btree_map::Entry::Vacant(slot) => {
-            slot.insert(produced_by.clone());
-            page.produced_by = Some(produced_by);
-            pages.push(page);
-            (status, summary)
-        }
-    }
-}
-
 fn step_index(runbook: &Runbook, id: &str) -> usize {
     runbook.steps.iter().position(|s| s.id == id).unwrap_or(0)
-}
-
-fn incident_outcome(
-    walk: &Walk<'_>,
-    r: usize,
-    i: usize,
-    verb: IncidentVerb,
-    plan: &Plan,
-    note: Option<Result<String, String>>,
-) -> (StepStatus, String, Option<Value>, u64) {
-    let note_text = match note {
-        Some(Ok(n)) => Some(text::bounded(&text::single_line(&n), 512)),
-        // The note is the point of `annotate`; elsewhere the incident change happened anyway.
-        Some(Err(e)) if verb == IncidentVerb::Annotate => {
-            return (StepStatus::Failed, format!("note: {e}"), None, 0)
-        }
-        Some(Err(e)) => Some(format!("(could not be rendered: {e})")),
-        None => None,
-    };
-    let with_note = |s: String| match &note_text {
-        Some(n) => format!("{s}; note: {n}"),
-        None => s,
-    };
-    if walk.decider.is_some_and(|(dr, di, _)| dr == r && di == i) {
-        let what = match (&plan.incident_id, plan.timeline.as_ref()) {
-            (Some(id), Some(entry)) => format!("{} {id}: {}", plan.outcome.as_str(), entry.summary),
-            (Some(id), None) => format!("{} {id}", plan.outcome.as_str()),
-            (None, _) => format!(
-                "{}: no incident concerned (no open incident for this state)",
-                plan.outcome.as_str()
-            ),
-        };
-        return (StepStatus::Ok, with_note(what), None, 0);
-    }
-    if verb == IncidentVerb::Annotate {
-        return match &plan.incident_id {
-            Some(id) => (
-                StepStatus::Ok,
-                with_note(format!("annotated {id}")),
-                None,
-                0,
-            ),
-            None => (
-                StepStatus::Skipped,
-                "no incident to annotate".into(),
-                None,
-                0,
-            ),
-        };
-    }
-    let (dr, di, dverb) = walk.decider.expect("a non-annotate step implies a decider");
-    let by = &walk.runbooks[dr];
-    (
-        StepStatus::Skipped,
-        format!(
-            "the incident is decided by runbook `{}` step `{}` ({})",
-            by.runbook.name(),
-            by.runbook.steps[di].id,
-            dverb.as_str()
-        ),
-        None,
-        0,
-    )
-}
-
-/// `enrichment.<id>` for each enrichment step of the runbook: its result, or null.
-pub fn enrichment_context(runbook: &Runbook, result: impl Fn(&str) -> Option<Value>) -> Value {
-    let mut map = serde_json::Map::new();
-    for step in runbook.steps.iter().filter(|s| s.kind.is_enrichment()) {
-        map.insert(step.id.clone(), result(&step.id).unwrap_or(Value::Null));
-    }
-    Value::Object(map)
-}
-
-/// What an after-page step produced.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AfterPageEffect {
-    Enriched(Enriched),
-    Emit(LifecycleEvent),
-    Metric(crate::enrich::MetricDatum),
-}
-
-/// The pure part of an after-page step: what to call, rendered from the context.
-/// What identifies an after-page step's effect: emitted events carry it, so consumers can
-/// deduplicate (a step can run twice in the documented window).
-pub struct EffectOrigin<'a> {
-    pub hops: u64,
-    pub alarm_arn: &'a str,
-    pub event_id: &'a str,
-    /// `runbook/step`
-    pub step: &'a str,
-}
-
-pub fn after_page_effect(
-    kind: &StepKind,
-    ctx: &Value,
-    origin: &EffectOrigin<'_>,
-) -> Result<Option<AfterPageEffect>, steps::StepError> {
-    match kind {
-        StepKind::Emit(config) => {
-            let mut event = steps::emit_event(config, ctx, origin.hops)?;
-            event.resources = vec![text::bounded(&text::single_line(origin.alarm_arn), 1600)];
-            event.detail["klaxon_event_id"] = json!(text::for_log(origin.event_id));
-            event.detail["klaxon_step"] = json!(origin.step);
-            Ok(Some(AfterPageEffect::Emit(event)))
-        }
-        StepKind::PutMetric(config) => Ok(Some(AfterPageEffect::Metric(steps::metric_datum(
-            config, ctx,
-        )?))),
-        _ => Ok(None),
-    }
 }
 
 /// Backoff between retries of an after-page step: 100 ms, 200 ms, 400 ms, ... at most 2 s.

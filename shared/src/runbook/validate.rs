@@ -7,7 +7,8 @@ use std::path::Path;
 
 use crate::pattern::Pattern;
 use crate::runbook::compiled::{at, LoadError, LoadMode, Runbook, Step, MAX_STEPS};
-use crate::runbook::spec::{RunbookSpec, StepKind};
+use crate::runbook::spec::RunbookSpec;
+use crate::runbook::step::StepKind;
 
 pub(in crate::runbook) fn validate(
     file: &Path,
@@ -37,7 +38,7 @@ pub(in crate::runbook) fn validate(
 
     let when = match &spec.when {
         Some(condition) => {
-            if mentions_key(&condition.value, crate::runbook::run::ENRICHMENT_KEY) {
+            if mentions_key(&condition.value, crate::runbook::context::ENRICHMENT_KEY) {
                 errors.push(at(
                     file,
                     condition,
@@ -65,7 +66,7 @@ pub(in crate::runbook) fn validate(
         })
         .collect();
     let (with_enrichment, without_enrichment) =
-        crate::runbook::steps::sample_contexts(&enrichment_ids);
+        crate::runbook::context::sample_contexts(&enrichment_ids);
     if spec.steps.len() > MAX_STEPS {
         errors.push(at(
             file,
@@ -115,7 +116,7 @@ pub(in crate::runbook) fn validate(
                 continue;
             }
         };
-        if let Some(problem) = out_of_bounds(&kind) {
+        if let Some(problem) = crate::runbook::step::out_of_bounds(&kind) {
             errors.push(at(file, &step.id, format!("steps.{id}.{problem}")));
         }
         if let StepKind::Check(check) = &kind {
@@ -126,7 +127,7 @@ pub(in crate::runbook) fn validate(
         match &kind {
             StepKind::Incident(action) => {
                 seen_incident_step = true;
-                if action.action == crate::runbook::spec::IncidentVerb::Annotate && action.note.is_none() {
+                if action.action == crate::runbook::step::IncidentVerb::Annotate && action.note.is_none() {
                     errors.push(at(
                         file,
                         &step.id,
@@ -145,7 +146,7 @@ pub(in crate::runbook) fn validate(
         }
         let mut patterns = Vec::new();
         for (key, condition) in kind.conditions() {
-            if mentions_key(&condition.value, crate::runbook::run::ENRICHMENT_KEY) {
+            if mentions_key(&condition.value, crate::runbook::context::ENRICHMENT_KEY) {
                 errors.push(at(
                     file,
                     condition,
@@ -162,14 +163,14 @@ pub(in crate::runbook) fn validate(
         for (key, template) in kind.templates() {
             // Rendering against a sample context in strict mode parses the template too, so
             // a syntax error and a misspelt variable both fail here, not in a page.
-            if let Err(e) = crate::runbook::steps::render(&template.value, &with_enrichment) {
+            if let Err(e) = crate::runbook::template::render(&template.value, &with_enrichment) {
                 errors.push(at(
                     file,
                     template,
                     format!("steps.{id}.{key}: invalid template: {e}"),
                 ));
             } else if let Err(e) = (!enrichment_ids.is_empty())
-                .then(|| crate::runbook::steps::render(&template.value, &without_enrichment))
+                .then(|| crate::runbook::template::render(&template.value, &without_enrichment))
                 .transpose()
             {
                 errors.push(at(
@@ -232,75 +233,6 @@ pub(in crate::runbook) fn validate(
         _ => Err(errors),
     }
 }
-
-/// Limits that keep a step within a Lambda invocation and CloudWatch's own limits.
-fn out_of_bounds(kind: &StepKind) -> Option<String> {
-    let check = |key: &str, value: u64, min: u64, max: u64, why: &str| {
-        (value < min || value > max).then(|| {
-            format!(
-                "{}.{key}: {value} is outside {min}-{max} ({why})",
-                kind.name()
-            )
-        })
-    };
-    match kind {
-        StepKind::MetricSnapshot(m) => check(
-            "deadline_ms",
-            m.deadline_ms,
-            MIN_DEADLINE_MS,
-            MAX_DEADLINE_MS,
-            "a page waits at most this long",
-        )
-        .or_else(|| {
-            check(
-                "minutes_before",
-                u64::from(m.minutes_before),
-                1,
-                1440,
-                "at most a day of data",
-            )
-        })
-        .or_else(|| {
-            check(
-                "minutes_after",
-                u64::from(m.minutes_after),
-                0,
-                60,
-                "at most an hour after the alarm",
-            )
-        }),
-        StepKind::AlarmHistory(h) => check(
-            "deadline_ms",
-            h.deadline_ms,
-            MIN_DEADLINE_MS,
-            MAX_DEADLINE_MS,
-            "a page waits at most this long",
-        )
-        .or_else(|| {
-            check(
-                "hours",
-                u64::from(h.hours),
-                1,
-                720,
-                "CloudWatch keeps alarm history for 30 days",
-            )
-        }),
-        StepKind::TargetHealth(_) | StepKind::Route53HealthCheck(_) => check(
-            "deadline_ms",
-            kind.deadline_ms().unwrap_or_default(),
-            MIN_DEADLINE_MS,
-            MAX_DEADLINE_MS,
-            "a page waits at most this long",
-        ),
-        _ => None,
-    }
-}
-
-/// A page waits at most this long for enrichment (a Lambda invocation must also commit and
-/// deliver within its timeout).
-pub const MAX_DEADLINE_MS: u64 = 5000;
-
-pub const MIN_DEADLINE_MS: u64 = 50;
 
 /// Whether a pattern uses `key` at its top level (or in a top-level `$or` branch).
 fn mentions_key(pattern: &serde_json::Value, key: &str) -> bool {
