@@ -923,14 +923,7 @@ impl<
                     .put(&self.settings.event_bus, &event)
                     .await
                     .map_err(aws)?;
-                Ok((
-                    format!(
-                        "emitted `{}` on the Klaxon bus (hop {})",
-                        event.detail_type,
-                        run.hops + 1
-                    ),
-                    None,
-                ))
+                Ok((crate::runbook::step::Emit::summary(&event, run.hops), None))
             }
             Ok(Some(AfterPageEffect::Metric(datum))) => {
                 self.cloudwatch
@@ -938,19 +931,7 @@ impl<
                     .put_metric(&datum)
                     .await
                     .map_err(aws)?;
-                let dimensions = datum
-                    .dimensions
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Ok((
-                    format!(
-                        "put {}/{} = {} ({dimensions})",
-                        datum.namespace, datum.name, datum.value
-                    ),
-                    None,
-                ))
+                Ok((crate::runbook::step::PutMetric::summary(&datum), None))
             }
             Ok(Some(AfterPageEffect::Enriched(e))) => Ok((e.summary, Some(e.detail))),
             Ok(None) => Err((

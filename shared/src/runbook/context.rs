@@ -113,43 +113,16 @@ pub fn enrichment_context(runbook: &Runbook, result: impl Fn(&str) -> Option<Val
 }
 
 /// Contexts for checking a runbook's templates at load time: with a sample result for
-/// each enrichment step (`(step id, is metric snapshot)`), and with every result missing.
-pub fn sample_contexts(enrichment_steps: &[(String, &str)]) -> (Value, Value) {
+/// each enrichment step (`(step id, sample)`), and with every result missing.
+pub fn sample_contexts(enrichment_steps: &[(String, Value)]) -> (Value, Value) {
     // Built once per process: every runbook load starts from it.
     static SAMPLE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     let mut with = SAMPLE.get_or_init(sample_context).clone();
     with["outcome"] = json!("opened");
     with["runbook"] = json!("sample");
     let mut without = with.clone();
-    for (id, kind) in enrichment_steps {
-        let sample = match *kind {
-            "metric_snapshot" => json!({
-                "start": "2024-05-01T11:45:00Z", "end": "2024-05-01T12:00:00Z",
-                "metrics": [{"label": "AWS/EC2 CPUUtilization", "points": 3, "min": 1.0, "max": 3.0, "avg": 2.0, "last": 3.0}],
-            }),
-            "target_health" => json!({
-                "target_groups": [{
-                    "target_group": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/sample/0123456789abcdef",
-                    "total": 2, "healthy": 1,
-                    "unhealthy_targets": [{"id": "i-0123456789abcdef0", "port": 8080, "availability_zone": "us-east-1a",
-                        "state": "unhealthy", "reason": "Target.Timeout", "description": "Request timed out"}],
-                }],
-            }),
-            "route53_health_check" => json!({
-                "health_checks": [{
-                    "id": "abcdef01-2345-6789-abcd-ef0123456789", "check_type": "HTTPS",
-                    "target": "https://shop.example.com:443/health", "request_interval": 30, "failure_threshold": 3,
-                    "last_failures": [{"region": "us-east-1", "checked_at": "2024-05-01T12:00:00Z",
-                        "status": "Failure: HTTP Status Code 503, Service Unavailable"}],
-                    "last_failure_unavailable": null,
-                }],
-            }),
-            _ => json!({
-                "transitions": 3, "to_alarm": 2, "flapping": false,
-                "recent": [{"timestamp": "2024-05-01T12:00:00Z", "summary": "Alarm updated from OK to ALARM", "new_state": "ALARM"}],
-            }),
-        };
-        with["enrichment"][id] = sample;
+    for (id, sample) in enrichment_steps {
+        with["enrichment"][id] = sample.clone();
         without["enrichment"][id] = Value::Null;
     }
     (with, without)

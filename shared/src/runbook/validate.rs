@@ -57,12 +57,15 @@ pub(in crate::runbook) fn validate(
     };
     // Templates are checked twice: with every enrichment result present, and with none
     // (enrichment can miss its deadline or fail, and the page must still render).
-    let enrichment_ids: Vec<(String, &'static str)> = spec
+    let enrichment_ids: Vec<(String, serde_json::Value)> = spec
         .steps
         .iter()
         .filter_map(|s| {
             let kind = s.kind().ok().filter(StepKind::is_enrichment)?;
-            Some((s.id.value.clone(), kind.name()))
+            Some((
+                s.id.value.clone(),
+                crate::runbook::step::sample_result(&kind),
+            ))
         })
         .collect();
     let (with_enrichment, without_enrichment) =

@@ -3,8 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::KlaxonError;
 use crate::lookup::HistoryItem;
-use crate::runbook::step::common::default_deadline;
+use crate::runbook::step::common::{
+    deadline_bounds, default_deadline, out_of_range, AlarmInputs, Enriched, EnrichmentSource,
+};
+use crate::text;
+use serde_json::{json, Value};
 
 /// CloudWatch DescribeAlarmHistory: recent transitions, flapping evidence.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +49,61 @@ pub fn history_report(mut items: Vec<HistoryItem>, keep: usize) -> HistoryReport
         to_alarm,
         flapping: to_alarm >= FLAPPING_ALARMS,
         recent: items,
+    }
+}
+
+impl AlarmHistory {
+    /// Limits that keep the step within a Lambda invocation and CloudWatch's own limits.
+    pub(crate) fn bounds(&self) -> Option<String> {
+        deadline_bounds("alarm_history", self.deadline_ms).or_else(|| {
+            out_of_range(
+                "alarm_history",
+                "hours",
+                u64::from(self.hours),
+                (1, 720),
+                "CloudWatch keeps alarm history for 30 days",
+            )
+        })
+    }
+
+    /// Runs the step: reads AWS through the lookups, summarises what it found.
+    pub async fn run(
+        &self,
+        lookups: &impl EnrichmentSource,
+        inputs: &AlarmInputs,
+    ) -> Result<Enriched, KlaxonError> {
+        let start = inputs.state_timestamp - chrono::Duration::hours(i64::from(self.hours));
+        let items = lookups
+            .alarm_history(&inputs.alarm_arn, start, inputs.state_timestamp, 100)
+            .await?;
+        let mut report = history_report(items, 10);
+        // History summaries quote the alarm name: attacker-controlled text.
+        for item in &mut report.recent {
+            item.summary = text::bounded(&text::single_line(&item.summary), 512);
+        }
+        let summary = format!(
+            "{} state change(s) in {} h, {} into ALARM{}",
+            report.transitions,
+            self.hours,
+            report.to_alarm,
+            if report.flapping {
+                ": the alarm is flapping"
+            } else {
+                ""
+            }
+        );
+        Ok(Enriched {
+            summary,
+            detail: serde_json::to_value(&report).unwrap_or(Value::Null),
+        })
+    }
+
+    /// A result as the step's templates see it, for checking them at load.
+    pub(crate) fn sample_result() -> Value {
+        json!({
+            "transitions": 3, "to_alarm": 2, "flapping": false,
+            "recent": [{"timestamp": "2024-05-01T12:00:00Z", "summary": "Alarm updated from OK to ALARM", "new_state": "ALARM"}],
+        })
     }
 }
 

@@ -1,7 +1,10 @@
 //! What step kinds share: the step error, enrichment results and the inputs enrichment
 //! reads, the deadline bounds.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+use crate::lookup::MetricQuery;
 
 use crate::ports::{HealthChecks, LoadBalancers, Metrics};
 
@@ -40,6 +43,52 @@ impl<T: Metrics + LoadBalancers + HealthChecks> EnrichmentSource for T {}
 pub const MAX_DEADLINE_MS: u64 = 5000;
 
 pub const MIN_DEADLINE_MS: u64 = 50;
+
+/// The alarm facts enrichment needs; kept in the step run so that steps after the page
+/// need not re-read the event.
+#[derive(Debug, Clone)]
+pub struct AlarmInputs {
+    pub alarm_arn: String,
+    pub state_timestamp: DateTime<Utc>,
+    pub queries: Vec<MetricQuery>,
+    /// Target group ARNs the alarm watches (for `target_health`).
+    pub target_groups: Vec<String>,
+    /// Route 53 health check ids the alarm watches (for `route53_health_check`).
+    pub health_checks: Vec<String>,
+}
+
+/// `<kind>.<key>: <value> is outside <min>-<max> (<why>)` when the value is out of range.
+pub(crate) fn out_of_range(
+    kind: &str,
+    key: &str,
+    value: u64,
+    (min, max): (u64, u64),
+    why: &str,
+) -> Option<String> {
+    (value < min || value > max)
+        .then(|| format!("{kind}.{key}: {value} is outside {min}-{max} ({why})"))
+}
+
+/// An enrichment step's deadline within [`MIN_DEADLINE_MS`]..=[`MAX_DEADLINE_MS`].
+pub(crate) fn deadline_bounds(kind: &str, deadline_ms: u64) -> Option<String> {
+    out_of_range(
+        kind,
+        "deadline_ms",
+        deadline_ms,
+        (MIN_DEADLINE_MS, MAX_DEADLINE_MS),
+        "a page waits at most this long",
+    )
+}
+
+/// What identifies an after-page step's effect: emitted events carry it, so consumers can
+/// deduplicate (a step can run twice in the documented window).
+pub struct EffectOrigin<'a> {
+    pub hops: u64,
+    pub alarm_arn: &'a str,
+    pub event_id: &'a str,
+    /// `runbook/step`
+    pub step: &'a str,
+}
 
 #[cfg(test)]
 pub(crate) mod tests {

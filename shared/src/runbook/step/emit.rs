@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::model::LifecycleEvent;
-use crate::runbook::step::common::StepError;
+use crate::runbook::step::common::{EffectOrigin, StepError};
+use crate::text;
 
 /// An event on the Klaxon bus, for chaining or for remediation on your side.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +56,31 @@ pub fn emit_event(config: &Emit, context: &Value, hops: u64) -> Result<Lifecycle
         resources: Vec::new(),
         detail: Value::Object(detail),
     })
+}
+
+impl Emit {
+    /// The event to put: [`emit_event`] with what identifies the step that emitted it, so
+    /// consumers can deduplicate (a step can run twice in the documented window).
+    pub fn effect(
+        &self,
+        ctx: &Value,
+        origin: &EffectOrigin<'_>,
+    ) -> Result<LifecycleEvent, StepError> {
+        let mut event = emit_event(self, ctx, origin.hops)?;
+        event.resources = vec![text::bounded(&text::single_line(origin.alarm_arn), 1600)];
+        event.detail["klaxon_event_id"] = json!(text::for_log(origin.event_id));
+        event.detail["klaxon_step"] = json!(origin.step);
+        Ok(event)
+    }
+
+    /// The timeline summary of a put event.
+    pub fn summary(event: &LifecycleEvent, hops: u64) -> String {
+        format!(
+            "emitted `{}` on the Klaxon bus (hop {})",
+            event.detail_type,
+            hops + 1
+        )
+    }
 }
 
 #[cfg(test)]

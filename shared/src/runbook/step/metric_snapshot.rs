@@ -4,9 +4,15 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::KlaxonError;
 use crate::intake::{AlarmEvent, MetricRef};
 use crate::lookup::{MetricQuery, MetricSeries};
-use crate::runbook::step::common::default_deadline;
+use crate::runbook::step::common::{
+    deadline_bounds, default_deadline, out_of_range, AlarmInputs, Enriched, EnrichmentSource,
+    SUMMARY_BYTES,
+};
+use crate::text;
+use serde_json::{json, Value};
 
 /// CloudWatch GetMetricData around the alarm time: min/max/avg/last per alarm metric.
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +104,83 @@ pub fn summarize(query: &MetricQuery, series: Option<&MetricSeries>) -> MetricSu
 pub(crate) fn number(v: f64) -> String {
     let rounded = (v * 1000.0).round() / 1000.0;
     format!("{rounded}")
+}
+
+impl MetricSnapshot {
+    /// Limits that keep the step within a Lambda invocation and CloudWatch's own limits.
+    pub(crate) fn bounds(&self) -> Option<String> {
+        deadline_bounds("metric_snapshot", self.deadline_ms)
+            .or_else(|| {
+                out_of_range(
+                    "metric_snapshot",
+                    "minutes_before",
+                    u64::from(self.minutes_before),
+                    (1, 1440),
+                    "at most a day of data",
+                )
+            })
+            .or_else(|| {
+                out_of_range(
+                    "metric_snapshot",
+                    "minutes_after",
+                    u64::from(self.minutes_after),
+                    (0, 60),
+                    "at most an hour after the alarm",
+                )
+            })
+    }
+
+    /// Runs the step: reads AWS through the lookups, summarises what it found.
+    pub async fn run(
+        &self,
+        lookups: &impl EnrichmentSource,
+        inputs: &AlarmInputs,
+    ) -> Result<Enriched, KlaxonError> {
+        let start =
+            inputs.state_timestamp - chrono::Duration::minutes(i64::from(self.minutes_before));
+        let end = inputs.state_timestamp + chrono::Duration::minutes(i64::from(self.minutes_after));
+        if inputs.queries.is_empty() {
+            return Ok(Enriched {
+            summary: "the alarm names no metric to query (composite alarm, or metric math without plain metrics)".into(),
+            detail: json!({"start": start, "end": end, "metrics": []}),
+        });
+        }
+        let series = lookups
+            .metric_data(&inputs.alarm_arn, &inputs.queries, start, end)
+            .await?;
+        let summaries: Vec<MetricSummary> = inputs
+            .queries
+            .iter()
+            .map(|q| summarize(q, series.iter().find(|s| s.id == q.id)))
+            .collect();
+        let summary = summaries
+            .iter()
+            .map(|m| match (m.last, m.max, m.avg) {
+                (Some(last), Some(max), Some(avg)) => format!(
+                    "{}: last {} max {} avg {} ({} points)",
+                    m.label,
+                    number(last),
+                    number(max),
+                    number(avg),
+                    m.points
+                ),
+                _ => format!("{}: no data points", m.label),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Ok(Enriched {
+            summary: text::bounded(&text::single_line(&summary), SUMMARY_BYTES),
+            detail: json!({"start": start, "end": end, "metrics": summaries}),
+        })
+    }
+
+    /// A result as the step's templates see it, for checking them at load.
+    pub(crate) fn sample_result() -> Value {
+        json!({
+            "start": "2024-05-01T11:45:00Z", "end": "2024-05-01T12:00:00Z",
+            "metrics": [{"label": "AWS/EC2 CPUUtilization", "points": 3, "min": 1.0, "max": 3.0, "avg": 2.0, "last": 3.0}],
+        })
+    }
 }
 
 #[cfg(test)]

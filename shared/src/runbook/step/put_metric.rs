@@ -55,6 +55,22 @@ pub fn metric_datum(config: &PutMetric, context: &Value) -> Result<MetricDatum, 
     })
 }
 
+impl PutMetric {
+    /// The timeline summary of a put data point.
+    pub fn summary(datum: &MetricDatum) -> String {
+        let dimensions = datum
+            .dimensions
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "put {}/{} = {} ({dimensions})",
+            datum.namespace, datum.name, datum.value
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,14 @@
 
 use serde::Deserialize;
 
+use crate::error::KlaxonError;
 use crate::intake::AlarmEvent;
 use crate::lookup::HealthCheckReport;
-use crate::runbook::step::common::default_deadline;
+use crate::runbook::step::common::{
+    default_deadline, AlarmInputs, Enriched, EnrichmentSource, SUMMARY_BYTES,
+};
+use crate::text;
+use serde_json::{json, Value};
 
 /// Route 53 GetHealthCheck and GetHealthCheckLastFailureReason for the health checks the
 /// alarm watches (`HealthCheckId` dimensions of AWS/Route53 metrics).
@@ -67,4 +72,38 @@ pub fn health_check_summary(reports: &[HealthCheckReport]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+impl Route53HealthCheck {
+    /// Runs the step: reads AWS through the lookups, summarises what it found.
+    pub async fn run(
+        &self,
+        lookups: &impl EnrichmentSource,
+        inputs: &AlarmInputs,
+    ) -> Result<Enriched, KlaxonError> {
+        let mut reports = Vec::with_capacity(inputs.health_checks.len());
+        for id in &inputs.health_checks {
+            reports.push(lookups.health_check(id).await?);
+        }
+        Ok(Enriched {
+            summary: text::bounded(
+                &text::single_line(&health_check_summary(&reports)),
+                SUMMARY_BYTES,
+            ),
+            detail: json!({ "health_checks": reports }),
+        })
+    }
+
+    /// A result as the step's templates see it, for checking them at load.
+    pub(crate) fn sample_result() -> Value {
+        json!({
+            "health_checks": [{
+                "id": "abcdef01-2345-6789-abcd-ef0123456789", "check_type": "HTTPS",
+                "target": "https://shop.example.com:443/health", "request_interval": 30, "failure_threshold": 3,
+                "last_failures": [{"region": "us-east-1", "checked_at": "2024-05-01T12:00:00Z",
+                    "status": "Failure: HTTP Status Code 503, Service Unavailable"}],
+                "last_failure_unavailable": null,
+            }],
+        })
+    }
 }

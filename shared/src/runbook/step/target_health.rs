@@ -3,9 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::KlaxonError;
 use crate::intake::AlarmEvent;
 use crate::lookup::TargetHealth;
-use crate::runbook::step::common::default_deadline;
+use crate::runbook::step::common::{
+    default_deadline, AlarmInputs, Enriched, EnrichmentSource, SUMMARY_BYTES,
+};
+use crate::text;
+use serde_json::{json, Value};
 
 /// ELBv2 DescribeTargetHealth for the target groups the alarm watches (its `TargetGroup`
 /// dimensions): each target that is not healthy, with port, state, reason code and
@@ -107,4 +112,38 @@ pub fn target_health_summary(reports: &[TargetGroupReport]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+impl TargetHealthStep {
+    /// Runs the step: reads AWS through the lookups, summarises what it found.
+    pub async fn run(
+        &self,
+        lookups: &impl EnrichmentSource,
+        inputs: &AlarmInputs,
+    ) -> Result<Enriched, KlaxonError> {
+        let mut reports = Vec::with_capacity(inputs.target_groups.len());
+        for arn in &inputs.target_groups {
+            let targets = lookups.target_health(arn).await?;
+            reports.push(target_group_report(arn, targets));
+        }
+        Ok(Enriched {
+            summary: text::bounded(
+                &text::single_line(&target_health_summary(&reports)),
+                SUMMARY_BYTES,
+            ),
+            detail: json!({ "target_groups": reports }),
+        })
+    }
+
+    /// A result as the step's templates see it, for checking them at load.
+    pub(crate) fn sample_result() -> Value {
+        json!({
+            "target_groups": [{
+                "target_group": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/sample/0123456789abcdef",
+                "total": 2, "healthy": 1,
+                "unhealthy_targets": [{"id": "i-0123456789abcdef0", "port": 8080, "availability_zone": "us-east-1a",
+                    "state": "unhealthy", "reason": "Target.Timeout", "description": "Request timed out"}],
+            }],
+        })
+    }
 }
