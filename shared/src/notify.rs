@@ -335,12 +335,7 @@ fn describe_metric(m: &MetricRef) -> String {
     if let Some(expr) = &m.expression {
         return format!("{} = {}", m.id.as_deref().unwrap_or("expr"), expr);
     }
-    let dims = m
-        .dimensions
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let dims = text::pairs(&m.dimensions);
     format!(
         "{} {} ({dims}) {} every {}s",
         m.namespace.as_deref().unwrap_or("?"),

@@ -156,6 +156,17 @@ pub fn quoted_block(input: &str, max_bytes: usize) -> String {
 mod redact;
 pub use redact::{redact_sensitive, REDACTED};
 
+/// `k=v, k=v`: dimensions and similar pairs on one line.
+pub fn pairs<K: std::fmt::Display, V: std::fmt::Display>(
+    items: impl IntoIterator<Item = (K, V)>,
+) -> String {
+    items
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,12 +58,7 @@ pub fn metric_datum(config: &PutMetric, context: &Value) -> Result<MetricDatum, 
 impl PutMetric {
     /// The timeline summary of a put data point.
     pub fn summary(datum: &MetricDatum) -> String {
-        let dimensions = datum
-            .dimensions
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let dimensions = text::pairs(datum.dimensions.iter().map(|(k, v)| (k, v)));
         format!(
             "put {}/{} = {} ({dimensions})",
             datum.namespace, datum.name, datum.value
