@@ -375,3 +375,8 @@ impl<T: HealthChecks> HealthChecks for Arc<T> {
         (**self).health_check(health_check_id)
     }
 }
+
+/// Everything the engine looks up: tags, and the reads and writes of enrichment and metric
+/// steps (one adapter per service behind it; `aws::AwsLookups` routes between them).
+pub trait Lookups: TagSource + Metrics + LoadBalancers + HealthChecks {}
+impl<T: TagSource + Metrics + LoadBalancers + HealthChecks> Lookups for T {}

@@ -9,16 +9,16 @@ use crate::ports::{HealthChecks, LoadBalancers, Metrics, TagSource};
 /// Everything the engine reads about the world: tags (CloudWatch for alarms, the tagging
 /// API for other resources), CloudWatch metrics and history, ELB target health, Route 53
 /// health checks. One adapter per service; this only routes between them.
-pub struct Lookups {
+pub struct AwsLookups {
     pub cloudwatch: cloudwatch::CloudWatch,
     pub elbv2: elbv2::ElbV2,
     pub route53: route53::Route53,
     pub tagging: tagging::ResourceTags,
 }
 
-impl Lookups {
+impl AwsLookups {
     pub fn new(shared: &SdkConfig) -> Self {
-        Lookups {
+        AwsLookups {
             cloudwatch: cloudwatch::CloudWatch::new(shared.clone()),
             elbv2: elbv2::ElbV2::new(shared),
             route53: route53::Route53::new(shared),
@@ -27,7 +27,7 @@ impl Lookups {
     }
 }
 
-impl TagSource for Lookups {
+impl TagSource for AwsLookups {
     async fn alarm_tags(&self, arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
         if arn.contains(":cloudwatch:") && arn.contains(":alarm:") {
             self.cloudwatch.alarm_tags(arn).await
@@ -37,7 +37,7 @@ impl TagSource for Lookups {
     }
 }
 
-impl Metrics for Lookups {
+impl Metrics for AwsLookups {
     async fn metric_data(
         &self,
         alarm_arn: &str,
@@ -67,7 +67,7 @@ impl Metrics for Lookups {
     }
 }
 
-impl LoadBalancers for Lookups {
+impl LoadBalancers for AwsLookups {
     async fn target_health(
         &self,
         target_group_arn: &str,
@@ -76,7 +76,7 @@ impl LoadBalancers for Lookups {
     }
 }
 
-impl HealthChecks for Lookups {
+impl HealthChecks for AwsLookups {
     async fn health_check(
         &self,
         health_check_id: &str,

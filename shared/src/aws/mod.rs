@@ -13,7 +13,7 @@ pub mod route53;
 pub mod sns;
 pub mod tagging;
 
-pub use lookups::Lookups;
+pub use lookups::AwsLookups;
 
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::engine::Engine;
 use crate::ports::SystemClock;
 
 pub type AwsEngine =
-    Engine<dynamodb::DynamoDbStore, sns::SnsPager, eventbridge::EventBridgeBus, Lookups>;
+    Engine<dynamodb::DynamoDbStore, sns::SnsPager, eventbridge::EventBridgeBus, AwsLookups>;
 
 /// Loads the shared AWS configuration once (standard environment and profile settings,
 /// including `AWS_ENDPOINT_URL`) and builds every client from it.
@@ -46,7 +46,7 @@ pub fn engine_from_sdk_config(
             config.security_email_detail,
         ),
         eventbridge::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(shared)),
-        Lookups::new(shared),
+        AwsLookups::new(shared),
         Arc::new(SystemClock),
         config.settings,
         catalog,

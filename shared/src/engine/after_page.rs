@@ -8,20 +8,14 @@ use super::Engine;
 use crate::error::KlaxonError;
 use crate::model::{PendingStep, StepEntry, StepPhase, StepRun, StepStatus};
 use crate::ownership;
-use crate::ports::{IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::runbook::run::{self};
 use crate::runbook::spec::OnError;
 use crate::runbook::step::{AfterPageEffect, AlarmInputs};
 use crate::runbook::Step;
 use crate::text;
 
-impl<
-        S: IncidentStore,
-        P: Pager,
-        B: LifecycleBus,
-        C: TagSource + crate::runbook::step::EnrichmentSource,
-    > Engine<S, P, B, C>
-{
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
     /// Records the outcomes decided before the page and runs the steps left for after it,
     /// each recorded as soon as it ends. `fresh`: this invocation wrote the run, so nothing
     /// of it can have been recorded yet; otherwise entries already recorded are skipped.
@@ -232,10 +226,9 @@ impl<
                 target_groups: run.target_groups.clone(),
                 health_checks: run.health_checks.clone(),
             };
-            let enriched =
-                crate::runbook::step::enrich(self.cloudwatch.source(), &step.kind, &inputs)
-                    .await
-                    .map_err(aws)?;
+            let enriched = crate::runbook::step::enrich(self.lookups.source(), &step.kind, &inputs)
+                .await
+                .map_err(aws)?;
             return Ok((enriched.summary, Some(enriched.detail)));
         }
         let label = format!(
@@ -258,7 +251,7 @@ impl<
                 Ok((crate::runbook::step::Emit::summary(&event, run.hops), None))
             }
             Ok(Some(AfterPageEffect::Metric(datum))) => {
-                self.cloudwatch
+                self.lookups
                     .source()
                     .put_metric(&datum)
                     .await

@@ -17,7 +17,7 @@ use crate::model::Outcome;
 use crate::notify;
 use crate::ownership;
 use crate::plan;
-use crate::ports::{IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::runbook::context as step_logic;
 use crate::runbook::run::{self, Decision, EarlyResults};
 use crate::runbook::step::AlarmInputs;
@@ -26,13 +26,7 @@ use crate::severity::Severity;
 use crate::tags::TagOrigin;
 use crate::text;
 
-impl<
-        S: IncidentStore,
-        P: Pager,
-        B: LifecycleBus,
-        C: TagSource + crate::runbook::step::EnrichmentSource,
-    > Engine<S, P, B, C>
-{
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
     /// A Security Hub custom action: each finding in order as its own idempotent change,
     /// then one security page listing them all, committed with the last finding (a retry
     /// finds the earlier findings done and sends the page once).
@@ -106,7 +100,7 @@ impl<
         }
         let (tags, tag_origin) = match &event.tags {
             EventTags::Provided(tags) => (tags.clone(), TagOrigin::Event),
-            EventTags::LookUp(arn) => self.cloudwatch.tags(arn).await?,
+            EventTags::LookUp(arn) => self.lookups.tags(arn).await?,
         };
         let mut ownership = ownership::for_event(&tags, event);
         let dedup_key = event.alarm_arn.as_str();
@@ -141,7 +135,7 @@ impl<
                         &ownership,
                         prospective.page.is_some(),
                     );
-                    run::enrich_before_page(self.cloudwatch.source(), &walk, &inputs, &mut early)
+                    run::enrich_before_page(self.lookups.source(), &walk, &inputs, &mut early)
                         .await;
                     let mut decision = run::decide(
                         &walk,

@@ -11,18 +11,12 @@ use crate::model::{
     Commit, OutboundMessage, OutboxItem, PendingOutbox, PendingStep, ProcessedEvent, StepRun,
 };
 use crate::notify;
-use crate::ports::{IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::runbook::run::Decision;
 use crate::runbook::step::AlarmInputs;
 use crate::text;
 
-impl<
-        S: IncidentStore,
-        P: Pager,
-        B: LifecycleBus,
-        C: TagSource + crate::runbook::step::EnrichmentSource,
-    > Engine<S, P, B, C>
-{
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn commit_for(
         &self,

@@ -5,16 +5,10 @@ use super::{chrono_duration, Engine, Report};
 use crate::error::KlaxonError;
 use crate::intake::AlarmEvent;
 use crate::model::{AlarmTracker, Outcome, ProcessedEvent, StepRun};
-use crate::ports::{IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::text;
 
-impl<
-        S: IncidentStore,
-        P: Pager,
-        B: LifecycleBus,
-        C: TagSource + crate::runbook::step::EnrichmentSource,
-    > Engine<S, P, B, C>
-{
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
     /// A duplicate delivery: nothing new happens, but anything an earlier delivery of this
     /// event (or of another for the same incident) failed to send is sent now.
     pub(super) async fn redeliver(

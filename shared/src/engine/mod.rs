@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{LifecycleEvent, Notification, Outcome, RunbookScope, StepEntry};
-use crate::ports::{Clock, IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{Clock, IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::route::Route;
 use crate::runbook::Catalog;
 use crate::severity::Severity;
@@ -108,35 +108,30 @@ impl Report {
     }
 }
 
-/// `C` is CloudWatch: alarm tags, and the reads and writes of enrichment and metric steps.
-pub struct Engine<S, P, B, C> {
+/// `S` stores records, `P` pages, `B` puts lifecycle events, `L` looks things up (tags,
+/// metrics, alarm history, target health, health checks) for enrichment and metric steps.
+pub struct Engine<S, P, B, L> {
     store: S,
     pager: P,
     bus: B,
-    cloudwatch: TagResolver<C>,
+    lookups: TagResolver<L>,
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
     catalog: Arc<Catalog>,
 }
 
-impl<
-        S: IncidentStore,
-        P: Pager,
-        B: LifecycleBus,
-        C: TagSource + crate::runbook::step::EnrichmentSource,
-    > Engine<S, P, B, C>
-{
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
     pub fn new(
         store: S,
         pager: P,
         bus: B,
-        cloudwatch: C,
+        lookups: L,
         clock: Arc<dyn Clock>,
         settings: EngineSettings,
         catalog: Arc<Catalog>,
     ) -> Self {
         Engine {
-            cloudwatch: TagResolver::new(cloudwatch, settings.tag_cache_ttl),
+            lookups: TagResolver::new(lookups, settings.tag_cache_ttl),
             store,
             pager,
             bus,

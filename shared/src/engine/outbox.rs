@@ -22,7 +22,7 @@ use crate::model::{
     Delivery, EntryKind, Evidence, LifecycleEvent, Notification, OutboundMessage, OutboxItem,
     Outcome, PendingOutbox, TimelineEntry, Transition,
 };
-use crate::ports::{IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::text;
 
 /// How long to wait, in turn, for an older item another invocation is delivering.
@@ -69,13 +69,7 @@ fn superseded(item: &OutboxItem, open: Option<&str>) -> bool {
         if n.transition != Transition::Resolved && open != Some(item.incident_id.as_str()))
 }
 
-impl<S, P, B, C> Engine<S, P, B, C>
-where
-    S: IncidentStore,
-    P: Pager,
-    B: LifecycleBus,
-    C: TagSource + crate::runbook::step::EnrichmentSource,
-{
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
     /// Delivers `own` (leased by this invocation) after the older items the tracker's
     /// markers point at. `markers`: the tracker's `pending_outbox` as read before this
     /// delivery; `open`: the incident open for the key now; `cutoff`: only items before

@@ -8,18 +8,12 @@ use super::{chrono_duration, Engine, Report, MAX_FUTURE_MINUTES};
 use crate::error::KlaxonError;
 use crate::intake::{self, AlarmEvent, Intake, InvalidEvent};
 use crate::model::{Outcome, Rejection};
-use crate::ports::{IncidentStore, LifecycleBus, Pager, TagSource};
+use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::runbook::step::emit::MAX_HOPS;
 use crate::severity::Severity;
 use crate::text;
 
-impl<
-        S: IncidentStore,
-        P: Pager,
-        B: LifecycleBus,
-        C: TagSource + crate::runbook::step::EnrichmentSource,
-    > Engine<S, P, B, C>
-{
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
     /// Handles raw bytes (replay, tests): invalid JSON is rejected like any invalid event.
     /// One report per event, or per finding of a Security Hub custom action (in order; the
     /// last carries the event's page).
