@@ -136,3 +136,12 @@ pub(super) fn evidence(event: &AlarmEvent, received_at: DateTime<Utc>) -> Eviden
         actions_suppressed_reason: event.actions_suppressed_reason.clone(),
     }
 }
+
+/// The open incident's ownership (what its pages used), else the event's.
+pub(super) fn open_ownership(tracker: &AlarmTracker, ownership: &Ownership) -> Ownership {
+    tracker
+        .open_incident
+        .as_ref()
+        .map(|o| o.ownership.clone())
+        .unwrap_or_else(|| ownership.clone())
+}

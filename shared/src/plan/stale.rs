@@ -1,6 +1,7 @@
 //! Events older than the last state applied for their key: `stale`, filed as evidence
 //! and changing nothing.
 
+use super::build::open_ownership;
 use super::Plan;
 use crate::intake::{AlarmEvent, AlarmKind};
 use crate::model::{AlarmTracker, Outcome, TimelineEntry};
@@ -52,11 +53,7 @@ pub(super) fn stale_plan(
         .as_ref()
         .map(|o| o.incident_id.clone())
         .or_else(|| previous.last_incident_id.clone());
-    let ownership = previous
-        .open_incident
-        .as_ref()
-        .map(|o| o.ownership.clone())
-        .unwrap_or_else(|| ownership.clone());
+    let ownership = open_ownership(previous, ownership);
     Plan {
         timeline: target.as_deref().map(entry),
         incident_id: target,

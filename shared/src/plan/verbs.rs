@@ -36,11 +36,7 @@ pub fn observe(
         next.last_state_at = Some(event.state_timestamp);
         next.last_event_id = Some(event.event_id.clone());
     }
-    let ownership = previous
-        .open_incident
-        .as_ref()
-        .map(|o| o.ownership.clone())
-        .unwrap_or_else(|| ownership.clone());
+    let ownership = open_ownership(&previous, ownership);
     Plan {
         incident_id: previous
             .open_incident
