@@ -170,7 +170,7 @@ pub fn trigger_sources(trigger: &Value, security: bool) -> Vec<(String, Option<&
 /// The `source` of every event Klaxon puts on its bus: lifecycle events and runbook events
 /// (the `events:source` condition on each role's `events:PutEvents`).
 pub const EVENT_SOURCES: [&str; 2] = [
-    crate::notify::LIFECYCLE_SOURCE,
+    crate::render::LIFECYCLE_SOURCE,
     crate::runbook::step::emit::EMIT_SOURCE,
 ];
 

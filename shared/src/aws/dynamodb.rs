@@ -751,7 +751,7 @@ mod tests {
         let Some(IncidentChange::Open(incident)) = &plan.incident else {
             panic!("opens")
         };
-        let page = crate::notify::page(&plan, &event, crate::model::Transition::Opened);
+        let page = crate::render::page(&plan, &event, crate::model::Transition::Opened);
         let outbox = OutboxItem {
             incident_id: incident.incident_id.clone(),
             event_id: event.event_id.clone(),

@@ -4,8 +4,8 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use crate::error::KlaxonError;
 use crate::model::LifecycleEvent;
-use crate::notify::LIFECYCLE_SOURCE;
 use crate::ports::LifecycleBus;
+use crate::render::LIFECYCLE_SOURCE;
 
 pub struct EventBridgeBus {
     client: aws_sdk_eventbridge::Client,

@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn a_per_protocol_message_over_the_sns_limit_falls_back_to_the_redacted_page() {
         // Newlines double when JSON-escaped: two 64 KiB halves of newlines exceed 256 KiB.
-        let huge = "\n".repeat(crate::notify::MAX_MESSAGE_BYTES);
+        let huge = "\n".repeat(crate::render::MAX_MESSAGE_BYTES);
         let mut n = page(Some(&huge));
         n.message = format!("REDACTED{}", &huge[8..]);
         let request = pager(true).request(TOPIC, &n);

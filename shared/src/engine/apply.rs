@@ -14,10 +14,10 @@ use super::{chrono_duration, Engine, Report};
 use crate::error::{CommitError, KlaxonError};
 use crate::intake::{AlarmEvent, EventTags};
 use crate::model::Outcome;
-use crate::notify;
 use crate::ownership;
 use crate::plan;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
+use crate::render;
 use crate::runbook::context as step_logic;
 use crate::runbook::run::{self, Decision, EarlyResults};
 use crate::runbook::step::AlarmInputs;
@@ -37,10 +37,10 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         hops: u64,
     ) -> Result<Vec<Report>, KlaxonError> {
         let mut reports = Vec::with_capacity(findings.len());
-        let mut listed: Vec<notify::EscalatedFinding> = Vec::new();
+        let mut listed: Vec<render::EscalatedFinding> = Vec::new();
         for finding in findings {
             let mut report = self.handle_alarm(finding, value, hops, &listed).await?;
-            listed.push(notify::EscalatedFinding {
+            listed.push(render::EscalatedFinding {
                 incident_id: report.incident_id.clone(),
                 title: finding.alarm_name.clone(),
                 // A duplicate reports no severity: the finding's own, then.
@@ -66,7 +66,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         event: &AlarmEvent,
         value: &Value,
         hops: u64,
-        escalated: &[notify::EscalatedFinding],
+        escalated: &[render::EscalatedFinding],
     ) -> Result<Report, KlaxonError> {
         // Every log line of this event carries its ids (instrumented, not entered: the
         // future may move between threads across awaits).
@@ -90,7 +90,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         event: &AlarmEvent,
         value: &Value,
         hops: u64,
-        escalated: &[notify::EscalatedFinding],
+        escalated: &[render::EscalatedFinding],
         span: &tracing::Span,
     ) -> Result<Report, KlaxonError> {
         let received_at = self.clock.now();
@@ -273,7 +273,7 @@ fn escalate(
     decision: &mut Decision,
     event: &AlarmEvent,
     escalation: &crate::intake::Escalation,
-    earlier: &[notify::EscalatedFinding],
+    earlier: &[render::EscalatedFinding],
     now: DateTime<Utc>,
 ) {
     decision.pages.clear();
@@ -281,13 +281,13 @@ fn escalate(
     if escalation.position + 1 == escalation.count {
         let plan = &decision.plan;
         let mut listed = earlier.to_vec();
-        listed.push(notify::EscalatedFinding {
+        listed.push(render::EscalatedFinding {
             incident_id: plan.incident_id.clone(),
             title: event.alarm_name.clone(),
             severity: plan.ownership.severity,
             outcome: plan.outcome,
         });
-        decision.pages.push(notify::escalation_page(
+        decision.pages.push(render::escalation_page(
             &escalation.action,
             &listed,
             &plan.ownership,

@@ -10,8 +10,8 @@ use crate::intake::AlarmEvent;
 use crate::model::{
     Commit, OutboundMessage, OutboxItem, PendingOutbox, PendingStep, ProcessedEvent, StepRun,
 };
-use crate::notify;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
+use crate::render;
 use crate::runbook::run::Decision;
 use crate::runbook::step::AlarmInputs;
 use crate::text;
@@ -40,7 +40,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 item_id: outbox_item_id(plan.tracker.version, &event.event_id, "-closed"),
                 created_at: now,
                 lease_until: now + chrono_duration(self.settings.outbox_lease),
-                message: OutboundMessage::Lifecycle(notify::lifecycle_closed(closed, event)),
+                message: OutboundMessage::Lifecycle(render::lifecycle_closed(closed, event)),
             });
         }
         let mut messages: Vec<OutboundMessage> = decision
@@ -56,7 +56,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 .as_ref()
                 .map(|o| o.paged)
                 .unwrap_or(!decision.pages.is_empty());
-            messages.push(OutboundMessage::Lifecycle(notify::lifecycle(
+            messages.push(OutboundMessage::Lifecycle(render::lifecycle(
                 plan, event, transition, paged,
             )));
         }

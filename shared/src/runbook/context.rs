@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 
 use crate::intake::AlarmEvent;
 use crate::model::Transition;
-use crate::notify;
 use crate::ownership::Ownership;
 use crate::plan::Plan;
+use crate::render;
 use crate::runbook::Runbook;
 use crate::text;
 
@@ -58,7 +58,7 @@ pub fn alarm_context(
             "description_quoted": event.description.as_deref().map(quoted),
             "account": event.account.as_deref().map(line),
             "region": event.region.as_deref().map(line),
-            "console_url": notify::console_url(event),
+            "console_url": render::console_url(event),
             "suppressed_by": event.actions_suppressed_by.as_deref().map(line),
             "metrics": event.metrics.iter().map(|m| json!({
                 "namespace": m.namespace.as_deref().map(line),

@@ -23,9 +23,9 @@ use crate::model::Transition;
 use crate::model::{
     AlarmTracker, Notification, PendingStep, RunbookScope, StepEntry, StepPhase, StepStatus,
 };
-use crate::notify;
 use crate::ownership::Ownership;
 use crate::plan::{self, Plan};
+use crate::render;
 use crate::route::Route;
 use crate::runbook::context::{enrichment_context, scoped_context, with_plan, ENRICHMENT_KEY};
 use crate::runbook::spec::OnError;
@@ -457,7 +457,7 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
             if pages.iter().all(|p| p.route != route) {
                 let mut to_route = plan.clone();
                 to_route.ownership.route = route;
-                let mut page = notify::page(&to_route, input.event, Transition::Resolved);
+                let mut page = render::page(&to_route, input.event, Transition::Resolved);
                 page.produced_by = Some("klaxon/recovery-routes".into());
                 pages.push(page);
             }

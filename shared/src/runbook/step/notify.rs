@@ -10,9 +10,9 @@ use serde_saphyr::Spanned;
 
 use crate::intake::AlarmEvent;
 use crate::model::{Notification, StepStatus};
-use crate::notify::{self, MAX_MESSAGE_BYTES};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
+use crate::render::{self, MAX_MESSAGE_BYTES};
 use crate::route::Route;
 use crate::runbook::step::common::StepError;
 use crate::runbook::template::render;
@@ -72,7 +72,7 @@ pub fn render_notification(
     let first_line = match &config.sms {
         Some(sms) => text::bounded(
             &safe(text::single_line(&render(&sms.value, context)?)),
-            notify::SMS_LINE_BYTES,
+            render::SMS_LINE_BYTES,
         ),
         None => standard_first,
     };
@@ -95,9 +95,9 @@ pub fn render_notification(
         text::bounded(&format!("{first_line}\n\n{body}"), MAX_MESSAGE_BYTES)
     });
     let mut attributes = standard.attributes.clone();
-    attributes.insert(notify::attr::ROUTE.into(), route.as_str().into());
+    attributes.insert(render::attr::ROUTE.into(), route.as_str().into());
     attributes.insert(
-        notify::attr::SEVERITY.into(),
+        render::attr::SEVERITY.into(),
         ownership.severity.as_str().into(),
     );
     Ok(Notification {
@@ -138,7 +138,7 @@ pub(crate) fn notify_step(
             ),
         );
     };
-    let standard = notify::page(plan, event, transition);
+    let standard = render::page(plan, event, transition);
     let (mut page, status, summary) = match render_notification(config, ctx, own, &standard) {
         Ok(page) => {
             let summary = format!(

@@ -1,50 +1,18 @@
-//! Rendering of pages and lifecycle events. Pure: no AWS types.
-//!
-//! SNS design (docs/CONTRACTS.md): one topic per route; messages are published with the
-//! default `MessageStructure` (String), because SNS drops message attributes from messages
-//! published with `MessageStructure=json`, and subscribers filter on those attributes (the
-//! one opt-in exception is below). The
-//! body is plain text (SNS e-mail is text/plain): its first line is written to stand alone
-//! as an SMS (SMS subscribers receive the whole body, split or truncated by SNS); the rest
-//! is the e-mail body, with attacker-controlled text quoted. Chat integrations use the
-//! lifecycle event's `text.chat` (escaped for chat markup) or the SNS attributes.
-//! Security pages are redacted of addresses and ids; their unredacted copy
-//! (`email_message`) goes to e-mail only when `KLAXON_SECURITY_EMAIL_DETAIL` is on.
+//! The page for a transition: subject, SMS line, e-mail body, message attributes.
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
+use super::console::console_url;
+use super::{attr, MAX_MESSAGE_BYTES, SMS_LINE_BYTES};
 use crate::intake::{AlarmEvent, AlarmKind, MetricRef};
-use crate::model::{LifecycleEvent, Notification, Transition};
+use crate::model::{Notification, Transition};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
 use crate::text;
 
-/// SNS allows 256 KiB; we stay far below so that the outbox item holding the message
-/// (JSON-escaped) stays under DynamoDB's 400 KB item limit.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// One SMS segment is 140 bytes; the first line must say what matters within it.
-pub const SMS_LINE_BYTES: usize = 140;
 const MAX_REASON_BYTES: usize = 4096;
+
 const MAX_DESCRIPTION_BYTES: usize = 4096;
-
-/// Version of the lifecycle event `detail` schema.
-pub const LIFECYCLE_VERSION: &str = "1";
-/// `source` of every event Klaxon puts on its bus.
-pub const LIFECYCLE_SOURCE: &str = "klaxon";
-
-/// SNS message attribute names (all String). Public contract.
-pub mod attr {
-    pub const SEVERITY: &str = "severity";
-    pub const ENVIRONMENT: &str = "environment";
-    pub const SERVICE: &str = "service";
-    pub const TEAM: &str = "team";
-    pub const INCIDENT_ID: &str = "incident_id";
-    pub const TRANSITION: &str = "transition";
-    pub const ROUTE: &str = "route";
-    pub const SOURCE: &str = "source";
-}
 
 pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notification {
     let o = &plan.ownership;
@@ -235,78 +203,7 @@ pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notifica
     }
 }
 
-/// One finding of an analyst's escalation, as its page lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EscalatedFinding {
-    pub incident_id: Option<String>,
-    pub title: String,
-    pub severity: crate::severity::Severity,
-    pub outcome: crate::model::Outcome,
-}
-
-/// The one page of a Security Hub custom action: every finding it carries with its
-/// incident. Security route, redacted like every security page (the analyst's action name
-/// included); the findings' details stay on their timelines.
-pub fn escalation_page(
-    action: &str,
-    findings: &[EscalatedFinding],
-    ownership: &Ownership,
-) -> Notification {
-    let severity = findings
-        .iter()
-        .map(|f| f.severity)
-        .min()
-        .unwrap_or(crate::severity::Severity::Medium);
-    let mut o = ownership.clone();
-    o.severity = severity;
-    let tag = severity.as_str().to_ascii_uppercase();
-    let action = text::bounded(&text::single_line(action), 64);
-    let count = match findings.len() {
-        1 => "1 finding".to_string(),
-        n => format!("{n} findings"),
-    };
-    let first_incident = findings
-        .iter()
-        .find_map(|f| f.incident_id.clone())
-        .unwrap_or_else(|| "-".into());
-    let subject = text::sns_subject(&o.shown(format!(
-        "[{tag}][security] Security Hub custom action {action}: {count} escalated"
-    )));
-    let sms = text::bounded(
-        &o.shown(format!(
-            "{tag} security {first_incident}: {count} escalated by custom action {action}"
-        )),
-        SMS_LINE_BYTES,
-    );
-    let mut body = format!("{sms}\n\nAn analyst escalated {count} with the Security Hub custom action \"{action}\".\n\n");
-    for f in findings {
-        body.push_str(&format!(
-            "{:<12} {} [{}] {} ({})\n",
-            "Finding:",
-            f.incident_id.as_deref().unwrap_or("-"),
-            f.severity.as_str(),
-            f.title,
-            match f.outcome {
-                crate::model::Outcome::Opened => "incident opened",
-                crate::model::Outcome::Duplicate => "already handled",
-                _ => "escalation added to its open incident",
-            }
-        ));
-    }
-    body.push_str("\nThe findings' details are on each incident's timeline.\n");
-    let incident_id = first_incident.clone();
-    Notification {
-        route: o.route,
-        transition: Transition::Opened,
-        subject,
-        message: text::bounded(&o.shown(body.clone()), MAX_MESSAGE_BYTES),
-        attributes: attributes(&o, &incident_id, Transition::Opened),
-        email_message: o.security.then(|| text::bounded(&body, MAX_MESSAGE_BYTES)),
-        produced_by: Some("klaxon/custom-action".into()),
-    }
-}
-
-fn attributes(
+pub(crate) fn attributes(
     o: &Ownership,
     incident_id: &str,
     transition: Transition,
@@ -347,137 +244,15 @@ fn describe_metric(m: &MetricRef) -> String {
     )
 }
 
-/// Link to the alarm in the CloudWatch console; the name is percent-encoded so that a
-/// hostile name cannot change where the link points.
-pub fn console_url(event: &AlarmEvent) -> Option<String> {
-    if !event.kind.is_alarm() {
-        return None;
-    }
-    let region = event.region.as_deref()?;
-    if !region
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return None;
-    }
-    Some(format!(
-        "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#alarmsV2:alarm/{}",
-        percent_encode(&event.alarm_name)
-    ))
-}
-
-fn percent_encode(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    for byte in input.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// The lifecycle event of an incident that ended in the same commit as a newer one (its
-/// recovery was not seen; [`crate::model::ClosedIncident`]).
-pub fn lifecycle_closed(
-    closed: &crate::model::ClosedIncident,
-    event: &AlarmEvent,
-) -> LifecycleEvent {
-    let mut as_if = event.clone();
-    as_if.state = crate::intake::AlarmState::Ok;
-    as_if.state_timestamp = closed.update.last_state_at;
-    let plan = Plan {
-        incident_id: Some(closed.update.incident_id.clone()),
-        lifecycle: Some(Transition::Resolved),
-        resolution: closed.update.resolution,
-        ..Plan::unchanged(
-            crate::model::Outcome::Resolved,
-            crate::model::AlarmTracker::new(&event.alarm_arn),
-            closed.ownership.clone(),
-            closed.title.clone(),
-        )
-    };
-    lifecycle(&plan, &as_if, Transition::Resolved, closed.paged)
-}
-
-pub fn lifecycle(
-    plan: &Plan,
-    event: &AlarmEvent,
-    transition: Transition,
-    paged: bool,
-) -> LifecycleEvent {
-    let o = &plan.ownership;
-    // A one-line summary in three renderings, so consumers need not escape it themselves.
-    let summary = format!(
-        "{} {} {}: {} is {}",
-        o.severity.as_str().to_ascii_uppercase(),
-        if o.security {
-            "security"
-        } else {
-            o.environment.as_str()
-        },
-        plan.incident_id.as_deref().unwrap_or("-"),
-        plan.title,
-        event.state.as_str()
-    );
-    // Chat integrations post `text.chat`: for security incidents, no addresses or ids; the
-    // other free-text fields (names, tag values) likewise. Identifiers consumers correlate on
-    // (`dedup_key`, `resources`, `event_id`, `alarm.arn`) stay as they are.
-    let summary = o.shown(summary);
-    let shown = |value: &Option<String>| value.clone().map(|v| o.shown(v));
-    LifecycleEvent {
-        source: None,
-        detail_type: transition.detail_type().to_string(),
-        // Sanitised: EventBridge rejects resources with control characters.
-        resources: vec![text::bounded(&text::single_line(&event.alarm_arn), 1600)],
-        detail: json!({
-            "version": LIFECYCLE_VERSION,
-            "incident_id": plan.incident_id,
-            "dedup_key": text::for_log(&event.alarm_arn),
-            "transition": transition.as_str(),
-            "outcome": plan.outcome.as_str(),
-            "status": if transition == Transition::Resolved { "resolved" } else { "open" },
-            "severity": o.severity.as_str(),
-            "environment": o.shown(o.environment.clone()),
-            "production": o.production,
-            "service": shown(&o.service),
-            "team": shown(&o.team),
-            "route": o.route.as_str(),
-            "security": o.security,
-            "source": text::for_log(&event.source),
-            "paged": paged,
-            // How a resolved incident ended; only `recovered` and `recovery_inferred` are
-            // recoveries (the others: the alarm was deleted or replaced).
-            "resolution": plan.resolution.map(|r| r.as_str()),
-            "text": {
-                "plain": summary,
-                "chat": text::chat_escape(&summary),
-                "html": text::html_escape(&summary),
-            },
-            "alarm": {
-                "name": o.shown(plan.title.clone()),
-                "arn": text::for_log(&event.alarm_arn),
-                "kind": event.kind,
-                "state": event.state.as_str(),
-                "state_timestamp": event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                "previous_state": event.previous_state.map(|s| s.as_str()),
-                "actions_suppressed_by": event.actions_suppressed_by.as_deref().map(text::for_log),
-            },
-            "event_id": text::for_log(&event.event_id),
-        }),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::intake::{parse_value, Intake};
     use crate::ownership::from_tags;
     use crate::plan::plan;
     use chrono::Utc;
 
-    fn hostile_event() -> AlarmEvent {
+    pub(crate) fn hostile_event() -> AlarmEvent {
         let v = serde_json::json!({
             "id": "e1", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
             "account": "1", "region": "us-east-1",
@@ -596,23 +371,5 @@ mod tests {
         assert_eq!(n.attributes["transition"], "opened");
         assert!(!n.attributes.contains_key("service"));
         assert_eq!(n.route, crate::route::Route::Test);
-    }
-
-    #[test]
-    fn lifecycle_has_version_and_ids() {
-        let e = hostile_event();
-        let p = plan(None, &e, &from_tags(&[]), Utc::now());
-        let l = lifecycle(&p, &e, Transition::Opened, true);
-        assert_eq!(l.detail_type, "Incident Opened");
-        assert_eq!(l.detail["version"], "1");
-        assert_eq!(l.detail["incident_id"], serde_json::json!(p.incident_id));
-        assert!(!l.detail["alarm"]["name"].as_str().unwrap().contains('\n'));
-        let chat = l.detail["text"]["chat"].as_str().unwrap();
-        assert!(!chat.contains('<') && !chat.contains('\n'), "{chat}");
-        assert!(chat.contains("&lt;!channel&gt;"), "{chat}");
-        assert!(l.detail["text"]["html"]
-            .as_str()
-            .unwrap()
-            .contains("&lt;!channel&gt;"));
     }
 }

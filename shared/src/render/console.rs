@@ -1,0 +1,34 @@
+//! Links to the AWS console for the event's alarm or finding.
+
+use crate::intake::AlarmEvent;
+
+/// Link to the alarm in the CloudWatch console; the name is percent-encoded so that a
+/// hostile name cannot change where the link points.
+pub fn console_url(event: &AlarmEvent) -> Option<String> {
+    if !event.kind.is_alarm() {
+        return None;
+    }
+    let region = event.region.as_deref()?;
+    if !region
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return None;
+    }
+    Some(format!(
+        "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#alarmsV2:alarm/{}",
+        percent_encode(&event.alarm_name)
+    ))
+}
+
+fn percent_encode(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for byte in input.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
