@@ -9,10 +9,10 @@ use crate::error::KlaxonError;
 use crate::model::{PendingStep, StepEntry, StepPhase, StepRun, StepStatus};
 use crate::ownership;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
-use crate::runbook::run::{self};
 use crate::runbook::spec::OnError;
 use crate::runbook::step::{AfterPageEffect, AlarmInputs};
 use crate::runbook::Step;
+use crate::runbook::{after_page, enrich as early};
 use crate::text;
 
 impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
@@ -120,7 +120,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 status,
                 phase: StepPhase::AfterPage,
                 at: self.clock.now(),
-                duration_ms: run::elapsed_ms(started),
+                duration_ms: early::elapsed_ms(started),
                 attempts,
                 summary: text::bounded(&text::single_line(&summary), 1024),
                 detail: detail.map(|d| d.to_string()),
@@ -173,7 +173,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 Ok((summary, detail)) => return entry(StepStatus::Ok, attempt, summary, detail),
                 Err((message, retryable)) if retryable && attempt <= step.retries => {
                     tracing::warn!(step = %step.id, attempt, error = %message, "step failed; retrying");
-                    tokio::time::sleep(run::retry_delay(attempt - 1)).await;
+                    tokio::time::sleep(after_page::retry_delay(attempt - 1)).await;
                 }
                 Err((message, _)) => return entry(StepStatus::Failed, attempt, message, None),
             }

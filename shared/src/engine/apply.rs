@@ -19,8 +19,10 @@ use crate::plan;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::render;
 use crate::runbook::context as step_logic;
-use crate::runbook::run::{self, Decision, EarlyResults};
+use crate::runbook::decide::{self, Decision};
+use crate::runbook::enrich::{self as early, EarlyResults};
 use crate::runbook::step::AlarmInputs;
+use crate::runbook::walk;
 use crate::runbook::Catalog;
 use crate::severity::Severity;
 use crate::tags::TagOrigin;
@@ -129,18 +131,18 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 (Some(p), _) => return self.redeliver(p, tracker, event).await,
                 (None, _) => {
                     let prospective = plan::plan(tracker.as_ref(), event, &ownership, received_at);
-                    let walk = run::walk(
+                    let walk = walk::walk(
                         &selected,
                         &crate::runbook::context::with_plan(base_context.clone(), &prospective),
                         &ownership,
                         prospective.page.is_some(),
                     );
-                    run::enrich_before_page(self.lookups.source(), &walk, &inputs, &mut early)
+                    early::enrich_before_page(self.lookups.source(), &walk, &inputs, &mut early)
                         .await;
-                    let mut decision = run::decide(
+                    let mut decision = decide::decide(
                         &walk,
                         &early,
-                        &run::DecideInput {
+                        &decide::DecideInput {
                             tracker: tracker.as_ref(),
                             event,
                             ownership: &ownership,

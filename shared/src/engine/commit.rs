@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::render;
-use crate::runbook::run::Decision;
+use crate::runbook::decide::Decision;
 use crate::runbook::step::AlarmInputs;
 use crate::text;
 

@@ -1,7 +1,7 @@
 //! The engine: one event in, one atomic commit, the outbox delivered, the steps after the
 //! page run. Shared verbatim by the Lambda handlers (AWS adapters) and `klaxon replay`
 //! (memory). The flow, one file per stage: `receive` → `apply` (runbooks chosen, walked,
-//! decided by `runbook::run`) → `commit` → `outbox` (deliver, redeliver) → `after_page`;
+//! decided by `runbook::{walk, enrich, decide}`) → `commit` → `outbox` (deliver, redeliver) → `after_page`;
 //! `duplicate` for a redelivered event.
 
 mod after_page;

@@ -4,17 +4,23 @@
 //! templates. The format is documented in docs/RUNBOOKS.md.
 //!
 //! `load.rs` reads files, `validate.rs` checks them into a `compiled.rs` [`Runbook`],
-//! `catalog.rs` orders them and chooses the runbooks for an event; `run.rs` runs them.
+//! `catalog.rs` orders them and chooses the runbooks for an event. For one event they run as
+//! `walk.rs` (pure) → `enrich.rs` (before the page, under deadlines) → `decide.rs` (pure) →
+//! the engine's commit → `after_page.rs`; `step/` holds one file per step kind, `context.rs`
+//! and `template.rs` what conditions and templates see.
 
+pub mod after_page;
 mod catalog;
 mod compiled;
 pub mod context;
+pub mod decide;
+pub mod enrich;
 mod load;
-pub mod run;
 pub mod spec;
 pub mod step;
 pub mod template;
 mod validate;
+pub mod walk;
 
 pub use catalog::Catalog;
 pub use compiled::{LoadError, LoadMode, Runbook, Step, MAX_STEPS};

@@ -1,19 +1,8 @@
-//! Running the matched runbooks of one alarm event, in three parts:
-//!
-//! 1. [`walk`] (pure): classify and guard steps decide each runbook's ownership and which
-//!    steps run; the first `incident` step reached decides what happens to the incident.
-//! 2. [`enrich`] (CloudWatch): enrichment steps that a `notify` follows run before the page,
-//!    side by side, each under its deadline and without retries. A miss or an error never
-//!    holds the page: the step runs again after it.
-//! 3. [`decide`] (pure): the incident plan, the pages the `notify` steps render, the step
-//!    outcomes so far, and the steps left for after the page. The engine writes all of it in
-//!    one transaction, delivers the pages, then runs the rest ([`run_after_page`]).
-//!
-//! Conditions (`guard`, `classify`) see the alarm, its tags, the classification so far and
-//! the incident outcome, never enrichment (it may not have run); templates see everything.
+//! The decision (pure): the incident plan, the pages the `notify` steps render, the step
+//! outcomes so far and the steps left for after the page. The engine commits all of it in
+//! one transaction, delivers the pages, then runs the rest (`engine/after_page.rs`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -28,191 +17,16 @@ use crate::plan::{self, Plan};
 use crate::render;
 use crate::route::Route;
 use crate::runbook::context::{enrichment_context, scoped_context, with_plan, ENRICHMENT_KEY};
+use crate::runbook::enrich::{EarlyEnrichment, EarlyResults};
 use crate::runbook::spec::OnError;
 use crate::runbook::step::common::SUMMARY_BYTES;
 use crate::runbook::step::incident::{incident_outcome, IncidentVerb};
+use crate::runbook::step::notify::notify_step;
 use crate::runbook::step::StepKind;
-use crate::runbook::step::{
-    self, check, classify, notify::notify_step, AlarmInputs, Enriched, EnrichmentSource,
-};
 use crate::runbook::template;
+use crate::runbook::walk::{Planned, Walk};
 use crate::runbook::Runbook;
 use crate::text;
-
-/// What the walk decided for one step.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Planned {
-    Skipped(String),
-    /// A classify or guard step: done, with its summary.
-    Done(String),
-    Incident(IncidentVerb),
-    Notify,
-    EnrichBeforePage,
-    AfterPage,
-}
-
-#[derive(Debug)]
-pub struct RunbookWalk<'a> {
-    pub runbook: &'a Runbook,
-    pub ownership: Ownership,
-    /// One per step of the runbook, same order.
-    pub steps: Vec<Planned>,
-}
-
-#[derive(Debug)]
-pub struct Walk<'a> {
-    pub runbooks: Vec<RunbookWalk<'a>>,
-    /// The incident step that decides the incident: (runbook index, step index, verb).
-    pub decider: Option<(usize, usize, IncidentVerb)>,
-}
-
-/// `page_due`: whether the event's transition deserves a page (from the transition table);
-/// when it does not, no enrichment runs before the commit.
-pub fn walk<'a>(
-    selected: &[&'a Runbook],
-    base: &Value,
-    ownership: &Ownership,
-    page_due: bool,
-) -> Walk<'a> {
-    let mut walks = Vec::with_capacity(selected.len());
-    let mut decider = None;
-    for (r, runbook) in selected.iter().enumerate() {
-        let mut own = ownership.clone();
-        let mut ctx = scoped_context(base, runbook.name(), &own);
-        let mut planned = Vec::with_capacity(runbook.steps.len());
-        let mut stopped_by: Option<String> = None;
-        let notify_at = runbook
-            .steps
-            .iter()
-            .rposition(|s| matches!(s.kind, StepKind::Notify(_)));
-        for (i, step) in runbook.steps.iter().enumerate() {
-            if let Some(guard) = &stopped_by {
-                planned.push(Planned::Skipped(format!("skipped: `{guard}` did not hold")));
-                continue;
-            }
-            let p = match &step.kind {
-                StepKind::Classify(config) => {
-                    let c = classify::classify(config, &step.patterns, &ctx, &own);
-                    own = c.ownership;
-                    ctx = scoped_context(&ctx, runbook.name(), &own);
-                    Planned::Done(c.summary)
-                }
-                StepKind::Guard(_) => {
-                    let holds = step.patterns.first().is_some_and(|p| p.matches(&ctx));
-                    if holds {
-                        Planned::Done("condition holds".into())
-                    } else {
-                        stopped_by = Some(step.id.clone());
-                        let rest = runbook.steps.len() - i - 1;
-                        Planned::Done(format!(
-                            "condition does not hold: the {rest} remaining step(s) are skipped"
-                        ))
-                    }
-                }
-                StepKind::Check(config) => {
-                    let (holds, summary) = check::check(config, &ctx);
-                    if !holds {
-                        stopped_by = Some(step.id.clone());
-                        let rest = runbook.steps.len() - i - 1;
-                        Planned::Done(format!(
-                            "{summary}: the {rest} remaining step(s) are skipped"
-                        ))
-                    } else {
-                        Planned::Done(summary)
-                    }
-                }
-                StepKind::Incident(action) => {
-                    if decider.is_none() && action.action != IncidentVerb::Annotate {
-                        decider = Some((r, i, action.action));
-                    }
-                    Planned::Incident(action.action)
-                }
-                StepKind::Notify(_) => Planned::Notify,
-                kind if kind.is_enrichment() && notify_at.is_some_and(|n| n > i) => {
-                    Planned::EnrichBeforePage
-                }
-                _ => Planned::AfterPage,
-            };
-            planned.push(p);
-        }
-        // Enrichment waits before the commit only for a notify that will run and can page.
-        for i in 0..planned.len() {
-            let notify_ahead = planned[i + 1..].contains(&Planned::Notify);
-            if planned[i] == Planned::EnrichBeforePage && !(page_due && notify_ahead) {
-                planned[i] = Planned::AfterPage;
-            }
-        }
-        walks.push(RunbookWalk {
-            runbook,
-            ownership: own,
-            steps: planned,
-        });
-    }
-    Walk {
-        runbooks: walks,
-        decider,
-    }
-}
-
-/// The result of an enrichment step that ran before the page.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EarlyEnrichment {
-    Done {
-        enriched: Enriched,
-        duration_ms: u64,
-    },
-    /// Missed its deadline or failed: why, for the step that runs after the page.
-    Deferred(String),
-}
-
-/// Results of enrichment that ran before the page, by (runbook, step id).
-pub type EarlyResults = HashMap<(String, String), EarlyEnrichment>;
-
-/// Runs every enrichment step the walk wants before the page and `done` lacks, side by
-/// side, each under its own deadline and without retries.
-pub async fn enrich_before_page<M: EnrichmentSource>(
-    metrics: &M,
-    walk: &Walk<'_>,
-    inputs: &AlarmInputs,
-    done: &mut EarlyResults,
-) {
-    let mut wanted = Vec::new();
-    for w in &walk.runbooks {
-        for (step, planned) in w.runbook.steps.iter().zip(&w.steps) {
-            let key = (w.runbook.name().to_string(), step.id.clone());
-            if *planned == Planned::EnrichBeforePage && !done.contains_key(&key) {
-                wanted.push((key, step));
-            }
-        }
-    }
-    let runs = wanted.into_iter().map(|(key, step)| async move {
-        let deadline = Duration::from_millis(step.kind.deadline_ms().unwrap_or(1500));
-        let started = Instant::now();
-        let result =
-            match tokio::time::timeout(deadline, step::enrich(metrics, &step.kind, inputs)).await {
-                Ok(Ok(enriched)) => EarlyEnrichment::Done {
-                    enriched,
-                    duration_ms: elapsed_ms(started),
-                },
-                Ok(Err(e)) => EarlyEnrichment::Deferred(format!(
-                    "failed before the page ({})",
-                    text::for_log(&e.to_string())
-                )),
-                Err(_) => EarlyEnrichment::Deferred(format!(
-                    "missed its {} ms deadline before the page",
-                    deadline.as_millis()
-                )),
-            };
-        (key, result)
-    });
-    for (key, result) in futures_util::future::join_all(runs).await {
-        done.insert(key, result);
-    }
-}
-
-pub fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
 
 /// Everything decided before the page.
 #[derive(Debug, Clone)]
@@ -486,9 +300,4 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
 
 fn step_index(runbook: &Runbook, id: &str) -> usize {
     runbook.steps.iter().position(|s| s.id == id).unwrap_or(0)
-}
-
-/// Backoff between retries of an after-page step: 100 ms, 200 ms, 400 ms, ... at most 2 s.
-pub fn retry_delay(attempt: u32) -> Duration {
-    Duration::from_millis((100u64 << attempt.min(5)).min(2000))
 }
