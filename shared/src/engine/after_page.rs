@@ -9,7 +9,6 @@ use crate::error::KlaxonError;
 use crate::model::{PendingStep, StepEntry, StepPhase, StepRun, StepStatus};
 use crate::ownership;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
-use crate::runbook::spec::OnError;
 use crate::runbook::step::{AfterPageEffect, AlarmInputs};
 use crate::runbook::Step;
 use crate::runbook::{after_page, enrich as early};
@@ -146,22 +145,11 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 None,
             );
         };
-        let aborted_by = recorded.iter().find(|e| {
-            e.runbook == pending.runbook
-                && e.status == StepStatus::Failed
-                && e.seq < pending.seq
-                && runbook
-                    .step(&e.step)
-                    .is_some_and(|s| s.on_error == OnError::Abort)
-        });
-        if let Some(failed) = aborted_by {
+        if let Some(failed) = crate::runbook::abort::aborted_by(runbook, recorded, pending.seq) {
             return entry(
                 StepStatus::Skipped,
                 0,
-                format!(
-                    "skipped: step `{}` failed and aborts the runbook",
-                    failed.step
-                ),
+                crate::runbook::abort::skipped(failed),
                 None,
             );
         }

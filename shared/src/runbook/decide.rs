@@ -16,9 +16,9 @@ use crate::ownership::Ownership;
 use crate::plan::{self, Plan};
 use crate::render;
 use crate::route::Route;
+use crate::runbook::abort;
 use crate::runbook::context::{enrichment_context, scoped_context, with_plan, ENRICHMENT_KEY};
 use crate::runbook::enrich::{EarlyEnrichment, EarlyResults};
-use crate::runbook::spec::OnError;
 use crate::runbook::step::common::SUMMARY_BYTES;
 use crate::runbook::step::incident::{incident_outcome, IncidentVerb};
 use crate::runbook::step::notify::notify_step;
@@ -135,20 +135,22 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                 _ => None,
             }
         });
-        // (step id, seq) of a failed step whose on_error is abort.
-        let mut aborted_by: Option<(String, u32)> = None;
         for (i, planned) in w.steps.iter().enumerate() {
             let step = &runbook.steps[i];
             let this_seq = seq;
             seq += 1;
-            // `abort` stops the runbook's other steps, never a page.
-            if let (Some((failed, _)), false) = (&aborted_by, *planned == Planned::Notify) {
+            // A page is never skipped.
+            let failed = (*planned != Planned::Notify)
+                .then(|| abort::aborted_by(runbook, &entries, this_seq))
+                .flatten();
+            if let Some(failed) = failed {
+                let summary = abort::skipped(failed);
                 entries.push(entry(
                     this_seq,
                     runbook,
                     i,
                     StepStatus::Skipped,
-                    format!("skipped: step `{failed}` failed and aborts the runbook"),
+                    summary,
                     None,
                     0,
                 ));
@@ -231,12 +233,6 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                     (status, summary, None, 0)
                 }
             };
-            if status == StepStatus::Failed
-                && step.on_error == OnError::Abort
-                && aborted_by.is_none()
-            {
-                aborted_by = Some((step.id.clone(), this_seq));
-            }
             entries.push(entry(
                 this_seq,
                 runbook,
@@ -247,22 +243,27 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                 duration,
             ));
         }
-        if let Some((failed, failed_seq)) = &aborted_by {
-            // Steps of this runbook after the failed one, meant for after the page, do not
-            // run either; those before it still do.
-            let aborted = |p: &PendingStep| p.runbook == runbook.name() && p.seq > *failed_seq;
-            for p in pending.iter().filter(|p| aborted(p)) {
-                entries.push(entry(
-                    p.seq,
-                    runbook,
-                    step_index(runbook, &p.step),
-                    StepStatus::Skipped,
-                    format!("skipped: step `{failed}` failed and aborts the runbook"),
-                    None,
-                    0,
-                ));
-            }
-            pending.retain(|p| !aborted(p));
+        // Steps of this runbook left for after the page and after an aborting failure do
+        // not run either; those before it still do.
+        let aborted: Vec<(u32, String, String)> = pending
+            .iter()
+            .filter(|p| p.runbook == runbook.name())
+            .filter_map(|p| {
+                let failed = abort::aborted_by(runbook, &entries, p.seq)?;
+                Some((p.seq, p.step.clone(), abort::skipped(failed)))
+            })
+            .collect();
+        for (p_seq, p_step, summary) in aborted {
+            pending.retain(|p| !(p.runbook == runbook.name() && p.seq == p_seq));
+            entries.push(entry(
+                p_seq,
+                runbook,
+                step_index(runbook, &p_step),
+                StepStatus::Skipped,
+                summary,
+                None,
+                0,
+            ));
         }
     }
     // The recovery goes where the pages went, whatever route the runbooks chose for it.

@@ -9,6 +9,7 @@
 //! the engine's commit → `after_page.rs`; `step/` holds one file per step kind, `context.rs`
 //! and `template.rs` what conditions and templates see.
 
+pub mod abort;
 pub mod after_page;
 mod catalog;
 mod compiled;
