@@ -161,7 +161,7 @@ fn describe(value: &Value) -> String {
 /// rejected (another delivery path, a malformed event) or ignored.
 fn intake_verdict(raw: &[u8]) -> String {
     match intake::parse_bytes(raw) {
-        Ok(Intake::Alarm(_)) => "accepted".to_string(),
+        Ok(Intake::Change(_)) => "accepted".to_string(),
         Ok(Intake::Escalation(findings)) => format!(
             "accepted (a Security Hub custom action with {} finding(s))",
             findings.len()

@@ -99,7 +99,7 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("parse alarm event", |b| {
         b.iter(|| match parse_bytes(black_box(&raw)) {
-            Ok(Intake::Alarm(a)) => a.alarm_name.len(),
+            Ok(Intake::Change(a)) => a.alarm_name.len(),
             _ => 0,
         })
     });
@@ -110,7 +110,7 @@ fn benches(c: &mut Criterion) {
     .unwrap();
     c.bench_function("parse GuardDuty finding (redacted title, facts)", |b| {
         b.iter(|| match parse_bytes(black_box(&finding)) {
-            Ok(Intake::Alarm(a)) => a.alarm_name.len(),
+            Ok(Intake::Change(a)) => a.alarm_name.len(),
             _ => 0,
         })
     });

@@ -57,7 +57,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::model::{
-    AlarmTracker, Incident, IncidentStatus, OutboxItem, ProcessedEvent, Rejection, StepEntry,
+    Incident, IncidentStatus, KeyTracker, OutboxItem, ProcessedEvent, Rejection, StepEntry,
     StepRun, TimelineEntry,
 };
 
@@ -87,7 +87,7 @@ pub fn processed_item(p: &ProcessedEvent) -> JsonItem {
     item
 }
 
-pub fn tracker_item(t: &AlarmTracker) -> JsonItem {
+pub fn tracker_item(t: &KeyTracker) -> JsonItem {
     record(t, tracker_pk(&t.dedup_key), TRACKER_SK, "alarm_tracker")
 }
 

@@ -220,7 +220,7 @@ pub struct OpenIncidentRef {
 /// alarm's incidents goes through a conditional write on this record's `version`, which
 /// serialises concurrent deliveries for one alarm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlarmTracker {
+pub struct KeyTracker {
     pub dedup_key: String,
     pub version: u64,
     pub last_state: Option<AlarmState>,
@@ -278,9 +278,9 @@ impl PendingOutbox {
     }
 }
 
-impl AlarmTracker {
+impl KeyTracker {
     pub fn new(dedup_key: &str) -> Self {
-        AlarmTracker {
+        KeyTracker {
             dedup_key: dedup_key.to_string(),
             version: 0,
             last_state: None,
@@ -412,7 +412,7 @@ pub struct Commit {
     pub processed: ProcessedEvent,
     /// The tracker as it must be found (`None`: it must not exist yet).
     pub expected_tracker_version: Option<u64>,
-    pub tracker: AlarmTracker,
+    pub tracker: KeyTracker,
     pub incident: Option<IncidentChange>,
     pub timeline: Option<TimelineEntry>,
     /// An earlier incident resolved in the same transaction (a recovery seen late).
@@ -524,7 +524,9 @@ pub struct RunbookScope {
 pub struct StepRun {
     pub event_id: String,
     pub incident_id: Option<String>,
-    pub alarm_arn: String,
+    /// Stored as `alarm_arn` (the attribute name is a contract, docs/DATA-MODEL.md).
+    #[serde(rename = "alarm_arn")]
+    pub dedup_key: String,
     pub state_timestamp: DateTime<Utc>,
     /// Hop count of the event being handled (see `runbook::step::emit::HOPS_FIELD`).
     pub hops: u64,

@@ -94,7 +94,7 @@ pub fn from_tags(tags: &[(String, String)]) -> Ownership {
 /// `Severity` tag outranks it for Health events, and for security sources only when it is
 /// more severe. Security sources go to the security route whatever the environment,
 /// because their responders are SecOps, not the service's on-call.
-pub fn for_event(tags: &[(String, String)], event: &crate::intake::AlarmEvent) -> Ownership {
+pub fn for_event(tags: &[(String, String)], event: &crate::intake::StateChange) -> Ownership {
     let mut ownership = from_tags(tags);
     if let Some(signal) = &event.signal {
         let tagged_severity = tags.iter().any(|(k, v)| {

@@ -12,7 +12,7 @@ use crate::lookup::{
     HealthCheckReport, HistoryItem, MetricDatum, MetricQuery, MetricSeries, TargetHealth,
 };
 use crate::model::{
-    AlarmTracker, Commit, Delivery, Incident, LifecycleEvent, Notification, OutboxItem,
+    Commit, Delivery, Incident, KeyTracker, LifecycleEvent, Notification, OutboxItem,
     ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 
@@ -24,7 +24,7 @@ pub trait IncidentStore: Send + Sync {
         &self,
         event_id: &str,
         dedup_key: &str,
-    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError>> + Send;
+    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<KeyTracker>), KlaxonError>> + Send;
 
     /// Writes everything in `commit` atomically, or nothing.
     fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>> + Send;
@@ -138,7 +138,7 @@ pub trait LifecycleBus: Send + Sync {
 /// resource's, such as a security group named by a CloudTrail call (Resource Groups
 /// Tagging API `GetResources`).
 pub trait TagSource: Send + Sync {
-    fn alarm_tags(
+    fn resource_tags(
         &self,
         alarm_arn: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send;
@@ -209,7 +209,7 @@ impl<T: IncidentStore> IncidentStore for Arc<T> {
         &self,
         event_id: &str,
         dedup_key: &str,
-    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError>> + Send
+    ) -> impl Future<Output = Result<(Option<ProcessedEvent>, Option<KeyTracker>), KlaxonError>> + Send
     {
         (**self).load(event_id, dedup_key)
     }
@@ -350,11 +350,11 @@ impl<T: Metrics> Metrics for Arc<T> {
 }
 
 impl<T: TagSource> TagSource for Arc<T> {
-    fn alarm_tags(
+    fn resource_tags(
         &self,
         alarm_arn: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, KlaxonError>> + Send {
-        (**self).alarm_tags(alarm_arn)
+        (**self).resource_tags(alarm_arn)
     }
 }
 

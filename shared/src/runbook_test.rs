@@ -79,7 +79,7 @@ async fn run_one(
         }
     };
     let (backend, engine) = crate::memory::engine_with(settings.clone(), catalog.clone());
-    if let Ok(Intake::Alarm(alarm)) = intake::parse_bytes(&raw) {
+    if let Ok(Intake::Change(alarm)) = intake::parse_bytes(&raw) {
         // The test runs "just after" the event, so results do not depend on today's date.
         backend.set_now(alarm.state_timestamp + Duration::seconds(30));
         let tags: Vec<(&str, &str)> = test
@@ -91,9 +91,9 @@ async fn run_one(
         // security group named by a CloudTrail call).
         let tagged = match &alarm.tags {
             intake::EventTags::LookUp(arn) => arn.as_str(),
-            intake::EventTags::Provided(_) => alarm.alarm_arn.as_str(),
+            intake::EventTags::Provided(_) => alarm.dedup_key.as_str(),
         };
-        backend.set_alarm_tags(tagged, &tags);
+        backend.set_resource_tags(tagged, &tags);
         for (label, values) in &test.recorded.metrics {
             let n = i64::try_from(values.len()).unwrap_or(0);
             let points: Vec<_> = values

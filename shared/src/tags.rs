@@ -55,7 +55,7 @@ impl<T: TagSource> TagResolver<T> {
                 return Ok((tags.clone(), TagOrigin::Cache));
             }
         }
-        match self.source.alarm_tags(alarm_arn).await {
+        match self.source.resource_tags(alarm_arn).await {
             Ok(tags) => {
                 let mut cache = self.lock();
                 if cache.len() >= MAX_CACHED_ALARMS {
@@ -90,7 +90,7 @@ mod tests {
     #[tokio::test]
     async fn caches_within_ttl() {
         let backend = Arc::new(MemoryBackend::new());
-        backend.set_alarm_tags("arn:a", &[("Environment", "dev")]);
+        backend.set_resource_tags("arn:a", &[("Environment", "dev")]);
         let r = TagResolver::new(backend.clone(), Duration::from_secs(60));
         assert_eq!(r.tags("arn:a").await.unwrap().1, TagOrigin::Lookup);
         let (tags, origin) = r.tags("arn:a").await.unwrap();

@@ -431,7 +431,7 @@ async fn tags_are_looked_up_when_the_event_lacks_them() {
     let (backend, engine) = setup();
     let v = sample_json("alarm-metric-untagged-alarm.json");
     let arn = v["resources"][0].as_str().unwrap();
-    backend.set_alarm_tags(
+    backend.set_resource_tags(
         arn,
         &[
             ("environment", "QA"),

@@ -64,13 +64,13 @@ fn pk(item: &layout::JsonItem) -> String {
 async fn keys_of(event: &Value) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     match intake::parse_value(event) {
-        Ok(Intake::Alarm(e)) => {
-            keys.insert(layout::tracker_pk(&e.alarm_arn));
+        Ok(Intake::Change(e)) => {
+            keys.insert(layout::tracker_pk(&e.dedup_key));
             keys.insert(layout::processed_pk(&e.event_id));
         }
         Ok(Intake::Escalation(findings)) => {
             for e in findings {
-                keys.insert(layout::tracker_pk(&e.alarm_arn));
+                keys.insert(layout::tracker_pk(&e.dedup_key));
                 keys.insert(layout::processed_pk(&e.event_id));
             }
         }

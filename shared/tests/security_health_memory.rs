@@ -516,14 +516,14 @@ async fn no_runbook_can_move_a_security_incident_or_leak_by_sms() {
 #[test]
 fn sources_parse_to_state_changes_on_their_dedup_keys() {
     let parse = |name: &str| match intake::parse_bytes(&read(name)).unwrap() {
-        Intake::Alarm(event) => *event,
+        Intake::Change(event) => *event,
         other => panic!("{name}: {other:?}"),
     };
     let gd = parse("security/guardduty-ssh-bruteforce-high.json");
     assert!(gd.is_security());
     assert_eq!(gd.state, AlarmState::Alarm);
     assert!(gd
-        .alarm_arn
+        .dedup_key
         .ends_with("/finding/4ac7e6b1f0d2a9c35e8b17d2f60a9e41"));
     assert_eq!(
         gd.alarm_name,
@@ -533,7 +533,7 @@ fn sources_parse_to_state_changes_on_their_dedup_keys() {
 
     let config = parse("security/config-noncompliant.json");
     assert_eq!(
-        config.alarm_arn,
+        config.dedup_key,
         "config:123456789012:us-east-1:restricted-ssh:AWS::EC2::SecurityGroup:sg-0b7d6e5f4a3c2b190"
     );
     assert_eq!(
@@ -552,9 +552,9 @@ fn sources_parse_to_state_changes_on_their_dedup_keys() {
     );
     // Public events are the same for every account: keyed on the event and communication.
     assert!(
-        health.alarm_arn.ends_with("#public"),
+        health.dedup_key.ends_with("#public"),
         "{}",
-        health.alarm_arn
+        health.dedup_key
     );
 
     let sg = parse("security/cloudtrail-sg-ssh-private.json");
@@ -577,7 +577,7 @@ fn sources_parse_to_state_changes_on_their_dedup_keys() {
     let mut key: serde_json::Value =
         serde_json::from_slice(&read("security/cloudtrail-user-create-access-key.json")).unwrap();
     key["detail"]["responseElements"]["accessKey"]["userName"] = "198.51.100.9".into();
-    let Intake::Alarm(event) = intake::parse_value(&key).unwrap() else {
+    let Intake::Change(event) = intake::parse_value(&key).unwrap() else {
         panic!("parses")
     };
     assert_eq!(event.alarm_name, "access key created for user [redacted]");
@@ -758,7 +758,7 @@ async fn no_security_sample_pages_an_address_an_account_or_a_key() {
 #[test]
 fn finding_severities_follow_each_feeds_scale() {
     let severity = |v: &serde_json::Value| match intake::parse_value(v).unwrap() {
-        Intake::Alarm(event) => event.signal.as_ref().and_then(|s| s.severity),
+        Intake::Change(event) => event.signal.as_ref().and_then(|s| s.severity),
         other => panic!("{other:?}"),
     };
     let asff: serde_json::Value =
@@ -890,7 +890,7 @@ async fn aws_health_older_shape_pages_and_categories() {
 #[test]
 fn finding_tags_come_from_the_first_resource() {
     let tags = |name: &str| match intake::parse_bytes(&read(name)).unwrap() {
-        Intake::Alarm(event) => {
+        Intake::Change(event) => {
             let event = *event;
             event.tags
         }

@@ -5,8 +5,8 @@
 
 use chrono::{Duration, Utc};
 use klaxon::model::{
-    AlarmTracker, Commit, OutboundMessage, OutboxItem, Outcome, ProcessedEvent, StepEntry,
-    StepPhase, StepRun, StepStatus,
+    Commit, KeyTracker, OutboundMessage, OutboxItem, Outcome, ProcessedEvent, StepEntry, StepPhase,
+    StepRun, StepStatus,
 };
 use klaxon::ports::IncidentStore;
 use klaxon::runbook::{load_str, Catalog};
@@ -259,7 +259,7 @@ async fn step_records_round_trip_through_dynamodb() {
     let run = StepRun {
         event_id: "ev-1".into(),
         incident_id: None,
-        alarm_arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x".into(),
+        dedup_key: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x".into(),
         state_timestamp: now,
         hops: 0,
         metric_queries: vec![],
@@ -297,7 +297,7 @@ async fn step_records_round_trip_through_dynamodb() {
             writer: "w".into(),
         },
         expected_tracker_version: None,
-        tracker: AlarmTracker::new("k"),
+        tracker: KeyTracker::new("k"),
         incident: None,
         timeline: None,
         closed: None,

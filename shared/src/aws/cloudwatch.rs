@@ -58,7 +58,7 @@ fn alarm_name(alarm_arn: &str) -> &str {
 }
 
 impl TagSource for CloudWatch {
-    async fn alarm_tags(&self, alarm_arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
+    async fn resource_tags(&self, alarm_arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
         let output = self
             .client_for(alarm_arn)
             .list_tags_for_resource()

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::{CommitError, KlaxonError};
 use crate::item_size;
 use crate::model::{
-    AlarmTracker, Commit, Delivery, Incident, IncidentChange, IncidentStatus, IncidentUpdate,
+    Commit, Delivery, Incident, IncidentChange, IncidentStatus, IncidentUpdate, KeyTracker,
     OutboundMessage, OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::IncidentStore;
@@ -332,7 +332,7 @@ impl IncidentStore for DynamoDbStore {
         &self,
         event_id: &str,
         dedup_key: &str,
-    ) -> Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError> {
+    ) -> Result<(Option<ProcessedEvent>, Option<KeyTracker>), KlaxonError> {
         // Two independent reads in parallel: one round trip of latency.
         let (processed, tracker) = tokio::join!(
             self.get(processed_pk(event_id), PROCESSED_SK),
@@ -741,7 +741,7 @@ mod tests {
     #[test]
     fn the_size_check_measures_what_the_adapter_writes() {
         let raw = include_str!("../../../events/alarm-metric-prod-alarm.json");
-        let crate::intake::Intake::Alarm(event) =
+        let crate::intake::Intake::Change(event) =
             crate::intake::parse_value(&serde_json::from_str(raw).unwrap()).unwrap()
         else {
             panic!("an alarm")

@@ -28,9 +28,9 @@ impl AwsLookups {
 }
 
 impl TagSource for AwsLookups {
-    async fn alarm_tags(&self, arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
+    async fn resource_tags(&self, arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
         if arn.contains(":cloudwatch:") && arn.contains(":alarm:") {
-            self.cloudwatch.alarm_tags(arn).await
+            self.cloudwatch.resource_tags(arn).await
         } else {
             self.tagging.tags(arn).await
         }

@@ -9,7 +9,7 @@ use crate::error::KlaxonError;
 use crate::model::{PendingStep, StepEntry, StepPhase, StepRun, StepStatus};
 use crate::ownership;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
-use crate::runbook::step::{AfterPageEffect, AlarmInputs};
+use crate::runbook::step::{AfterPageEffect, LookupInputs};
 use crate::runbook::Step;
 use crate::runbook::{after_page, enrich as early};
 use crate::text;
@@ -207,8 +207,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     ) -> Result<(String, Option<Value>), (String, bool)> {
         let aws = |e: KlaxonError| (e.to_string(), e.is_retryable());
         if step.kind.is_enrichment() {
-            let inputs = AlarmInputs {
-                alarm_arn: run.alarm_arn.clone(),
+            let inputs = LookupInputs {
+                dedup_key: run.dedup_key.clone(),
                 state_timestamp: run.state_timestamp,
                 queries: run.metric_queries.clone(),
                 target_groups: run.target_groups.clone(),
@@ -226,7 +226,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         );
         let origin = crate::runbook::step::EffectOrigin {
             hops: run.hops,
-            alarm_arn: &run.alarm_arn,
+            dedup_key: &run.dedup_key,
             event_id: &run.event_id,
             step: &label,
         };

@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::commit::Attempt;
 use super::{chrono_duration, Engine, Report};
 use crate::error::{CommitError, KlaxonError};
-use crate::intake::{AlarmEvent, EventTags};
+use crate::intake::{EventTags, StateChange};
 use crate::model::Outcome;
 use crate::ownership;
 use crate::plan;
@@ -21,7 +21,7 @@ use crate::render;
 use crate::runbook::context as step_logic;
 use crate::runbook::decide::{self, Decision};
 use crate::runbook::enrich::{self as early, EarlyResults};
-use crate::runbook::step::AlarmInputs;
+use crate::runbook::step::LookupInputs;
 use crate::runbook::walk;
 use crate::runbook::Catalog;
 use crate::severity::Severity;
@@ -34,14 +34,14 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     /// finds the earlier findings done and sends the page once).
     pub(super) async fn handle_escalation(
         &self,
-        findings: &[AlarmEvent],
+        findings: &[StateChange],
         value: &Value,
         hops: u64,
     ) -> Result<Vec<Report>, KlaxonError> {
         let mut reports = Vec::with_capacity(findings.len());
         let mut listed: Vec<render::EscalatedFinding> = Vec::new();
         for finding in findings {
-            let mut report = self.handle_alarm(finding, value, hops, &listed).await?;
+            let mut report = self.handle_change(finding, value, hops, &listed).await?;
             listed.push(render::EscalatedFinding {
                 incident_id: report.incident_id.clone(),
                 title: finding.alarm_name.clone(),
@@ -63,9 +63,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
 
     /// `escalated`: for a finding of a custom action, the findings before it in the event
     /// (the last one's commit carries the page listing them all).
-    pub(super) async fn handle_alarm(
+    pub(super) async fn handle_change(
         &self,
-        event: &AlarmEvent,
+        event: &StateChange,
         value: &Value,
         hops: u64,
         escalated: &[render::EscalatedFinding],
@@ -75,21 +75,21 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         let span = tracing::info_span!(
             "alarm_event",
             event_id = %text::for_log(&event.event_id),
-            dedup_key = %text::for_log(&event.alarm_arn),
+            dedup_key = %text::for_log(&event.dedup_key),
             incident_id = tracing::field::Empty,
         );
         // Boxed: unboxed, the nested future type is deep enough to overflow rustc's query
         // depth when the handler's main computes its layout.
         Box::pin(
-            self.apply_alarm(event, value, hops, escalated, &span)
+            self.apply_change(event, value, hops, escalated, &span)
                 .instrument(span.clone()),
         )
         .await
     }
 
-    pub(super) async fn apply_alarm(
+    pub(super) async fn apply_change(
         &self,
-        event: &AlarmEvent,
+        event: &StateChange,
         value: &Value,
         hops: u64,
         escalated: &[render::EscalatedFinding],
@@ -105,8 +105,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             EventTags::LookUp(arn) => self.lookups.tags(arn).await?,
         };
         let mut ownership = ownership::for_event(&tags, event);
-        let dedup_key = event.alarm_arn.as_str();
-        let mut base_context = step_logic::alarm_context(event, &ownership, None, None);
+        let dedup_key = event.dedup_key.as_str();
+        let mut base_context = step_logic::event_context(event, &ownership, None, None);
         let selected = Catalog::choose(candidates, &base_context);
         if selected.is_empty() {
             return Ok(self.no_runbook(event));
@@ -114,9 +114,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         // A security runbook makes the event a security incident (never the reverse).
         if !ownership.security && selected.iter().any(|r| r.spec.security) {
             ownership = ownership::secured(ownership);
-            base_context = step_logic::alarm_context(event, &ownership, None, None);
+            base_context = step_logic::event_context(event, &ownership, None, None);
         }
-        let inputs = AlarmInputs::of(event);
+        let inputs = LookupInputs::of(event);
         // Enrichment that ran before the page, kept across commit attempts.
         let mut early = EarlyResults::new();
 
@@ -197,7 +197,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         })
     }
 
-    pub(super) fn no_runbook(&self, event: &AlarmEvent) -> Report {
+    pub(super) fn no_runbook(&self, event: &StateChange) -> Report {
         tracing::info!("no runbook matched; nothing to do");
         let mut report = Report::empty(Outcome::Ignored, Some(event.event_id.clone()));
         report.error = Some("no runbook matched the event".into());
@@ -209,7 +209,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     pub(super) async fn finish(
         &self,
         landed: Attempt,
-        event: &AlarmEvent,
+        event: &StateChange,
         tag_origin: TagOrigin,
         span: &tracing::Span,
     ) -> Result<Report, KlaxonError> {
@@ -231,7 +231,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             .as_ref()
             .map(|o| o.incident_id.as_str());
         let delivered = self
-            .deliver_in_order(outbox, &markers, open, &event.alarm_arn, None)
+            .deliver_in_order(outbox, &markers, open, &event.dedup_key, None)
             .await;
         let (notifications, lifecycle_events) = match delivered {
             Ok(d) => d,
@@ -255,7 +255,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             outcome: plan.outcome,
             event_id: Some(event.event_id.clone()),
             incident_id: plan.incident_id.clone(),
-            dedup_key: Some(event.alarm_arn.clone()),
+            dedup_key: Some(event.dedup_key.clone()),
             environment: Some(plan.ownership.environment.clone()),
             severity: Some(plan.ownership.severity),
             tag_origin: Some(tag_origin),
@@ -273,7 +273,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
 /// by the event's one page, which the last finding's commit carries, listing them all.
 fn escalate(
     decision: &mut Decision,
-    event: &AlarmEvent,
+    event: &StateChange,
     escalation: &crate::intake::Escalation,
     earlier: &[render::EscalatedFinding],
     now: DateTime<Utc>,

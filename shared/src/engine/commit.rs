@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{chrono_duration, Engine};
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::model::{
     Commit, OutboundMessage, OutboxItem, PendingOutbox, PendingStep, ProcessedEvent, StepRun,
 };
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::render;
 use crate::runbook::decide::Decision;
-use crate::runbook::step::AlarmInputs;
+use crate::runbook::step::LookupInputs;
 use crate::text;
 
 impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
@@ -21,12 +21,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     pub(super) fn commit_for(
         &self,
         decision: Decision,
-        event: &AlarmEvent,
+        event: &StateChange,
         expected_tracker_version: Option<u64>,
         now: DateTime<Utc>,
         writer: &str,
         hops: u64,
-        inputs: &AlarmInputs,
+        inputs: &LookupInputs,
     ) -> (Commit, Attempt) {
         let plan = &decision.plan;
         // The incident that ended unseen first (its lifecycle event on the bus before the
@@ -86,7 +86,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             (!decision.entries.is_empty() || !decision.pending.is_empty()).then(|| StepRun {
                 event_id: event.event_id.clone(),
                 incident_id: plan.incident_id.clone(),
-                alarm_arn: event.alarm_arn.clone(),
+                dedup_key: event.dedup_key.clone(),
                 state_timestamp: event.state_timestamp,
                 hops,
                 // Only what a step after the page will read: an alarm's metrics are in
@@ -109,7 +109,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         let mut commit = Commit {
             processed: ProcessedEvent {
                 event_id: event.event_id.clone(),
-                dedup_key: event.alarm_arn.clone(),
+                dedup_key: event.dedup_key.clone(),
                 outcome: plan.outcome,
                 incident_id: plan.incident_id.clone(),
                 processed_at: now,

@@ -3,8 +3,8 @@
 
 use super::{chrono_duration, Engine, Report};
 use crate::error::KlaxonError;
-use crate::intake::AlarmEvent;
-use crate::model::{AlarmTracker, Outcome, ProcessedEvent, StepRun};
+use crate::intake::StateChange;
+use crate::model::{KeyTracker, Outcome, ProcessedEvent, StepRun};
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::text;
 
@@ -14,13 +14,13 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     pub(super) async fn redeliver(
         &self,
         processed: ProcessedEvent,
-        tracker: Option<AlarmTracker>,
-        event: &AlarmEvent,
+        tracker: Option<KeyTracker>,
+        event: &StateChange,
     ) -> Result<Report, KlaxonError> {
         let mut report = Report::empty(Outcome::Duplicate, Some(event.event_id.clone()));
         report.dedup_key = Some(processed.dedup_key.clone());
         report.incident_id = processed.incident_id.clone();
-        let tracker = tracker.unwrap_or_else(|| AlarmTracker::new(&event.alarm_arn));
+        let tracker = tracker.unwrap_or_else(|| KeyTracker::new(&event.dedup_key));
         let (notifications, lifecycle_events) = self
             .redeliver_outbox(
                 &event.event_id,
@@ -30,7 +30,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                     .open_incident
                     .as_ref()
                     .map(|o| o.incident_id.as_str()),
-                &event.alarm_arn,
+                &event.dedup_key,
             )
             .await?;
         report.notifications = notifications;

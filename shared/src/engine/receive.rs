@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::{chrono_duration, Engine, Report, MAX_FUTURE_MINUTES};
 use crate::error::KlaxonError;
-use crate::intake::{self, AlarmEvent, Intake, InvalidEvent};
+use crate::intake::{self, Intake, InvalidEvent, StateChange};
 use crate::model::{Outcome, Rejection};
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
 use crate::runbook::step::emit::MAX_HOPS;
@@ -50,8 +50,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     /// A state change dated in the future would make every real event of the alarm `stale`
     /// until then; CloudWatch's clock is AWS's, so more than a few minutes ahead is invalid.
     pub(super) fn check_time(&self, intake: Intake) -> Result<Intake, InvalidEvent> {
-        let events: Vec<&AlarmEvent> = match &intake {
-            Intake::Alarm(event) => vec![event],
+        let events: Vec<&StateChange> = match &intake {
+            Intake::Change(event) => vec![event],
             Intake::Escalation(findings) => findings.iter().collect(),
             Intake::Ignored { .. } => Vec::new(),
         };
@@ -74,7 +74,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     /// `ops` only when it is an issue in a Region this deployment watches; any other is
     /// recorded at low, without a page (the `aws-health` runbook's guard reads `page`).
     pub(super) fn watch_health_region(&self, mut intake: Intake) -> Intake {
-        if let Intake::Alarm(event) = &mut intake {
+        if let Intake::Change(event) = &mut intake {
             let region = event.region.clone();
             if let Some(signal) = event.signal.as_deref_mut() {
                 let details = &mut signal.details;
@@ -125,7 +125,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 report.error = Some(reason);
                 Ok(vec![report])
             }
-            Intake::Alarm(event) => Ok(vec![self.handle_alarm(&event, value, hops, &[]).await?]),
+            Intake::Change(event) => Ok(vec![self.handle_change(&event, value, hops, &[]).await?]),
             Intake::Escalation(findings) => self.handle_escalation(&findings, value, hops).await,
         }
     }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::intake::event::{AlarmEvent, AlarmKind, AlarmState, EventTags, InvalidEvent, Signal};
+use crate::intake::event::{AlarmKind, AlarmState, EventTags, InvalidEvent, Signal, StateChange};
 use crate::intake::fields::{first_time, invalid, json_type};
 use crate::severity::Severity;
 use crate::text;
@@ -43,7 +43,7 @@ impl Envelope<'_> {
         invalid(self.id.clone(), reason)
     }
 
-    pub(in crate::intake) fn event(&self, kind: AlarmKind, parts: Parts) -> AlarmEvent {
+    pub(in crate::intake) fn event(&self, kind: AlarmKind, parts: Parts) -> StateChange {
         let security = parts.security;
         let evidence = evidence_json(&parts);
         // Redacted before it is cut, so that no half address survives the cut.
@@ -56,13 +56,13 @@ impl Envelope<'_> {
             };
             text::bounded(&one, 256)
         };
-        AlarmEvent {
+        StateChange {
             event_id: self.event_id.clone(),
             account: self.account.clone(),
             region: self.region.clone(),
             event_time: self.time,
             alarm_name: clean(&parts.title),
-            alarm_arn: parts.dedup_key,
+            dedup_key: parts.dedup_key,
             kind,
             description: parts.description,
             state: parts.state,
@@ -146,7 +146,7 @@ pub(in crate::intake) struct Parts {
     pub(in crate::intake) details: Value,
     pub(in crate::intake) count: Option<u64>,
     pub(in crate::intake) tags: EventTags,
-    /// Findings: the feed that delivered it (see `AlarmEvent::feed`).
+    /// Findings: the feed that delivered it (see `StateChange::feed`).
     pub(in crate::intake) feed: Option<&'static str>,
     pub(in crate::intake) route: Option<crate::route::Route>,
 }

@@ -135,13 +135,13 @@ pub struct Signal {
 /// A CloudWatch alarm state change, validated. Text fields are raw (attacker-controlled):
 /// escape them where they go.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AlarmEvent {
+pub struct StateChange {
     pub event_id: String,
     pub account: Option<String>,
     pub region: Option<String>,
     pub event_time: Option<DateTime<Utc>>,
     pub alarm_name: String,
-    pub alarm_arn: String,
+    pub dedup_key: String,
     pub kind: AlarmKind,
     pub description: Option<String>,
     pub state: AlarmState,
@@ -190,7 +190,7 @@ pub struct Escalation {
     pub count: usize,
 }
 
-impl AlarmEvent {
+impl StateChange {
     pub fn is_security(&self) -> bool {
         self.signal.as_ref().is_some_and(|s| s.security)
     }
@@ -230,9 +230,9 @@ impl AlarmEvent {
 /// The result of reading one delivered event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
-    Alarm(Box<AlarmEvent>),
+    Change(Box<StateChange>),
     /// A Security Hub custom action: each finding it carries, in order (one or more).
-    Escalation(Vec<AlarmEvent>),
+    Escalation(Vec<StateChange>),
     /// A well-formed event that this handler deliberately does nothing with.
     Ignored {
         event_id: Option<String>,

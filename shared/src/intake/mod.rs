@@ -1,7 +1,7 @@
-//! Intake: turns the raw JSON that EventBridge delivers into a typed [`AlarmEvent`], an
+//! Intake: turns the raw JSON that EventBridge delivers into a typed [`StateChange`], an
 //! event Klaxon deliberately ignores, or a rejection naming what is wrong.
 //!
-//! Every source becomes an [`AlarmEvent`]: a state change (ALARM opens, OK resolves,
+//! Every source becomes an [`StateChange`]: a state change (ALARM opens, OK resolves,
 //! INSUFFICIENT_DATA notes) on a deduplication key (`alarm_arn`: the alarm's ARN for
 //! CloudWatch, the finding id, the Health event, rule + resource for Config, call +
 //! resource for CloudTrail). Non-alarm sources carry a [`Signal`] with what is theirs; the
@@ -26,8 +26,8 @@ mod source;
 
 pub use detail_types::*;
 pub use event::{
-    AlarmEvent, AlarmKind, AlarmState, ConfigChange, ConfigOperation, Escalation, EventTags,
-    Intake, InvalidEvent, MetricRef, Signal,
+    AlarmKind, AlarmState, ConfigChange, ConfigOperation, Escalation, EventTags, Intake,
+    InvalidEvent, MetricRef, Signal, StateChange,
 };
 pub use fields::{arn_partition, parse_timestamp, partition_for_region};
 pub use parse::{parse_bytes, parse_bytes_value, parse_value, MAX_EVENT_BYTES};

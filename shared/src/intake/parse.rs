@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::intake::delivery;
 use crate::intake::detail_types::*;
 use crate::intake::envelope::Envelope;
-use crate::intake::event::{AlarmEvent, Intake, InvalidEvent, MAX_ARN_BYTES};
+use crate::intake::event::{Intake, InvalidEvent, StateChange, MAX_ARN_BYTES};
 use crate::intake::fields::{invalid, json_type, optional_str, parse_timestamp, required_str};
 use crate::intake::source;
 
@@ -86,7 +86,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     let id = Some(event_id.clone());
     let source = required_str(envelope.get("source"), "source", &id)?;
     let detail_type = required_str(envelope.get("detail-type"), "detail-type", &id)?;
-    type SourceParser = fn(&Envelope<'_>) -> Result<AlarmEvent, InvalidEvent>;
+    type SourceParser = fn(&Envelope<'_>) -> Result<StateChange, InvalidEvent>;
     let parser: Option<SourceParser> = match (source, detail_type) {
         (CLOUDWATCH_SOURCE, ALARM_STATE_CHANGE | ALARM_CONFIG_CHANGE) => Some(source::alarm::parse),
         ("aws.health", HEALTH_EVENT | HEALTH_ABUSE_EVENT) => Some(source::health::parse),
@@ -138,7 +138,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
             .collect(),
         detail,
     };
-    let too_long = |event: &AlarmEvent| event.alarm_arn.len() > MAX_ARN_BYTES;
+    let too_long = |event: &StateChange| event.dedup_key.len() > MAX_ARN_BYTES;
     let key_too_long = || {
         invalid(
             id.clone(),
@@ -156,7 +156,7 @@ pub fn parse_value(value: &Value) -> Result<Intake, InvalidEvent> {
     if too_long(&event) {
         return Err(key_too_long());
     }
-    Ok(Intake::Alarm(Box::new(event)))
+    Ok(Intake::Change(Box::new(event)))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::layout::{
     TTL_ATTRIBUTE,
 };
 use crate::model::{
-    AlarmTracker, Incident, IncidentStatus, OutboxItem, ProcessedEvent, StepEntry, StepRun,
+    Incident, IncidentStatus, KeyTracker, OutboxItem, ProcessedEvent, StepEntry, StepRun,
     TimelineEntry,
 };
 
@@ -29,7 +29,7 @@ pub fn processed(p: &ProcessedEvent) -> usize {
     ) + number_attr(TTL_ATTRIBUTE, p.expires_at.timestamp())
 }
 
-pub fn tracker(t: &AlarmTracker) -> usize {
+pub fn tracker(t: &KeyTracker) -> usize {
     record(t, &tracker_pk(&t.dedup_key), TRACKER_SK, "alarm_tracker")
 }
 
@@ -490,5 +490,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(step_run(&run), item_bytes(&layout::step_run_item(&run)));
+        // The stored attribute keeps its name (`alarm_arn`) whatever the field is called.
+        assert_eq!(run.dedup_key, "a");
+        assert_eq!(serde_json::to_value(&run).unwrap()["alarm_arn"], "a");
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::error::KlaxonError;
 use crate::lookup::{HealthCheckReport, HistoryItem, MetricDatum, TargetHealth};
 use crate::model::{
-    AlarmTracker, Incident, LifecycleEvent, Notification, OutboxItem, ProcessedEvent, Rejection,
+    Incident, KeyTracker, LifecycleEvent, Notification, OutboxItem, ProcessedEvent, Rejection,
     StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::Clock;
@@ -51,7 +51,7 @@ pub struct PutOnBus {
 #[derive(Default)]
 struct State {
     processed: HashMap<String, ProcessedEvent>,
-    trackers: HashMap<String, AlarmTracker>,
+    trackers: HashMap<String, KeyTracker>,
     incidents: BTreeMap<String, Incident>,
     timelines: HashMap<String, BTreeMap<(DateTime<Utc>, String), TimelineEntry>>,
     outbox: BTreeMap<(String, String), OutboxItem>,
@@ -177,7 +177,7 @@ impl MemoryBackend {
         self.lock().tag_faults.push_back(error);
     }
 
-    pub fn set_alarm_tags(&self, alarm_arn: &str, tags: &[(&str, &str)]) {
+    pub fn set_resource_tags(&self, alarm_arn: &str, tags: &[(&str, &str)]) {
         self.lock().tags.insert(
             alarm_arn.to_string(),
             tags.iter()

@@ -56,7 +56,7 @@ impl LifecycleBus for MemoryBackend {
 }
 
 impl TagSource for MemoryBackend {
-    async fn alarm_tags(&self, alarm_arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
+    async fn resource_tags(&self, alarm_arn: &str) -> Result<Vec<(String, String)>, KlaxonError> {
         let mut s = self.lock();
         s.tag_lookups += 1;
         if let Some(error) = s.tag_faults.pop_front() {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{CommitFault, MemoryBackend};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
-    AlarmTracker, Commit, Delivery, Incident, IncidentChange, IncidentStatus, OutboxItem,
+    Commit, Delivery, Incident, IncidentChange, IncidentStatus, KeyTracker, OutboxItem,
     ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::IncidentStore;
@@ -16,7 +16,7 @@ impl IncidentStore for MemoryBackend {
         &self,
         event_id: &str,
         dedup_key: &str,
-    ) -> Result<(Option<ProcessedEvent>, Option<AlarmTracker>), KlaxonError> {
+    ) -> Result<(Option<ProcessedEvent>, Option<KeyTracker>), KlaxonError> {
         let s = self.lock();
         Ok((
             s.processed.get(event_id).cloned(),

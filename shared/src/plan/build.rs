@@ -3,21 +3,18 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::model::{
-    AlarmTracker, EntryKind, Evidence, Incident, IncidentChange, IncidentStatus, OpenIncidentRef,
+    EntryKind, Evidence, Incident, IncidentChange, IncidentStatus, KeyTracker, OpenIncidentRef,
     Outcome, TimelineEntry,
 };
 use crate::ownership::Ownership;
 
 /// The tracker as found (a new one for a key seen first) and the next version to write.
-pub(super) fn versions(
-    tracker: Option<&AlarmTracker>,
-    dedup_key: &str,
-) -> (AlarmTracker, AlarmTracker) {
+pub(super) fn versions(tracker: Option<&KeyTracker>, dedup_key: &str) -> (KeyTracker, KeyTracker) {
     let previous = tracker
         .cloned()
-        .unwrap_or_else(|| AlarmTracker::new(dedup_key));
+        .unwrap_or_else(|| KeyTracker::new(dedup_key));
     let mut next = previous.clone();
     next.version = previous.version + 1;
     (previous, next)
@@ -26,9 +23,9 @@ pub(super) fn versions(
 /// Opens incident `id` on the tracker (its open incident and last incident) and returns
 /// the record to create.
 pub(super) fn open_new(
-    next: &mut AlarmTracker,
+    next: &mut KeyTracker,
     id: &str,
-    event: &AlarmEvent,
+    event: &StateChange,
     ownership: &Ownership,
     title: &str,
     received_at: DateTime<Utc>,
@@ -56,7 +53,7 @@ pub(super) fn open_new(
 /// The record of an incident this event opens.
 pub(super) fn new_incident(
     id: &str,
-    event: &AlarmEvent,
+    event: &StateChange,
     ownership: &Ownership,
     title: &str,
     received_at: DateTime<Utc>,
@@ -64,10 +61,10 @@ pub(super) fn new_incident(
 ) -> Incident {
     Incident {
         incident_id: id.to_string(),
-        dedup_keys: vec![event.alarm_arn.clone()],
+        dedup_keys: vec![event.dedup_key.clone()],
         status: IncidentStatus::Open,
         title: title.to_string(),
-        alarm_arn: event.alarm_arn.clone(),
+        alarm_arn: event.dedup_key.clone(),
         alarm_kind: event.kind,
         account: event.account.clone(),
         region: event.region.clone(),
@@ -88,7 +85,7 @@ pub(super) fn new_incident(
 
 /// An event that says it opened and ended before it was delivered (see `intake`'s Health
 /// parser: `details.ended_on_arrival`).
-pub(super) fn ended_on_arrival(event: &AlarmEvent) -> bool {
+pub(super) fn ended_on_arrival(event: &StateChange) -> bool {
     event
         .signal
         .as_ref()
@@ -97,7 +94,7 @@ pub(super) fn ended_on_arrival(event: &AlarmEvent) -> bool {
 
 /// The event's entry on an incident's timeline, at its state (or configuration) time.
 pub(super) fn event_entry(
-    event: &AlarmEvent,
+    event: &StateChange,
     evidence: &Evidence,
     incident_id: &str,
     outcome: Outcome,
@@ -121,7 +118,7 @@ pub(super) fn event_entry(
 }
 
 /// The raw facts of the event, for the timeline.
-pub(super) fn evidence(event: &AlarmEvent, received_at: DateTime<Utc>) -> Evidence {
+pub(super) fn evidence(event: &StateChange, received_at: DateTime<Utc>) -> Evidence {
     Evidence {
         event_id: event.event_id.clone(),
         state: event.state,
@@ -138,7 +135,7 @@ pub(super) fn evidence(event: &AlarmEvent, received_at: DateTime<Utc>) -> Eviden
 }
 
 /// The open incident's ownership (what its pages used), else the event's.
-pub(super) fn open_ownership(tracker: &AlarmTracker, ownership: &Ownership) -> Ownership {
+pub(super) fn open_ownership(tracker: &KeyTracker, ownership: &Ownership) -> Ownership {
     tracker
         .open_incident
         .as_ref()

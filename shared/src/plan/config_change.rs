@@ -7,9 +7,9 @@ use super::build::*;
 use super::stale::*;
 use super::Plan;
 use super::MAX_TITLE_BYTES;
-use crate::intake::{AlarmEvent, ConfigChange, ConfigOperation};
+use crate::intake::{ConfigChange, ConfigOperation, StateChange};
 use crate::model::{
-    AlarmTracker, IncidentChange, IncidentStatus, IncidentUpdate, Outcome, Resolution, Transition,
+    IncidentChange, IncidentStatus, IncidentUpdate, KeyTracker, Outcome, Resolution, Transition,
 };
 use crate::ownership::Ownership;
 use crate::text;
@@ -26,13 +26,13 @@ use crate::text;
 /// A resolution here is flagged ([`Resolution::is_recovery`] false) and tells the routes
 /// that were paged, in words that say it is not a recovery.
 pub(super) fn plan_config(
-    tracker: Option<&AlarmTracker>,
-    event: &AlarmEvent,
+    tracker: Option<&KeyTracker>,
+    event: &StateChange,
     change: &ConfigChange,
     ownership: &Ownership,
     received_at: DateTime<Utc>,
 ) -> Plan {
-    let (previous, mut next) = versions(tracker, &event.alarm_arn);
+    let (previous, mut next) = versions(tracker, &event.dedup_key);
     let title = text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES);
     let at = event.state_timestamp;
     let operation = change.operation.as_str();

@@ -7,9 +7,9 @@ use super::build::*;
 use super::pages::*;
 use super::Plan;
 use super::{incident_id, MAX_TITLE_BYTES};
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::model::{
-    AlarmTracker, IncidentChange, IncidentStatus, IncidentUpdate, Outcome, Transition,
+    IncidentChange, IncidentStatus, IncidentUpdate, KeyTracker, Outcome, Transition,
 };
 use crate::ownership::Ownership;
 use crate::text;
@@ -19,13 +19,13 @@ use crate::text;
 /// if none is open, else adds "escalated by custom action <name>" to its timeline. The page
 /// is the engine's: one per event, listing every finding (`notify::escalation_page`).
 pub(super) fn plan_escalation(
-    tracker: Option<&AlarmTracker>,
-    event: &AlarmEvent,
+    tracker: Option<&KeyTracker>,
+    event: &StateChange,
     escalation: &crate::intake::Escalation,
     ownership: &Ownership,
     received_at: DateTime<Utc>,
 ) -> Plan {
-    let (previous, mut next) = versions(tracker, &event.alarm_arn);
+    let (previous, mut next) = versions(tracker, &event.dedup_key);
     let title = text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES);
     let evidence = evidence(event, received_at);
     let action = text::for_log(&escalation.action);
@@ -59,7 +59,7 @@ pub(super) fn plan_escalation(
             )
         },
         None => {
-            let id = incident_id(&event.alarm_arn, &event.event_id, event.state_timestamp);
+            let id = incident_id(&event.dedup_key, &event.event_id, event.state_timestamp);
             let opened = open_new(&mut next, &id, event, ownership, &title, received_at, false);
             Plan {
                 incident: Some(opened),

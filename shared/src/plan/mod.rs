@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    AlarmTracker, ClosedIncident, IncidentChange, IncidentUpdate, OpenIncidentRef, Outcome,
+    ClosedIncident, IncidentChange, IncidentUpdate, KeyTracker, OpenIncidentRef, Outcome,
     Resolution, TimelineEntry, Transition,
 };
 use crate::ownership::Ownership;
@@ -40,7 +40,7 @@ pub const MAX_TITLE_BYTES: usize = 512;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub outcome: Outcome,
-    pub tracker: AlarmTracker,
+    pub tracker: KeyTracker,
     pub incident: Option<IncidentChange>,
     /// The incident this event concerns (opened, updated, resolved, or where a stale event
     /// is filed as evidence).
@@ -72,7 +72,7 @@ impl Plan {
     /// ownership and title messages would carry.
     pub fn unchanged(
         outcome: Outcome,
-        tracker: AlarmTracker,
+        tracker: KeyTracker,
         ownership: Ownership,
         title: String,
     ) -> Plan {
@@ -100,7 +100,7 @@ impl Plan {
     fn on_open(
         open: &OpenIncidentRef,
         outcome: Outcome,
-        tracker: AlarmTracker,
+        tracker: KeyTracker,
         update: IncidentUpdate,
         entry: TimelineEntry,
     ) -> Plan {

@@ -3,8 +3,8 @@
 
 use super::build::open_ownership;
 use super::Plan;
-use crate::intake::{AlarmEvent, AlarmKind};
-use crate::model::{AlarmTracker, Outcome, TimelineEntry};
+use crate::intake::{AlarmKind, StateChange};
+use crate::model::{KeyTracker, Outcome, TimelineEntry};
 use crate::ownership::Ownership;
 
 /// Whether the event is older than the last state applied for its key.
@@ -15,7 +15,7 @@ use crate::ownership::Ownership;
 /// - Findings are ordered by the source's update time; on a tie, a later envelope time
 ///   moves on only within the feed that set the last state (Security Hub keeps `UpdatedAt`
 ///   when an analyst changes the workflow), and a copy from another feed is stale.
-pub(super) fn is_stale(previous: &AlarmTracker, event: &AlarmEvent) -> bool {
+pub(super) fn is_stale(previous: &KeyTracker, event: &StateChange) -> bool {
     let Some(last) = previous.last_state_at else {
         return false;
     };
@@ -42,8 +42,8 @@ pub(super) fn is_stale(previous: &AlarmTracker, event: &AlarmEvent) -> bool {
 
 /// Evidence only: filed on the open incident, or the last one for the key.
 pub(super) fn stale_plan(
-    previous: &AlarmTracker,
-    next: AlarmTracker,
+    previous: &KeyTracker,
+    next: KeyTracker,
     ownership: &Ownership,
     title: String,
     entry: impl Fn(&str) -> TimelineEntry,

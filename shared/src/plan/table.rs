@@ -8,17 +8,17 @@ use super::escalation::*;
 use super::stale::*;
 use super::Plan;
 use super::{incident_id, MAX_TITLE_BYTES};
-use crate::intake::{AlarmEvent, AlarmState};
+use crate::intake::{AlarmState, StateChange};
 use crate::model::{
-    AlarmTracker, ClosedIncident, EntryKind, Incident, IncidentChange, IncidentStatus,
-    IncidentUpdate, OpenIncidentRef, Outcome, Resolution, TimelineEntry, Transition,
+    ClosedIncident, EntryKind, Incident, IncidentChange, IncidentStatus, IncidentUpdate,
+    KeyTracker, OpenIncidentRef, Outcome, Resolution, TimelineEntry, Transition,
 };
 use crate::ownership::Ownership;
 use crate::text;
 
 pub fn plan(
-    tracker: Option<&AlarmTracker>,
-    event: &AlarmEvent,
+    tracker: Option<&KeyTracker>,
+    event: &StateChange,
     ownership: &Ownership,
     received_at: DateTime<Utc>,
 ) -> Plan {
@@ -28,8 +28,8 @@ pub fn plan(
     if let Some(escalation) = event.escalation.as_deref() {
         return plan_escalation(tracker, event, escalation, ownership, received_at);
     }
-    let dedup_key = event.alarm_arn.as_str();
-    let (previous, mut next) = versions(tracker, &event.alarm_arn);
+    let dedup_key = event.dedup_key.as_str();
+    let (previous, mut next) = versions(tracker, &event.dedup_key);
     let title = text::bounded(&text::single_line(&event.alarm_name), MAX_TITLE_BYTES);
     let suppressed = event.actions_suppressed_by.is_some();
     let evidence = evidence(event, received_at);
@@ -260,14 +260,14 @@ mod tests {
     use crate::plan::incident_id;
     use chrono::TimeZone;
 
-    fn event(id: &str, state: AlarmState, minute: u32) -> AlarmEvent {
-        AlarmEvent {
+    fn event(id: &str, state: AlarmState, minute: u32) -> StateChange {
+        StateChange {
             event_id: id.into(),
             account: Some("123456789012".into()),
             region: Some("us-east-1".into()),
             event_time: None,
             alarm_name: "cpu".into(),
-            alarm_arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu".into(),
+            dedup_key: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu".into(),
             kind: AlarmKind::Metric,
             description: None,
             state,
@@ -294,7 +294,7 @@ mod tests {
         Utc.with_ymd_and_hms(2024, 5, 1, 13, 0, 0).unwrap()
     }
 
-    fn apply(tracker: Option<&AlarmTracker>, e: &AlarmEvent) -> Plan {
+    fn apply(tracker: Option<&KeyTracker>, e: &StateChange) -> Plan {
         plan(tracker, e, &from_tags(&[]), now())
     }
 

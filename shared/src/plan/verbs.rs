@@ -7,20 +7,20 @@ use super::build::*;
 use super::table::*;
 use super::Plan;
 use super::MAX_TITLE_BYTES;
-use crate::intake::{AlarmEvent, AlarmState};
-use crate::model::{AlarmTracker, Outcome};
+use crate::intake::{AlarmState, StateChange};
+use crate::model::{KeyTracker, Outcome};
 use crate::ownership::Ownership;
 use crate::text;
 
 /// The plan when no runbook has an incident step: the alarm's state order is kept, and the
 /// open incident (if any) is named so that steps can refer to it, but nothing changes.
 pub fn observe(
-    tracker: Option<&AlarmTracker>,
-    event: &AlarmEvent,
+    tracker: Option<&KeyTracker>,
+    event: &StateChange,
     ownership: &Ownership,
     _received_at: DateTime<Utc>,
 ) -> Plan {
-    let (previous, mut next) = versions(tracker, &event.alarm_arn);
+    let (previous, mut next) = versions(tracker, &event.dedup_key);
     if event.config.is_some() {
         if previous
             .last_config_at
@@ -56,8 +56,8 @@ pub fn observe(
 /// tracker keep the state the event really carried.
 pub fn plan_as(
     state: AlarmState,
-    tracker: Option<&AlarmTracker>,
-    event: &AlarmEvent,
+    tracker: Option<&KeyTracker>,
+    event: &StateChange,
     ownership: &Ownership,
     received_at: DateTime<Utc>,
 ) -> Plan {

@@ -1,10 +1,10 @@
 //! Links to the AWS console for the event's alarm or finding.
 
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 
 /// Link to the alarm in the CloudWatch console; the name is percent-encoded so that a
 /// hostile name cannot change where the link points.
-pub fn console_url(event: &AlarmEvent) -> Option<String> {
+pub fn console_url(event: &StateChange) -> Option<String> {
     if !event.kind.is_alarm() {
         return None;
     }

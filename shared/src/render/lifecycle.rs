@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::LIFECYCLE_VERSION;
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::model::{LifecycleEvent, Transition};
 use crate::plan::Plan;
 use crate::text;
@@ -12,7 +12,7 @@ use crate::text;
 /// recovery was not seen; [`crate::model::ClosedIncident`]).
 pub fn lifecycle_closed(
     closed: &crate::model::ClosedIncident,
-    event: &AlarmEvent,
+    event: &StateChange,
 ) -> LifecycleEvent {
     let mut as_if = event.clone();
     as_if.state = crate::intake::AlarmState::Ok;
@@ -23,7 +23,7 @@ pub fn lifecycle_closed(
         resolution: closed.update.resolution,
         ..Plan::unchanged(
             crate::model::Outcome::Resolved,
-            crate::model::AlarmTracker::new(&event.alarm_arn),
+            crate::model::KeyTracker::new(&event.dedup_key),
             closed.ownership.clone(),
             closed.title.clone(),
         )
@@ -33,7 +33,7 @@ pub fn lifecycle_closed(
 
 pub fn lifecycle(
     plan: &Plan,
-    event: &AlarmEvent,
+    event: &StateChange,
     transition: Transition,
     paged: bool,
 ) -> LifecycleEvent {
@@ -60,11 +60,11 @@ pub fn lifecycle(
         source: None,
         detail_type: transition.detail_type().to_string(),
         // Sanitised: EventBridge rejects resources with control characters.
-        resources: vec![text::bounded(&text::single_line(&event.alarm_arn), 1600)],
+        resources: vec![text::bounded(&text::single_line(&event.dedup_key), 1600)],
         detail: json!({
             "version": LIFECYCLE_VERSION,
             "incident_id": plan.incident_id,
-            "dedup_key": text::for_log(&event.alarm_arn),
+            "dedup_key": text::for_log(&event.dedup_key),
             "transition": transition.as_str(),
             "outcome": plan.outcome.as_str(),
             "status": if transition == Transition::Resolved { "resolved" } else { "open" },
@@ -87,7 +87,7 @@ pub fn lifecycle(
             },
             "alarm": {
                 "name": o.shown(plan.title.clone()),
-                "arn": text::for_log(&event.alarm_arn),
+                "arn": text::for_log(&event.dedup_key),
                 "kind": event.kind,
                 "state": event.state.as_str(),
                 "state_timestamp": event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),

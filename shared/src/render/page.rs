@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::console::console_url;
 use super::{attr, MAX_MESSAGE_BYTES, SMS_LINE_BYTES};
-use crate::intake::{AlarmEvent, AlarmKind, MetricRef};
+use crate::intake::{AlarmKind, MetricRef, StateChange};
 use crate::model::{Notification, Transition};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
@@ -14,7 +14,7 @@ const MAX_REASON_BYTES: usize = 4096;
 
 const MAX_DESCRIPTION_BYTES: usize = 4096;
 
-pub fn page(plan: &Plan, event: &AlarmEvent, transition: Transition) -> Notification {
+pub fn page(plan: &Plan, event: &StateChange, transition: Transition) -> Notification {
     let o = &plan.ownership;
     let incident_id = plan.incident_id.as_deref().unwrap_or("-");
     use crate::model::Resolution;
@@ -252,7 +252,7 @@ pub(super) mod tests {
     use crate::plan::plan;
     use chrono::Utc;
 
-    pub(crate) fn hostile_event() -> AlarmEvent {
+    pub(crate) fn hostile_event() -> StateChange {
         let v = serde_json::json!({
             "id": "e1", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
             "account": "1", "region": "us-east-1",
@@ -264,7 +264,7 @@ pub(super) mod tests {
             }
         });
         match parse_value(&v).unwrap() {
-            Intake::Alarm(a) => *a,
+            Intake::Change(a) => *a,
             _ => unreachable!(),
         }
     }
@@ -342,7 +342,7 @@ pub(super) mod tests {
                 "configuration": {"description": "d".repeat(4096), "metrics": metrics}
             }
         });
-        let Intake::Alarm(e) = parse_value(&v).unwrap() else {
+        let Intake::Change(e) = parse_value(&v).unwrap() else {
             panic!("an alarm")
         };
         let p = plan(None, &e, &from_tags(&[]), Utc::now());

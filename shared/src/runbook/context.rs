@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::model::Transition;
 use crate::ownership::Ownership;
 use crate::plan::Plan;
@@ -20,8 +20,8 @@ use crate::text;
 pub const ENRICHMENT_KEY: &str = "enrichment";
 
 /// The context of an alarm event, as conditions and templates see it.
-pub fn alarm_context(
-    event: &AlarmEvent,
+pub fn event_context(
+    event: &StateChange,
     ownership: &Ownership,
     incident_id: Option<&str>,
     transition: Option<Transition>,
@@ -45,7 +45,7 @@ pub fn alarm_context(
         "runbook": Value::Null,
         "alarm": {
             "name": line(&event.alarm_name),
-            "arn": line(&event.alarm_arn),
+            "arn": line(&event.dedup_key),
             "kind": event.kind.as_str(),
             "state": event.state.as_str(),
             "previous_state": event.previous_state.map(|s| s.as_str()),
@@ -138,7 +138,7 @@ pub fn sample_context() -> Value {
                    "configuration": {"description": "d", "metrics": []}}
     }));
     match event {
-        Ok(crate::intake::Intake::Alarm(a)) => alarm_context(
+        Ok(crate::intake::Intake::Change(a)) => event_context(
             &a,
             &crate::ownership::from_tags(&[]),
             Some("INC-20240501-0000000000"),

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::intake::{AlarmEvent, AlarmState};
+use crate::intake::{AlarmState, StateChange};
 use crate::model::Transition;
 use crate::model::{
-    AlarmTracker, Notification, PendingStep, RunbookScope, StepEntry, StepPhase, StepStatus,
+    KeyTracker, Notification, PendingStep, RunbookScope, StepEntry, StepPhase, StepStatus,
 };
 use crate::ownership::Ownership;
 use crate::plan::{self, Plan};
@@ -42,8 +42,8 @@ pub struct Decision {
 
 /// Inputs of [`decide`] that do not come from the walk.
 pub struct DecideInput<'a> {
-    pub tracker: Option<&'a AlarmTracker>,
-    pub event: &'a AlarmEvent,
+    pub tracker: Option<&'a KeyTracker>,
+    pub event: &'a StateChange,
     pub ownership: &'a Ownership,
     pub base_context: &'a Value,
     pub now: DateTime<Utc>,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::runbook::step::{self, AlarmInputs, Enriched, EnrichmentSource};
+use crate::runbook::step::{self, Enriched, EnrichmentSource, LookupInputs};
 use crate::runbook::walk::{Planned, Walk};
 use crate::text;
 
@@ -28,7 +28,7 @@ pub type EarlyResults = HashMap<(String, String), EarlyEnrichment>;
 pub async fn enrich_before_page<M: EnrichmentSource>(
     metrics: &M,
     walk: &Walk<'_>,
-    inputs: &AlarmInputs,
+    inputs: &LookupInputs,
     done: &mut EarlyResults,
 ) {
     let mut wanted = Vec::new();

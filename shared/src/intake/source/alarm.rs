@@ -7,14 +7,14 @@ use serde_json::Value;
 use crate::intake::detail_types::{ALARM_CONFIG_CHANGE, CLOUDWATCH_SOURCE};
 use crate::intake::envelope::Envelope;
 use crate::intake::event::{
-    AlarmEvent, AlarmKind, AlarmState, EventTags, InvalidEvent, MetricRef, MAX_ARN_BYTES,
+    AlarmKind, AlarmState, EventTags, InvalidEvent, MetricRef, StateChange, MAX_ARN_BYTES,
 };
 use crate::intake::fields::{
     invalid, json_type, optional_str, parse_timestamp, partition_for_region, required_str,
 };
 use crate::intake::source::alarm_config;
 
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, InvalidEvent> {
     let id = env.id.clone();
     let event_id = env.event_id.clone();
     let detail = env.detail;
@@ -132,13 +132,13 @@ pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, Invalid
         _ => EventTags::LookUp(alarm_arn.clone()),
     };
 
-    Ok(AlarmEvent {
+    Ok(StateChange {
         event_id,
         account,
         region,
         event_time: envelope_time,
         alarm_name: alarm_name.to_string(),
-        alarm_arn,
+        dedup_key: alarm_arn,
         kind,
         description: configuration.and_then(|c| optional_str(c.get("description"))),
         state: state_value,
@@ -235,9 +235,9 @@ pub(in crate::intake) mod tests {
         })
     }
 
-    pub(in crate::intake) fn alarm(v: &Value) -> AlarmEvent {
+    pub(in crate::intake) fn alarm(v: &Value) -> StateChange {
         match parse_value(v).unwrap() {
-            Intake::Alarm(a) => *a,
+            Intake::Change(a) => *a,
             other => panic!("expected alarm, got {other:?}"),
         }
     }
@@ -246,13 +246,13 @@ pub(in crate::intake) mod tests {
     fn minimal_event_parses() {
         let a = alarm(&base());
         assert_eq!(
-            a.alarm_arn,
+            a.dedup_key,
             "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"
         );
         assert_eq!(a.state, AlarmState::Alarm);
         assert_eq!(a.state_timestamp.timestamp_millis(), 1714564800123);
         assert_eq!(a.kind, AlarmKind::Metric);
-        assert_eq!(a.tags, EventTags::LookUp(a.alarm_arn.clone()));
+        assert_eq!(a.tags, EventTags::LookUp(a.dedup_key.clone()));
         assert_eq!(a.reason_data, None);
     }
 
@@ -271,7 +271,7 @@ pub(in crate::intake) mod tests {
         let mut v = base();
         v.as_object_mut().unwrap().remove("resources");
         assert_eq!(
-            alarm(&v).alarm_arn,
+            alarm(&v).dedup_key,
             "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"
         );
         v.as_object_mut().unwrap().remove("account");
@@ -284,7 +284,7 @@ pub(in crate::intake) mod tests {
         v.as_object_mut().unwrap().remove("resources");
         v["region"] = json!("cn-north-1");
         assert_eq!(
-            alarm(&v).alarm_arn,
+            alarm(&v).dedup_key,
             "arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:a"
         );
 

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::intake::envelope::{require_time, Envelope, Parts};
-use crate::intake::event::{AlarmEvent, AlarmKind, AlarmState, EventTags, InvalidEvent};
+use crate::intake::event::{AlarmKind, AlarmState, EventTags, InvalidEvent, StateChange};
 use crate::intake::fields::{arn_partition, at, optional_str, partition_for_region, s};
 use crate::intake::source::cloudtrail_request::{bucket_exposure, ingress_rules};
 use crate::text;
 
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, InvalidEvent> {
     let d = env.detail;
     let name = env.need(d.get("eventName"), "detail.eventName")?;
     let event_source = s(d.get("eventSource"));

@@ -4,12 +4,12 @@
 use serde_json::json;
 
 use crate::intake::envelope::{require_time, Envelope, Parts};
-use crate::intake::event::{AlarmEvent, AlarmKind, AlarmState, EventTags, InvalidEvent};
+use crate::intake::event::{AlarmKind, AlarmState, EventTags, InvalidEvent, StateChange};
 use crate::intake::fields::{at, optional_str, s};
 use crate::severity::Severity;
 use crate::text;
 
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, InvalidEvent> {
     let d = env.detail;
     let rule = env.need(d.get("configRuleName"), "detail.configRuleName")?;
     let qualifier = at(

@@ -35,7 +35,7 @@ pub(in crate::intake) fn finding_key(id: &str) -> String {
     format!("finding:{id}")
 }
 
-/// The feeds a finding can arrive through; each orders its own copies (`AlarmEvent::feed`).
+/// The feeds a finding can arrive through; each orders its own copies (`StateChange::feed`).
 pub const FEED_GUARDDUTY: &str = "aws.guardduty";
 pub const FEED_ASFF: &str = "securityhub:asff";
 pub const FEED_OCSF: &str = "securityhub:ocsf";

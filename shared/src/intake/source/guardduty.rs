@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::intake::envelope::{require_time, Envelope, Parts};
-use crate::intake::event::{AlarmEvent, AlarmKind, EventTags, InvalidEvent};
+use crate::intake::event::{AlarmKind, EventTags, InvalidEvent, StateChange};
 use crate::intake::fields::{at, json_type, optional_str, partition_for_region, s};
 use crate::intake::source::finding::{
     closed_or_open, finding_key, finding_title, tag_list, FEED_GUARDDUTY,
@@ -23,7 +23,7 @@ pub fn guardduty_severity(score: f64) -> Severity {
     }
 }
 
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, InvalidEvent> {
     let d = env.detail;
     let id = env.need(d.get("id"), "detail.id")?;
     let finding_type = env.need(d.get("type"), "detail.type")?;

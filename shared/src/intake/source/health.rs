@@ -5,12 +5,12 @@ use serde_json::{json, Value};
 
 use crate::intake::detail_types::*;
 use crate::intake::envelope::{Envelope, Parts};
-use crate::intake::event::{AlarmEvent, AlarmKind, AlarmState, EventTags, InvalidEvent};
+use crate::intake::event::{AlarmKind, AlarmState, EventTags, InvalidEvent, StateChange};
 use crate::intake::fields::{at, first_time, optional_str, s};
 use crate::severity::Severity;
 use crate::text;
 
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, InvalidEvent> {
     let d = env.detail;
     let event_arn = env.need(d.get("eventArn"), "detail.eventArn")?;
     // Ordered by when Health last changed the event; without `lastUpdatedTime`, by when

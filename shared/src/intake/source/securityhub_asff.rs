@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::intake::envelope::{require_time, Envelope, Parts};
-use crate::intake::event::{AlarmEvent, AlarmKind, EventTags, InvalidEvent};
+use crate::intake::event::{AlarmKind, EventTags, InvalidEvent, StateChange};
 use crate::intake::fields::{optional_str, s};
 use crate::intake::source::finding::{
     closed_or_open, finding_resources, finding_title, product_finding_key, single_finding,
@@ -26,7 +26,7 @@ pub(in crate::intake) fn asff_severity(f: &Value) -> Option<Severity> {
     }
 }
 
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, InvalidEvent> {
     asff_finding(env, single_finding(env)?, 0)
 }
 
@@ -35,7 +35,7 @@ pub(in crate::intake) fn asff_finding(
     env: &Envelope<'_>,
     f: &Value,
     n: usize,
-) -> Result<AlarmEvent, InvalidEvent> {
+) -> Result<StateChange, InvalidEvent> {
     let field = |name: &str| format!("detail.findings[{n}].{name}");
     let id = env.need(f.get("Id"), &field("Id"))?;
     let product_arn = env.need(f.get("ProductArn"), &field("ProductArn"))?;

@@ -4,7 +4,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::intake::envelope::Envelope;
-use crate::intake::event::{AlarmEvent, Escalation, InvalidEvent};
+use crate::intake::event::{Escalation, InvalidEvent, StateChange};
 use crate::intake::fields::{json_type, s};
 use crate::intake::source::securityhub_asff::asff_finding;
 use crate::text;
@@ -17,7 +17,7 @@ pub(in crate::intake) const MAX_ESCALATED_FINDINGS: usize = 100;
 /// carries. Each finding is read like an imported one and marked as escalated; its
 /// idempotency key is the event id with the finding's product and id, so a retry of the
 /// event applies each finding once.
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<Vec<AlarmEvent>, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<Vec<StateChange>, InvalidEvent> {
     let action = env.need(env.detail.get("actionName"), "detail.actionName")?;
     let findings = match env.detail.get("findings") {
         Some(Value::Array(list)) if !list.is_empty() => list,

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::intake::envelope::{require_time, Envelope, Parts};
-use crate::intake::event::{AlarmEvent, AlarmKind, EventTags, InvalidEvent};
+use crate::intake::event::{AlarmKind, EventTags, InvalidEvent, StateChange};
 use crate::intake::fields::{optional_str, s};
 use crate::intake::source::finding::{
     closed_or_open, finding_resources, finding_title, product_finding_key, single_finding,
@@ -11,7 +11,7 @@ use crate::intake::source::finding::{
 };
 use crate::severity::Severity;
 
-pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<AlarmEvent, InvalidEvent> {
+pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, InvalidEvent> {
     let f = single_finding(env)?;
     let uid = env.need(
         f.pointer("/finding_info/uid"),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::KlaxonError;
 use crate::lookup::HistoryItem;
 use crate::runbook::step::common::{
-    deadline_bounds, default_deadline, out_of_range, AlarmInputs, Enriched, EnrichmentSource,
+    deadline_bounds, default_deadline, out_of_range, Enriched, EnrichmentSource, LookupInputs,
 };
 use crate::text;
 use serde_json::{json, Value};
@@ -70,11 +70,11 @@ impl AlarmHistory {
     pub async fn run(
         &self,
         lookups: &impl EnrichmentSource,
-        inputs: &AlarmInputs,
+        inputs: &LookupInputs,
     ) -> Result<Enriched, KlaxonError> {
         let start = inputs.state_timestamp - chrono::Duration::hours(i64::from(self.hours));
         let items = lookups
-            .alarm_history(&inputs.alarm_arn, start, inputs.state_timestamp, 100)
+            .alarm_history(&inputs.dedup_key, start, inputs.state_timestamp, 100)
             .await?;
         let mut report = history_report(items, 10);
         // History summaries quote the alarm name: attacker-controlled text.

@@ -47,8 +47,8 @@ pub const MIN_DEADLINE_MS: u64 = 50;
 /// The alarm facts enrichment needs; kept in the step run so that steps after the page
 /// need not re-read the event.
 #[derive(Debug, Clone)]
-pub struct AlarmInputs {
-    pub alarm_arn: String,
+pub struct LookupInputs {
+    pub dedup_key: String,
     pub state_timestamp: DateTime<Utc>,
     pub queries: Vec<MetricQuery>,
     /// Target group ARNs the alarm watches (for `target_health`).
@@ -84,7 +84,7 @@ pub(crate) fn deadline_bounds(kind: &str, deadline_ms: u64) -> Option<String> {
 /// deduplicate (a step can run twice in the documented window).
 pub struct EffectOrigin<'a> {
     pub hops: u64,
-    pub alarm_arn: &'a str,
+    pub dedup_key: &'a str,
     pub event_id: &'a str,
     /// `runbook/step`
     pub step: &'a str,

@@ -67,7 +67,7 @@ impl Emit {
         origin: &EffectOrigin<'_>,
     ) -> Result<LifecycleEvent, StepError> {
         let mut event = emit_event(self, ctx, origin.hops)?;
-        event.resources = vec![text::bounded(&text::single_line(origin.alarm_arn), 1600)];
+        event.resources = vec![text::bounded(&text::single_line(origin.dedup_key), 1600)];
         event.detail["klaxon_event_id"] = json!(text::for_log(origin.event_id));
         event.detail["klaxon_step"] = json!(origin.step);
         Ok(event)

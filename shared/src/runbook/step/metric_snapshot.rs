@@ -5,10 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::KlaxonError;
-use crate::intake::{AlarmEvent, MetricRef};
+use crate::intake::{MetricRef, StateChange};
 use crate::lookup::{MetricQuery, MetricSeries};
 use crate::runbook::step::common::{
-    deadline_bounds, default_deadline, out_of_range, AlarmInputs, Enriched, EnrichmentSource,
+    deadline_bounds, default_deadline, out_of_range, Enriched, EnrichmentSource, LookupInputs,
     SUMMARY_BYTES,
 };
 use crate::text;
@@ -44,7 +44,7 @@ pub struct MetricSummary {
 
 /// The queries for an alarm's own metrics (metric-math expressions and anomaly bands are
 /// not re-evaluated: their input metrics are queried instead).
-pub fn queries_for(event: &AlarmEvent) -> Vec<MetricQuery> {
+pub fn queries_for(event: &StateChange) -> Vec<MetricQuery> {
     event
         .metrics
         .iter()
@@ -68,7 +68,7 @@ pub fn queries_for(event: &AlarmEvent) -> Vec<MetricQuery> {
 
 /// The time window around the alarm's state change.
 pub fn window(
-    event: &AlarmEvent,
+    event: &StateChange,
     minutes_before: u32,
     minutes_after: u32,
 ) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -134,7 +134,7 @@ impl MetricSnapshot {
     pub async fn run(
         &self,
         lookups: &impl EnrichmentSource,
-        inputs: &AlarmInputs,
+        inputs: &LookupInputs,
     ) -> Result<Enriched, KlaxonError> {
         let start =
             inputs.state_timestamp - chrono::Duration::minutes(i64::from(self.minutes_before));
@@ -146,7 +146,7 @@ impl MetricSnapshot {
         });
         }
         let series = lookups
-            .metric_data(&inputs.alarm_arn, &inputs.queries, start, end)
+            .metric_data(&inputs.dedup_key, &inputs.queries, start, end)
             .await?;
         let summaries: Vec<MetricSummary> = inputs
             .queries
@@ -229,7 +229,7 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let crate::intake::Intake::Alarm(a) = crate::intake::parse_value(&v).unwrap() else {
+        let crate::intake::Intake::Change(a) = crate::intake::parse_value(&v).unwrap() else {
             panic!()
         };
         let q = queries_for(&a);

@@ -18,12 +18,12 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use crate::error::KlaxonError;
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::model::LifecycleEvent;
 pub use alarm_history::AlarmHistory;
 pub use check::Check;
 pub use classify::{Classify, ClassifyRule};
-pub use common::{AlarmInputs, EffectOrigin, Enriched, EnrichmentSource, StepError};
+pub use common::{EffectOrigin, Enriched, EnrichmentSource, LookupInputs, StepError};
 pub use emit::Emit;
 pub use guard::Guard;
 pub use incident::{IncidentAction, IncidentVerb};
@@ -122,10 +122,10 @@ pub(crate) fn out_of_bounds(kind: &StepKind) -> Option<String> {
     }
 }
 
-impl AlarmInputs {
-    pub fn of(event: &AlarmEvent) -> Self {
-        AlarmInputs {
-            alarm_arn: event.alarm_arn.clone(),
+impl LookupInputs {
+    pub fn of(event: &StateChange) -> Self {
+        LookupInputs {
+            dedup_key: event.dedup_key.clone(),
             state_timestamp: event.state_timestamp,
             queries: metric_snapshot::queries_for(event),
             target_groups: target_health::target_groups_for(event),
@@ -138,7 +138,7 @@ impl AlarmInputs {
 pub async fn enrich<M: EnrichmentSource>(
     lookups: &M,
     kind: &StepKind,
-    inputs: &AlarmInputs,
+    inputs: &LookupInputs,
 ) -> Result<Enriched, KlaxonError> {
     match kind {
         StepKind::TargetHealth(config) => config.run(lookups, inputs).await,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::model::{Notification, StepStatus};
 use crate::ownership::Ownership;
 use crate::plan::Plan;
@@ -118,7 +118,7 @@ pub(crate) fn notify_step(
     ctx: &Value,
     own: &Ownership,
     plan: &Plan,
-    event: &AlarmEvent,
+    event: &StateChange,
     paged_routes: &mut BTreeMap<Route, String>,
     pages: &mut Vec<Notification>,
     produced_by: String,

@@ -4,10 +4,10 @@
 use serde::Deserialize;
 
 use crate::error::KlaxonError;
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::lookup::HealthCheckReport;
 use crate::runbook::step::common::{
-    default_deadline, AlarmInputs, Enriched, EnrichmentSource, SUMMARY_BYTES,
+    default_deadline, Enriched, EnrichmentSource, LookupInputs, SUMMARY_BYTES,
 };
 use crate::text;
 use serde_json::{json, Value};
@@ -23,7 +23,7 @@ pub struct Route53HealthCheck {
 
 /// Health check ids of an alarm on `AWS/Route53` `HealthCheckStatus` (or any AWS/Route53
 /// metric with a `HealthCheckId` dimension).
-pub fn health_checks_for(event: &AlarmEvent) -> Vec<String> {
+pub fn health_checks_for(event: &StateChange) -> Vec<String> {
     let mut ids: Vec<String> = event
         .metrics
         .iter()
@@ -79,7 +79,7 @@ impl Route53HealthCheck {
     pub async fn run(
         &self,
         lookups: &impl EnrichmentSource,
-        inputs: &AlarmInputs,
+        inputs: &LookupInputs,
     ) -> Result<Enriched, KlaxonError> {
         let mut reports = Vec::with_capacity(inputs.health_checks.len());
         for id in &inputs.health_checks {

@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::KlaxonError;
-use crate::intake::AlarmEvent;
+use crate::intake::StateChange;
 use crate::lookup::TargetHealth;
 use crate::runbook::step::common::{
-    default_deadline, AlarmInputs, Enriched, EnrichmentSource, SUMMARY_BYTES,
+    default_deadline, Enriched, EnrichmentSource, LookupInputs, SUMMARY_BYTES,
 };
 use crate::text;
 use serde_json::{json, Value};
@@ -35,12 +35,12 @@ pub struct TargetGroupReport {
 /// The target groups an alarm watches: `TargetGroup` dimensions of AWS/ApplicationELB and
 /// AWS/NetworkELB metrics (`targetgroup/<name>/<id>`), as ARNs in the alarm's account and
 /// region.
-pub fn target_groups_for(event: &AlarmEvent) -> Vec<String> {
+pub fn target_groups_for(event: &StateChange) -> Vec<String> {
     let (Some(account), Some(region)) = (event.account.as_deref(), event.region.as_deref()) else {
         return Vec::new();
     };
     // The alarm's own partition (aws, aws-cn, aws-us-gov), else its region's.
-    let partition = crate::intake::arn_partition(&event.alarm_arn)
+    let partition = crate::intake::arn_partition(&event.dedup_key)
         .unwrap_or_else(|| crate::intake::partition_for_region(region));
     let mut arns: Vec<String> = event
         .metrics
@@ -119,7 +119,7 @@ impl TargetHealthStep {
     pub async fn run(
         &self,
         lookups: &impl EnrichmentSource,
-        inputs: &AlarmInputs,
+        inputs: &LookupInputs,
     ) -> Result<Enriched, KlaxonError> {
         let mut reports = Vec::with_capacity(inputs.target_groups.len());
         for arn in &inputs.target_groups {
