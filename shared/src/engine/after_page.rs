@@ -9,6 +9,7 @@ use crate::error::KlaxonError;
 use crate::model::{PendingStep, StepEntry, StepPhase, StepRun, StepStatus};
 use crate::ownership;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
+use crate::runbook::after_page::{StepFailure, StepOutput};
 use crate::runbook::step::{AfterPageEffect, LookupInputs};
 use crate::runbook::Step;
 use crate::runbook::{after_page, enrich as early};
@@ -158,12 +159,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         loop {
             attempt += 1;
             match self.execute_after_page(step, &ctx, run).await {
-                Ok((summary, detail)) => return entry(StepStatus::Ok, attempt, summary, detail),
-                Err((message, retryable)) if retryable && attempt <= step.retries => {
-                    tracing::warn!(step = %step.id, attempt, error = %message, "step failed; retrying");
+                Ok(out) => return entry(StepStatus::Ok, attempt, out.summary, out.detail),
+                Err(e) if e.is_retryable() && attempt <= step.retries => {
+                    tracing::warn!(step = %step.id, attempt, error = %e, "step failed; retrying");
                     tokio::time::sleep(after_page::retry_delay(attempt - 1)).await;
                 }
-                Err((message, _)) => return entry(StepStatus::Failed, attempt, message, None),
+                Err(e) => return entry(StepStatus::Failed, attempt, e.to_string(), None),
             }
         }
     }
@@ -197,15 +198,13 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         ctx
     }
 
-    /// One attempt at an after-page step: a summary and optional detail, or an error
-    /// message and whether a retry can help.
+    /// One attempt at an after-page step.
     pub(super) async fn execute_after_page(
         &self,
         step: &Step,
         ctx: &Value,
         run: &StepRun,
-    ) -> Result<(String, Option<Value>), (String, bool)> {
-        let aws = |e: KlaxonError| (e.to_string(), e.is_retryable());
+    ) -> Result<StepOutput, StepFailure> {
         if step.kind.is_enrichment() {
             let inputs = LookupInputs {
                 dedup_key: run.dedup_key.clone(),
@@ -214,10 +213,12 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 target_groups: run.target_groups.clone(),
                 health_checks: run.health_checks.clone(),
             };
-            let enriched = crate::runbook::step::enrich(self.lookups.source(), &step.kind, &inputs)
-                .await
-                .map_err(aws)?;
-            return Ok((enriched.summary, Some(enriched.detail)));
+            let enriched =
+                crate::runbook::step::enrich(self.lookups.source(), &step.kind, &inputs).await?;
+            return Ok(StepOutput {
+                summary: enriched.summary,
+                detail: Some(enriched.detail),
+            });
         }
         let label = format!(
             "{}/{}",
@@ -230,28 +231,26 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             event_id: &run.event_id,
             step: &label,
         };
-        match crate::runbook::step::after_page_effect(&step.kind, ctx, &origin) {
-            Ok(Some(AfterPageEffect::Emit(event))) => {
-                self.bus
-                    .put(&self.settings.event_bus, &event)
-                    .await
-                    .map_err(aws)?;
-                Ok((crate::runbook::step::Emit::summary(&event, run.hops), None))
+        let summary = match crate::runbook::step::after_page_effect(&step.kind, ctx, &origin)? {
+            Some(AfterPageEffect::Emit(event)) => {
+                self.bus.put(&self.settings.event_bus, &event).await?;
+                crate::runbook::step::Emit::summary(&event, run.hops)
             }
-            Ok(Some(AfterPageEffect::Metric(datum))) => {
-                self.lookups
-                    .source()
-                    .put_metric(&datum)
-                    .await
-                    .map_err(aws)?;
-                Ok((crate::runbook::step::PutMetric::summary(&datum), None))
+            Some(AfterPageEffect::Metric(datum)) => {
+                self.lookups.source().put_metric(&datum).await?;
+                crate::runbook::step::PutMetric::summary(&datum)
             }
-            Ok(Some(AfterPageEffect::Enriched(e))) => Ok((e.summary, Some(e.detail))),
-            Ok(None) => Err((
-                format!("a {} step does not run after the page", step.kind.name()),
-                false,
-            )),
-            Err(e) => Err((e.to_string(), false)),
-        }
+            Some(AfterPageEffect::Enriched(e)) => {
+                return Ok(StepOutput {
+                    summary: e.summary,
+                    detail: Some(e.detail),
+                })
+            }
+            None => return Err(StepFailure::NotAfterPage(step.kind.name())),
+        };
+        Ok(StepOutput {
+            summary,
+            detail: None,
+        })
     }
 }
