@@ -24,8 +24,14 @@ pub enum KlaxonError {
     },
     #[error("no SNS topic is configured for route `{0}`")]
     NoTopicForRoute(&'static str),
-    #[error("injected fault: {0}")]
-    Injected(String),
+    /// An adapter's own error (not an AWS SDK call): its kind for `errorType`, and whether a
+    /// retry can help. The memory backend's injected faults are of this variant.
+    #[error("{source}")]
+    Adapter {
+        kind: &'static str,
+        retryable: bool,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl KlaxonError {
@@ -34,7 +40,7 @@ impl KlaxonError {
         match self {
             KlaxonError::Aws { retryable, .. } => *retryable,
             KlaxonError::Contention { .. } | KlaxonError::DeliveryInProgress { .. } => true,
-            KlaxonError::Injected(_) => true,
+            KlaxonError::Adapter { retryable, .. } => *retryable,
             KlaxonError::CorruptRecord { .. } | KlaxonError::NoTopicForRoute(_) => false,
         }
     }
@@ -47,7 +53,7 @@ impl KlaxonError {
             KlaxonError::Contention { .. } => "Contention",
             KlaxonError::DeliveryInProgress { .. } => "DeliveryInProgress",
             KlaxonError::NoTopicForRoute(_) => "NoTopicForRoute",
-            KlaxonError::Injected(_) => "InjectedFault",
+            KlaxonError::Adapter { kind, .. } => kind,
         }
     }
 }

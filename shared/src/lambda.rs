@@ -194,7 +194,7 @@ mod tests {
                 "CorruptRecord",
             ),
             (KlaxonError::NoTopicForRoute("ops"), "NoTopicForRoute"),
-            (KlaxonError::Injected("x".into()), "Retryable.InjectedFault"),
+            (crate::memory::injected("x"), "Retryable.InjectedFault"),
         ] {
             assert_eq!(error_type(&error), expected, "{error}");
         }

@@ -2,8 +2,11 @@
 //! semantics as the DynamoDB adapter, plus fault injection for what moto never does
 //! (transaction conflicts) or what is hard to provoke (a crash after the write).
 
+mod fault;
 mod services;
 mod store;
+
+pub use fault::{injected, InjectedFault};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::fault::injected;
 use super::{MemoryBackend, Published, PutOnBus};
 use crate::error::KlaxonError;
 use crate::lookup::{
@@ -20,7 +21,7 @@ impl Pager for MemoryBackend {
         let mut s = self.lock();
         if s.publish_faults > 0 {
             s.publish_faults -= 1;
-            return Err(KlaxonError::Injected("SNS publish failed".into()));
+            return Err(injected("SNS publish failed"));
         }
         if s.dead_topics.iter().any(|t| t == topic_arn) {
             return Err(KlaxonError::Aws {
@@ -45,7 +46,7 @@ impl LifecycleBus for MemoryBackend {
         let mut s = self.lock();
         if s.bus_faults > 0 {
             s.bus_faults -= 1;
-            return Err(KlaxonError::Injected("PutEvents failed".into()));
+            return Err(injected("PutEvents failed"));
         }
         s.bus.push(PutOnBus {
             bus: bus.to_string(),
@@ -87,7 +88,7 @@ impl Metrics for MemoryBackend {
         self.metric_read_delay().await;
         let s = self.lock();
         if s.metrics_fail {
-            return Err(KlaxonError::Injected("GetMetricData failed".into()));
+            return Err(injected("GetMetricData failed"));
         }
         Ok(queries
             .iter()
@@ -117,7 +118,7 @@ impl Metrics for MemoryBackend {
         self.metric_read_delay().await;
         let s = self.lock();
         if s.metrics_fail {
-            return Err(KlaxonError::Injected("DescribeAlarmHistory failed".into()));
+            return Err(injected("DescribeAlarmHistory failed"));
         }
         let mut items: Vec<HistoryItem> = s
             .alarm_history
@@ -134,7 +135,7 @@ impl Metrics for MemoryBackend {
         let mut s = self.lock();
         if s.put_metric_faults > 0 {
             s.put_metric_faults -= 1;
-            return Err(KlaxonError::Injected("PutMetricData failed".into()));
+            return Err(injected("PutMetricData failed"));
         }
         s.put_metrics.push(datum.clone());
         Ok(())
@@ -149,7 +150,7 @@ impl LoadBalancers for MemoryBackend {
         self.metric_read_delay().await;
         let s = self.lock();
         if s.metrics_fail {
-            return Err(KlaxonError::Injected("DescribeTargetHealth failed".into()));
+            return Err(injected("DescribeTargetHealth failed"));
         }
         Ok(s.target_health.clone())
     }
@@ -160,14 +161,14 @@ impl HealthChecks for MemoryBackend {
         self.metric_read_delay().await;
         let s = self.lock();
         if s.metrics_fail {
-            return Err(KlaxonError::Injected("GetHealthCheck failed".into()));
+            return Err(injected("GetHealthCheck failed"));
         }
         match &s.health_check {
             Some(report) => Ok(HealthCheckReport {
                 id: health_check_id.to_string(),
                 ..report.clone()
             }),
-            None => Err(KlaxonError::Injected(format!(
+            None => Err(injected(format!(
                 "no recorded answer for health check {health_check_id}"
             ))),
         }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::fault::injected;
 use super::{CommitFault, MemoryBackend};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
@@ -133,8 +134,8 @@ impl IncidentStore for MemoryBackend {
         }
         match fault {
             Some(CommitFault::LostResponse) => {
-                return Err(CommitError::Failed(KlaxonError::Injected(
-                    "commit landed but the response was lost".into(),
+                return Err(CommitError::Failed(injected(
+                    "commit landed but the response was lost",
                 )))
             }
             Some(CommitFault::LandedButAlreadyProcessed) => {
@@ -198,9 +199,7 @@ impl IncidentStore for MemoryBackend {
         let mut s = self.lock();
         if s.delivery_completion_faults > 0 {
             s.delivery_completion_faults -= 1;
-            return Err(KlaxonError::Injected(
-                "the delivered outbox item could not be removed".into(),
-            ));
+            return Err(injected("the delivered outbox item could not be removed"));
         }
         for item in &delivery.removed {
             s.outbox
@@ -261,7 +260,7 @@ impl IncidentStore for MemoryBackend {
         match s.step_entry_fault_after {
             Some(0) => {
                 s.step_entry_fault_after = None;
-                return Err(KlaxonError::Injected("step entry write failed".into()));
+                return Err(injected("step entry write failed"));
             }
             Some(n) => s.step_entry_fault_after = Some(n - 1),
             None => {}
