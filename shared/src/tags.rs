@@ -85,11 +85,10 @@ impl<T: TagSource> TagResolver<T> {
 mod tests {
     use super::*;
     use crate::memory::MemoryBackend;
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn caches_within_ttl() {
-        let backend = Arc::new(MemoryBackend::new());
+        let backend = MemoryBackend::new();
         backend.set_resource_tags("arn:a", &[("Environment", "dev")]);
         let r = TagResolver::new(backend.clone(), Duration::from_secs(60));
         assert_eq!(r.tags("arn:a").await.unwrap().1, TagOrigin::Lookup);
@@ -105,7 +104,7 @@ mod tests {
 
     #[tokio::test]
     async fn retryable_errors_propagate_others_degrade() {
-        let backend = Arc::new(MemoryBackend::new());
+        let backend = MemoryBackend::new();
         let r = TagResolver::new(backend.clone(), Duration::from_secs(60));
         backend.fail_next_tag_lookup(KlaxonError::Aws {
             service: "cloudwatch",

@@ -13,13 +13,12 @@ use klaxon::ports::IncidentStore;
 use klaxon::route::Route;
 use serde_json::{json, Value};
 
-type MemEngine =
-    Engine<Arc<MemoryBackend>, Arc<MemoryBackend>, Arc<MemoryBackend>, Arc<MemoryBackend>>;
+type MemEngine = Engine<MemoryBackend, MemoryBackend, MemoryBackend, MemoryBackend>;
 
 const PRODUCTION_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:klaxon-production";
 const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:klaxon-test";
 
-fn setup() -> (Arc<MemoryBackend>, Arc<MemEngine>) {
+fn setup() -> (MemoryBackend, Arc<MemEngine>) {
     let topics = [
         (Route::Production, PRODUCTION_TOPIC.to_string()),
         (Route::Test, TEST_TOPIC.to_string()),
@@ -704,7 +703,7 @@ async fn hostile_alarm_text_is_neutralised_everywhere() {
 /// The production ALARM's invocation dies after its write: its page and event stay in the
 /// outbox, leased for a minute from `t0`.
 async fn alarm_invocation_died_after_its_write(
-) -> (Arc<MemoryBackend>, Arc<MemEngine>, chrono::DateTime<Utc>) {
+) -> (MemoryBackend, Arc<MemEngine>, chrono::DateTime<Utc>) {
     let (backend, engine) = setup();
     let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 5).unwrap();
     backend.set_now(t0);

@@ -4,7 +4,6 @@
 //! on the embedded backend with the shipped runbooks, as `klaxon replay` runs it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use klaxon::engine::Report;
 use klaxon::memory::{self, MemoryBackend};
@@ -29,7 +28,7 @@ fn block_after(marker: &str) -> String {
 }
 
 /// The production alarm sample, then (with `ok`) its recovery, as `klaxon replay` runs them.
-async fn replay(ok: bool) -> (Arc<MemoryBackend>, Vec<Report>) {
+async fn replay(ok: bool) -> (MemoryBackend, Vec<Report>) {
     let (backend, engine) = memory::engine(memory::embedded_settings());
     let mut reports = Vec::new();
     let mut files = vec!["alarm-metric-prod-alarm.json"];

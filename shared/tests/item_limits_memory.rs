@@ -40,7 +40,7 @@ steps:
     metric_snapshot: {minutes_before: 10}
 "#;
 
-fn engine() -> (Arc<MemoryBackend>, MemoryEngine) {
+fn engine() -> (MemoryBackend, MemoryEngine) {
     let catalog = Catalog::new(vec![
         load_str(Path::new("after-page.yaml"), AFTER_PAGE).unwrap()
     ]);

@@ -35,7 +35,7 @@ fn catalog(runbooks: &[&str]) -> Arc<Catalog> {
     ))
 }
 
-fn engine(runbooks: &[&str]) -> (Arc<MemoryBackend>, klaxon::memory::MemoryEngine) {
+fn engine(runbooks: &[&str]) -> (MemoryBackend, klaxon::memory::MemoryEngine) {
     let (backend, engine) =
         klaxon::memory::engine_with(klaxon::memory::embedded_settings(), catalog(runbooks));
     // Just after the sample events' state times, so nothing is "in the future".

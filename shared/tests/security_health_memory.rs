@@ -22,7 +22,7 @@ fn read(name: &str) -> Vec<u8> {
     std::fs::read(events().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn shipped() -> (Arc<MemoryBackend>, MemoryEngine) {
+fn shipped() -> (MemoryBackend, MemoryEngine) {
     memory::engine(memory::embedded_settings())
 }
 

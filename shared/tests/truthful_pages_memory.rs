@@ -22,7 +22,7 @@ fn sample(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(events().join(name)).unwrap()).unwrap()
 }
 
-fn shipped() -> (Arc<MemoryBackend>, MemoryEngine) {
+fn shipped() -> (MemoryBackend, MemoryEngine) {
     let (backend, engine) = memory::engine(memory::embedded_settings());
     backend.set_now(Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap());
     (backend, engine)

@@ -91,12 +91,8 @@ struct State {
 }
 
 /// The engine on the embedded backend: one [`MemoryBackend`] in every role.
-pub type MemoryEngine = crate::engine::Engine<
-    std::sync::Arc<MemoryBackend>,
-    std::sync::Arc<MemoryBackend>,
-    std::sync::Arc<MemoryBackend>,
-    std::sync::Arc<MemoryBackend>,
->;
+pub type MemoryEngine =
+    crate::engine::Engine<MemoryBackend, MemoryBackend, MemoryBackend, MemoryBackend>;
 
 /// Settings for the embedded backend: a topic ARN per route (shown, never called) and
 /// the bus `klaxon`.
@@ -114,9 +110,7 @@ pub fn embedded_settings() -> crate::engine::EngineSettings {
 }
 
 /// A fresh backend and an engine running on it (`klaxon replay`, tests).
-pub fn engine(
-    settings: crate::engine::EngineSettings,
-) -> (std::sync::Arc<MemoryBackend>, MemoryEngine) {
+pub fn engine(settings: crate::engine::EngineSettings) -> (MemoryBackend, MemoryEngine) {
     let catalog = crate::runbook::Catalog::embedded()
         .expect("the shipped runbooks are valid (klaxon runbook check runs in CI)");
     engine_with(settings, std::sync::Arc::new(catalog))
@@ -126,23 +120,24 @@ pub fn engine(
 pub fn engine_with(
     settings: crate::engine::EngineSettings,
     catalog: std::sync::Arc<crate::runbook::Catalog>,
-) -> (std::sync::Arc<MemoryBackend>, MemoryEngine) {
-    let backend = std::sync::Arc::new(MemoryBackend::new());
+) -> (MemoryBackend, MemoryEngine) {
+    let backend = MemoryBackend::new();
     let engine = crate::engine::Engine::new(
         backend.clone(),
         backend.clone(),
         backend.clone(),
         backend.clone(),
-        backend.clone(),
+        std::sync::Arc::new(backend.clone()),
         settings,
         catalog,
     );
     (backend, engine)
 }
 
-#[derive(Default)]
+/// One backend plays every role; clones share the same state (cheap: one `Arc`).
+#[derive(Default, Clone)]
 pub struct MemoryBackend {
-    state: Mutex<State>,
+    state: std::sync::Arc<Mutex<State>>,
 }
 
 impl MemoryBackend {
