@@ -544,3 +544,12 @@ pub struct StepRun {
     pub lease_until: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
+
+/// One finding of an analyst's escalation, as its page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalatedFinding {
+    pub incident_id: Option<String>,
+    pub title: String,
+    pub severity: crate::severity::Severity,
+    pub outcome: crate::model::Outcome,
+}

@@ -15,11 +15,9 @@ use crate::error::{CommitError, KlaxonError};
 use crate::intake::{EventTags, StateChange};
 use crate::model::Outcome;
 use crate::ownership;
-use crate::plan;
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
-use crate::render;
 use crate::runbook::context as step_logic;
-use crate::runbook::decide::{self, Decision};
+use crate::runbook::decide::{self};
 use crate::runbook::enrich::{self as early, EarlyResults};
 use crate::runbook::step::LookupInputs;
 use crate::runbook::walk;
@@ -39,10 +37,10 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         hops: u64,
     ) -> Result<Vec<Report>, KlaxonError> {
         let mut reports = Vec::with_capacity(findings.len());
-        let mut listed: Vec<render::EscalatedFinding> = Vec::new();
+        let mut listed: Vec<crate::model::EscalatedFinding> = Vec::new();
         for finding in findings {
             let mut report = self.handle_change(finding, value, hops, &listed).await?;
-            listed.push(render::EscalatedFinding {
+            listed.push(crate::model::EscalatedFinding {
                 incident_id: report.incident_id.clone(),
                 title: finding.alarm_name.clone(),
                 // A duplicate reports no severity: the finding's own, then.
@@ -68,7 +66,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         event: &StateChange,
         value: &Value,
         hops: u64,
-        escalated: &[render::EscalatedFinding],
+        escalated: &[crate::model::EscalatedFinding],
     ) -> Result<Report, KlaxonError> {
         // Every log line of this event carries its ids (instrumented, not entered: the
         // future may move between threads across awaits).
@@ -92,7 +90,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         event: &StateChange,
         value: &Value,
         hops: u64,
-        escalated: &[render::EscalatedFinding],
+        escalated: &[crate::model::EscalatedFinding],
         span: &tracing::Span,
     ) -> Result<Report, KlaxonError> {
         let received_at = self.clock.now();
@@ -130,7 +128,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 (Some(p), Some(mine)) if p.writer == writer => mine,
                 (Some(p), _) => return self.redeliver(p, tracker, event).await,
                 (None, _) => {
-                    let prospective = plan::plan(tracker.as_ref(), event, &ownership, received_at);
+                    let prospective =
+                        decide::prospect(tracker.as_ref(), event, &ownership, received_at);
                     let walk = walk::walk(
                         &selected,
                         &crate::runbook::context::with_plan(base_context.clone(), &prospective),
@@ -139,7 +138,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                     );
                     early::enrich_before_page(self.lookups.source(), &walk, &inputs, &mut early)
                         .await;
-                    let mut decision = decide::decide(
+                    let decision = decide::decide(
                         &walk,
                         &early,
                         &decide::DecideInput {
@@ -150,11 +149,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                             now: received_at,
                             unowned_expiry: received_at
                                 + chrono_duration(self.settings.idempotency_ttl),
+                            escalated,
                         },
                     );
-                    if let Some(escalation) = &event.escalation {
-                        escalate(&mut decision, event, escalation, escalated, received_at);
-                    }
                     let (commit, mine) = self.commit_for(
                         decision,
                         event,
@@ -266,34 +263,6 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             scopes: decision.scopes.clone(),
             steps,
         })
-    }
-}
-
-/// A custom action's finding: no runbook page of its own; the incident counts as paged
-/// by the event's one page, which the last finding's commit carries, listing them all.
-fn escalate(
-    decision: &mut Decision,
-    event: &StateChange,
-    escalation: &crate::intake::Escalation,
-    earlier: &[render::EscalatedFinding],
-    now: DateTime<Utc>,
-) {
-    decision.pages.clear();
-    plan::paged_by_escalation(&mut decision.plan, now);
-    if escalation.position + 1 == escalation.count {
-        let plan = &decision.plan;
-        let mut listed = earlier.to_vec();
-        listed.push(render::EscalatedFinding {
-            incident_id: plan.incident_id.clone(),
-            title: event.alarm_name.clone(),
-            severity: plan.ownership.severity,
-            outcome: plan.outcome,
-        });
-        decision.pages.push(render::escalation_page(
-            &escalation.action,
-            &listed,
-            &plan.ownership,
-        ));
     }
 }
 

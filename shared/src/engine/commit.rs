@@ -11,7 +11,6 @@ use crate::model::{
     Commit, OutboundMessage, OutboxItem, PendingOutbox, PendingStep, ProcessedEvent, StepRun,
 };
 use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
-use crate::render;
 use crate::runbook::decide::Decision;
 use crate::runbook::step::LookupInputs;
 use crate::text;
@@ -32,7 +31,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         // The incident that ended unseen first (its lifecycle event on the bus before the
         // new incident's), then this event's pages and lifecycle event.
         let mut closed_messages: Vec<OutboxItem> = Vec::new();
-        if let Some(closed) = &plan.closed {
+        if let (Some(closed), Some(lifecycle)) = (&plan.closed, &decision.closed_lifecycle) {
             closed_messages.push(OutboxItem {
                 incident_id: closed.update.incident_id.clone(),
                 event_id: event.event_id.clone(),
@@ -40,7 +39,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 item_id: outbox_item_id(plan.tracker.version, &event.event_id, "-closed"),
                 created_at: now,
                 lease_until: now + chrono_duration(self.settings.outbox_lease),
-                message: OutboundMessage::Lifecycle(render::lifecycle_closed(closed, event)),
+                message: OutboundMessage::Lifecycle(lifecycle.clone()),
             });
         }
         let mut messages: Vec<OutboundMessage> = decision
@@ -49,17 +48,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             .cloned()
             .map(OutboundMessage::Page)
             .collect();
-        if let Some(transition) = plan.lifecycle {
-            let paged = plan
-                .tracker
-                .open_incident
-                .as_ref()
-                .map(|o| o.paged)
-                .unwrap_or(!decision.pages.is_empty());
-            messages.push(OutboundMessage::Lifecycle(render::lifecycle(
-                plan, event, transition, paged,
-            )));
-        }
+        messages.extend(decision.lifecycle.clone().map(OutboundMessage::Lifecycle));
         let lease_until = now + chrono_duration(self.settings.outbox_lease);
         let mut outbox = closed_messages;
         if let Some(incident_id) = &plan.incident_id {

@@ -2,18 +2,9 @@
 
 use super::page::attributes;
 use super::{MAX_MESSAGE_BYTES, SMS_LINE_BYTES};
-use crate::model::{Notification, Transition};
+use crate::model::{EscalatedFinding, Notification, Transition};
 use crate::ownership::Ownership;
 use crate::text;
-
-/// One finding of an analyst's escalation, as its page lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EscalatedFinding {
-    pub incident_id: Option<String>,
-    pub title: String,
-    pub severity: crate::severity::Severity,
-    pub outcome: crate::model::Outcome,
-}
 
 /// The one page of a Security Hub custom action: every finding it carries with its
 /// incident. Security route, redacted like every security page (the analyst's action name

@@ -17,7 +17,7 @@ mod lifecycle;
 mod page;
 
 pub use console::console_url;
-pub use escalation::{escalation_page, EscalatedFinding};
+pub use escalation::escalation_page;
 pub use lifecycle::{lifecycle, lifecycle_closed};
 pub use page::page;
 

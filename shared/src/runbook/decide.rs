@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::intake::{AlarmState, StateChange};
+use crate::model::EscalatedFinding;
+use crate::model::LifecycleEvent;
 use crate::model::Transition;
 use crate::model::{
     KeyTracker, Notification, PendingStep, RunbookScope, StepEntry, StepPhase, StepStatus,
@@ -38,6 +40,10 @@ pub struct Decision {
     pub scopes: Vec<RunbookScope>,
     /// The context after-page steps render against (per runbook, see [`scoped_context`]).
     pub context: Value,
+    /// The lifecycle event of an incident this event ended unseen (before the new one's).
+    pub closed_lifecycle: Option<LifecycleEvent>,
+    /// This event's lifecycle event, after its pages.
+    pub lifecycle: Option<LifecycleEvent>,
 }
 
 /// Inputs of [`decide`] that do not come from the walk.
@@ -49,6 +55,19 @@ pub struct DecideInput<'a> {
     pub now: DateTime<Utc>,
     /// Expiry of step entries when the event concerns no incident.
     pub unowned_expiry: DateTime<Utc>,
+    /// For a Security Hub custom action: the findings of the event decided before this one.
+    pub escalated: &'a [EscalatedFinding],
+}
+
+/// What the transition table makes of the event before any runbook step decides: the
+/// incident fields the walk's conditions see (outcome, transition) and whether a page is due.
+pub fn prospect(
+    tracker: Option<&KeyTracker>,
+    event: &StateChange,
+    ownership: &Ownership,
+    now: DateTime<Utc>,
+) -> Plan {
+    plan::plan(tracker, event, ownership, now)
 }
 
 /// The incident plan for the walk's deciding step (or none: nothing changes).
@@ -114,6 +133,18 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
         }
     };
 
+    // The standard page, rendered once for every notify step, or why no page is due.
+    let standard = match (plan.page, plan.incident_id.as_deref()) {
+        (Some(transition), Some(_)) => Ok((transition, render::page(&plan, input.event, transition))),
+        _ if input.event.escalation.is_some() => Err(
+            "an escalation by a custom action: its one security page lists every finding of the event"
+                .to_string(),
+        ),
+        _ => Err(format!(
+            "no page due: the event's outcome is {}",
+            plan.outcome.as_str()
+        )),
+    };
     for (r, w) in walk.runbooks.iter().enumerate() {
         let runbook = w.runbook;
         let is_decider = walk.decider.is_some_and(|(d, _, _)| d == r);
@@ -224,8 +255,7 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
                         config,
                         &ctx,
                         &own,
-                        &plan,
-                        input.event,
+                        &standard,
                         &mut paged_routes,
                         &mut pages,
                         produced_by,
@@ -289,6 +319,29 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
         e.expires_at = incident_id.is_none().then_some(input.unowned_expiry);
     }
     entries.sort_by_key(|e| e.seq);
+    if let Some(escalation) = &input.event.escalation {
+        escalate(
+            &mut plan,
+            &mut pages,
+            input.event,
+            escalation,
+            input.escalated,
+            input.now,
+        );
+    }
+    let closed_lifecycle = plan
+        .closed
+        .as_ref()
+        .map(|closed| render::lifecycle_closed(closed, input.event));
+    let lifecycle = plan.lifecycle.map(|transition| {
+        let paged = plan
+            .tracker
+            .open_incident
+            .as_ref()
+            .map(|o| o.paged)
+            .unwrap_or(!pages.is_empty());
+        render::lifecycle(&plan, input.event, transition, paged)
+    });
     Decision {
         context: base,
         plan,
@@ -296,6 +349,36 @@ pub fn decide(walk: &Walk<'_>, early: &EarlyResults, input: &DecideInput<'_>) ->
         entries,
         pending,
         scopes,
+        closed_lifecycle,
+        lifecycle,
+    }
+}
+
+/// A custom action's finding: no runbook page of its own; the incident counts as paged
+/// by the event's one page, which the last finding's commit carries, listing them all.
+fn escalate(
+    plan: &mut Plan,
+    pages: &mut Vec<Notification>,
+    event: &StateChange,
+    escalation: &crate::intake::Escalation,
+    earlier: &[EscalatedFinding],
+    now: DateTime<Utc>,
+) {
+    pages.clear();
+    plan::paged_by_escalation(plan, now);
+    if escalation.position + 1 == escalation.count {
+        let mut listed = earlier.to_vec();
+        listed.push(EscalatedFinding {
+            incident_id: plan.incident_id.clone(),
+            title: event.alarm_name.clone(),
+            severity: plan.ownership.severity,
+            outcome: plan.outcome,
+        });
+        pages.push(render::escalation_page(
+            &escalation.action,
+            &listed,
+            &plan.ownership,
+        ));
     }
 }
 

@@ -8,10 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use crate::intake::StateChange;
-use crate::model::{Notification, StepStatus};
+use crate::model::{Notification, StepStatus, Transition};
 use crate::ownership::Ownership;
-use crate::plan::Plan;
 use crate::render::{self, MAX_MESSAGE_BYTES};
 use crate::route::Route;
 use crate::runbook::step::common::StepError;
@@ -111,34 +109,21 @@ pub fn render_notification(
     })
 }
 
-/// A notify step: the page it renders (at most one per route and event), or why none.
-#[allow(clippy::too_many_arguments)]
+/// A notify step: the page it renders from the event's standard page (at most one per route
+/// and event), or why none.
 pub(crate) fn notify_step(
     config: &Notify,
     ctx: &Value,
     own: &Ownership,
-    plan: &Plan,
-    event: &StateChange,
+    standard: &Result<(Transition, Notification), String>,
     paged_routes: &mut BTreeMap<Route, String>,
     pages: &mut Vec<Notification>,
     produced_by: String,
 ) -> (StepStatus, String) {
-    let (Some(transition), Some(_)) = (plan.page, plan.incident_id.as_deref()) else {
-        if event.escalation.is_some() {
-            return (
-                StepStatus::Skipped,
-                "an escalation by a custom action: its one security page lists every finding of the event".into(),
-            );
-        }
-        return (
-            StepStatus::Skipped,
-            format!(
-                "no page due: the event's outcome is {}",
-                plan.outcome.as_str()
-            ),
-        );
+    let (transition, standard) = match standard {
+        Ok((transition, page)) => (*transition, page.clone()),
+        Err(why) => return (StepStatus::Skipped, why.clone()),
     };
-    let standard = render::page(plan, event, transition);
     let (mut page, status, summary) = match render_notification(config, ctx, own, &standard) {
         Ok(page) => {
             let summary = format!(
