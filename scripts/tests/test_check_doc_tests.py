@@ -116,7 +116,7 @@ class BrokenCopies(CopyTestCase):
         cases = [
             ("shared/tests/alarm_path_memory.rs", "same_event_five_times_one_entry_one_page",
              "fn same_event_five_times_one_entry_one_page(", "fn renamed_away(", "docs/GUARANTEES.md"),
-            ("shared/src/plan.rs", "recovery_goes_where_the_page_went",
+            ("shared/src/plan/table.rs", "recovery_goes_where_the_page_went",
              "fn recovery_goes_where_the_page_went(", "fn renamed_away(", "docs/GUARANTEES.md"),
             ("infra/cdk/test/klaxon.test.ts",
              "the errors alarms leave DeliveryInProgress races out, alike in SAM and CDK",
