@@ -385,3 +385,148 @@ fn escalate(
 fn step_index(runbook: &Runbook, id: &str) -> usize {
     runbook.steps.iter().position(|s| s.id == id).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::{parse_value, Intake};
+    use crate::model::{Outcome, StepStatus};
+    use crate::ownership::from_tags;
+    use crate::runbook::context::event_context;
+    use crate::runbook::enrich::EarlyResults;
+    use crate::runbook::walk::tests::runbook;
+    use crate::runbook::walk::walk;
+    use serde_json::json;
+
+    fn change(state: &str) -> StateChange {
+        let v = json!({
+            "id": format!("e-{state}"), "source": "aws.cloudwatch",
+            "detail-type": "CloudWatch Alarm State Change",
+            "account": "123456789012", "region": "us-east-1", "time": "2024-05-01T12:00:00Z",
+            "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu"],
+            "detail": {"alarmName": "cpu", "state": {"value": state, "timestamp": "2024-05-01T12:00:00.000+0000"}}
+        });
+        match parse_value(&v).unwrap() {
+            Intake::Change(c) => *c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The decision for `event` on a key seen first, with these runbooks (enrichment before
+    /// the page found nothing).
+    fn decision(event: &StateChange, runbooks: &[&Runbook]) -> Decision {
+        let ownership = from_tags(&[]);
+        let now = event.state_timestamp;
+        let base = event_context(event, &ownership, None, None);
+        let prospective = prospect(None, event, &ownership, now);
+        let w = walk(
+            runbooks,
+            &crate::runbook::context::with_plan(base.clone(), &prospective),
+            &ownership,
+            prospective.page.is_some(),
+        );
+        decide(
+            &w,
+            &EarlyResults::new(),
+            &DecideInput {
+                tracker: None,
+                event,
+                ownership: &ownership,
+                base_context: &base,
+                now,
+                unowned_expiry: now,
+                escalated: &[],
+            },
+        )
+    }
+
+    fn outcome<'a>(d: &'a Decision, step: &str) -> (&'a StepStatus, &'a str) {
+        let e = d.entries.iter().find(|e| e.step == step).expect(step);
+        (&e.status, e.summary.as_str())
+    }
+
+    const TRACK: &str = "  - id: track\n    incident: {action: track}\n";
+    const PAGE: &str = "  - id: page\n    notify: {}\n";
+
+    #[test]
+    fn one_page_per_route_whatever_the_runbooks() {
+        let first = runbook("first", &format!("{TRACK}{PAGE}"));
+        let second = runbook(
+            "second",
+            &format!("  - id: note\n    incident: {{action: annotate, note: seen}}\n{PAGE}"),
+        );
+        let d = decision(&change("ALARM"), &[&first, &second]);
+        assert_eq!(d.plan.outcome, Outcome::Opened);
+        assert_eq!(d.pages.len(), 1);
+        assert_eq!(d.pages[0].produced_by.as_deref(), Some("first/page"));
+        let first_page = d
+            .entries
+            .iter()
+            .find(|e| e.runbook == "first" && e.step == "page")
+            .unwrap();
+        assert_eq!(first_page.status, StepStatus::Ok);
+        assert_eq!(first_page.summary, "page on route production (opened)");
+        let skipped = d
+            .entries
+            .iter()
+            .find(|e| e.runbook == "second" && e.step == "page")
+            .unwrap();
+        assert_eq!(skipped.status, StepStatus::Skipped);
+        assert_eq!(
+            skipped.summary,
+            "route production was already paged for this event by first/page"
+        );
+        // The lifecycle event is rendered here too, after the page.
+        let lifecycle = d.lifecycle.as_ref().unwrap();
+        assert_eq!(lifecycle.detail_type, "Incident Opened");
+        assert_eq!(lifecycle.detail["paged"], true);
+        assert!(d.closed_lifecycle.is_none());
+    }
+
+    #[test]
+    fn no_page_is_due_for_an_ok_with_nothing_open() {
+        let r = runbook("r", &format!("{TRACK}{PAGE}"));
+        let d = decision(&change("OK"), &[&r]);
+        assert_eq!(d.plan.outcome, Outcome::Ignored);
+        assert!(d.pages.is_empty() && d.lifecycle.is_none());
+        assert_eq!(
+            outcome(&d, "page"),
+            (
+                &StepStatus::Skipped,
+                "no page due: the event's outcome is ignored"
+            )
+        );
+        // No incident: the entries expire like the event's record.
+        assert!(d
+            .entries
+            .iter()
+            .all(|e| e.incident_id.is_none() && e.expires_at.is_some()));
+    }
+
+    #[test]
+    fn steps_after_the_page_are_left_pending_in_order() {
+        let history = "  - id: hist\n    alarm_history: {}\n";
+        let snapshot = "  - id: snap\n    metric_snapshot: {}\n";
+        let r = runbook("r", &format!("{snapshot}{TRACK}{PAGE}{history}"));
+        let d = decision(&change("ALARM"), &[&r]);
+        let pending: Vec<(&str, Option<&str>)> = d
+            .pending
+            .iter()
+            .map(|p| (p.step.as_str(), p.deferred_because.as_deref()))
+            .collect();
+        // The snapshot was wanted before the page but did not run: it runs after, saying why.
+        assert_eq!(
+            pending,
+            [
+                ("snap", Some("did not run before the page")),
+                ("hist", None)
+            ]
+        );
+        let seqs: Vec<u32> = d.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            [1, 2],
+            "track and page decided before the page, in order"
+        );
+    }
+}

@@ -126,3 +126,112 @@ pub fn walk<'a>(
         decider,
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ownership::from_tags;
+    use crate::runbook::context::sample_context;
+    use crate::runbook::load_str;
+    use crate::severity::Severity;
+    use std::path::Path;
+
+    /// A runbook of the given steps (YAML list items), triggered by CloudWatch alarms.
+    pub(crate) fn runbook(name: &str, steps: &str) -> Runbook {
+        let text = format!(
+            "name: {name}\ndescription: d\nteam: t\ntrigger:\n  source: [aws.cloudwatch]\nsteps:\n{steps}"
+        );
+        load_str(Path::new("walk.yaml"), &text).unwrap()
+    }
+
+    const SNAPSHOT: &str = "  - id: snap\n    metric_snapshot: {}\n";
+    const TRACK: &str = "  - id: track\n    incident: {action: track}\n";
+    const PAGE: &str = "  - id: page\n    notify: {}\n";
+    const HISTORY: &str = "  - id: hist\n    alarm_history: {}\n";
+
+    fn done(summary: &str) -> Planned {
+        Planned::Done(summary.to_string())
+    }
+
+    /// Table: each case is a runbook's steps, whether a page is due, and what the walk plans
+    /// for each step.
+    #[test]
+    fn what_runs_before_and_after_the_page() {
+        let guard_fails = "  - id: only-ok\n    guard: {when: {alarm: {state: [OK]}}}\n";
+        let guard_holds = "  - id: only-alarm\n    guard: {when: {alarm: {state: [ALARM]}}}\n";
+        let cases: Vec<(String, bool, Vec<Planned>)> = vec![
+            // Enrichment a notify follows waits for the page when one is due...
+            (
+                format!("{SNAPSHOT}{TRACK}{PAGE}{HISTORY}"),
+                true,
+                vec![
+                    Planned::EnrichBeforePage,
+                    Planned::Incident(IncidentVerb::Track),
+                    Planned::Notify,
+                    Planned::AfterPage,
+                ],
+            ),
+            // ...and not when none is: everything after the commit.
+            (
+                format!("{SNAPSHOT}{TRACK}{PAGE}"),
+                false,
+                vec![
+                    Planned::AfterPage,
+                    Planned::Incident(IncidentVerb::Track),
+                    Planned::Notify,
+                ],
+            ),
+            // A guard that does not hold skips the rest, naming itself.
+            (
+                format!("{guard_fails}{TRACK}{PAGE}"),
+                true,
+                vec![
+                    done("condition does not hold: the 2 remaining step(s) are skipped"),
+                    Planned::Skipped("skipped: `only-ok` did not hold".into()),
+                    Planned::Skipped("skipped: `only-ok` did not hold".into()),
+                ],
+            ),
+            (
+                format!("{guard_holds}{TRACK}{PAGE}"),
+                true,
+                vec![
+                    done("condition holds"),
+                    Planned::Incident(IncidentVerb::Track),
+                    Planned::Notify,
+                ],
+            ),
+        ];
+        for (steps, page_due, expected) in cases {
+            let r = runbook("r", &steps);
+            let w = walk(&[&r], &sample_context(), &from_tags(&[]), page_due);
+            assert_eq!(
+                w.runbooks[0].steps, expected,
+                "{steps} (page due: {page_due})"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_incident_step_reached_decides_and_annotate_never_does() {
+        let annotate = "  - id: note\n    incident: {action: annotate, note: seen}\n";
+        let open = "  - id: open\n    incident: {action: open}\n";
+        let first = runbook("first", &format!("{annotate}{PAGE}"));
+        let second = runbook("second", &format!("{TRACK}{open}"));
+        let w = walk(&[&first, &second], &sample_context(), &from_tags(&[]), true);
+        // Runbook 1 (second), step 0 (track); `open` after it does not decide.
+        assert_eq!(w.decider, Some((1, 0, IncidentVerb::Track)));
+        let only_annotate = walk(&[&first], &sample_context(), &from_tags(&[]), true);
+        assert_eq!(only_annotate.decider, None);
+    }
+
+    #[test]
+    fn classify_sets_the_runbooks_ownership_for_the_steps_after_it() {
+        let classify = "  - id: sev\n    classify:\n      rules:\n        - when: {alarm: {state: [ALARM]}}\n          severity: low\n";
+        let r = runbook("r", &format!("{classify}{TRACK}"));
+        let w = walk(&[&r], &sample_context(), &from_tags(&[]), true);
+        assert_eq!(w.runbooks[0].ownership.severity, Severity::Low);
+        assert!(
+            matches!(&w.runbooks[0].steps[0], Planned::Done(s) if s.contains("rule 1 matched"))
+        );
+    }
+}
