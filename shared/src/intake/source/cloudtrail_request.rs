@@ -192,3 +192,49 @@ pub(in crate::intake) fn bucket_exposure(request: Option<&Value>) -> Value {
     }
     json!({"public": !why.is_empty(), "why": why})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each permission keeps its own ports and ranges (what an event pattern cannot tie).
+    #[test]
+    fn ingress_permissions_keep_ports_with_their_ranges() {
+        let request = json!({"ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+             "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}},
+            {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
+             "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}}
+        ]}});
+        let rules = ingress_rules(Some(&request));
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["from_port"], 22);
+        assert_eq!(rules[0]["cidrs"], json!(["10.0.0.0/8"]));
+        assert_eq!(rules[1]["from_port"], 443);
+        assert_eq!(rules[1]["cidrs"], json!(["0.0.0.0/0"]));
+        // CloudTrail's empty list is `{}`; a plain array is read too.
+        assert!(ingress_rules(Some(&json!({"ipPermissions": {}}))).is_empty());
+        assert_eq!(items(Some(&json!([1, 2]))).len(), 2);
+    }
+
+    #[test]
+    fn a_bucket_is_public_unless_a_condition_pins_the_caller() {
+        let policy = |condition: Value| {
+            json!({"bucketPolicy": {"Statement": [{"Effect": "Allow", "Principal": "*",
+                "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*", "Condition": condition}]}})
+        };
+        let open = bucket_exposure(Some(&policy(json!({}))));
+        assert_eq!(open["public"], true, "{open}");
+        let pinned = bucket_exposure(Some(&policy(
+            json!({"StringEquals": {"aws:SourceVpc": "vpc-1"}}),
+        )));
+        assert_eq!(pinned["public"], false, "{pinned}");
+        // A condition that does not pin the caller leaves it public.
+        let tls = bucket_exposure(Some(&policy(
+            json!({"Bool": {"aws:SecureTransport": "true"}}),
+        )));
+        assert_eq!(tls["public"], true, "{tls}");
+        let acl = bucket_exposure(Some(&json!({"x-amz-acl": ["public-read"]})));
+        assert_eq!(acl["public"], true, "{acl}");
+    }
+}
