@@ -1,4 +1,4 @@
-//! `klaxon replay EVENT.json…`: the alarm handler's logic, in process, on one shared
+//! `klaxon replay EVENT.json…`: the handlers' logic, in process, on one shared
 //! in-memory backend, so deduplication and resolution show across files.
 
 use std::path::PathBuf;

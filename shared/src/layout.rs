@@ -1,5 +1,5 @@
 //! The table layout: key formats and fixed attribute names shared by the DynamoDB adapter
-//! (`aws/dynamodb.rs`) and the item-size check (`item_size.rs`), which must measure items
+//! (`aws/dynamodb.rs`) and the item-size check (`item_size/`), which must measure items
 //! exactly as the adapter writes them. Layout documented in docs/DATA-MODEL.md.
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
-//! Klaxon's shared library: domain logic with no AWS types (intake, ownership, plan,
-//! notify, engine), the ports it talks through, an in-memory backend, and one adapter per
-//! AWS service in [`aws`].
+//! Klaxon's shared library: domain logic with no AWS types (intake, ownership, runbook,
+//! plan, render, engine), the ports it talks through, an in-memory backend in [`memory`], and
+//! one adapter per AWS service in [`aws`]. The layout follows the flow: docs/ARCHITECTURE.md.
 
 pub mod aws;
 pub mod config;

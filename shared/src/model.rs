@@ -1,4 +1,4 @@
-//! Records Klaxon keeps: incidents, their timelines, the per-alarm tracker that orders state
+//! Records Klaxon keeps: incidents, their timelines, the per-key tracker that orders state
 //! changes, idempotency records and the outbox of messages still to deliver. Plain data; the
 //! storage layout is the adapter's business (see docs/DATA-MODEL.md for DynamoDB).
 
@@ -64,10 +64,12 @@ impl IncidentStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub incident_id: String,
-    /// Deduplication keys grouped into this incident; today exactly the alarm ARN.
+    /// Deduplication keys grouped into this incident; today exactly one, the event's
+    /// dedup key (an alarm's ARN, a finding's key, ...).
     pub dedup_keys: Vec<String>,
     pub status: IncidentStatus,
-    /// The alarm name, sanitised: one line, no control characters, bounded.
+    /// The alarm name or the event's title, sanitised: one line, no control characters,
+    /// bounded.
     pub title: String,
     pub alarm_arn: String,
     pub alarm_kind: AlarmKind,
@@ -184,7 +186,7 @@ pub struct Evidence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
-    /// A delivered alarm event (counted by the alarm path).
+    /// A delivered event (a state change, a configuration change or an escalation).
     Event,
     /// Something Klaxon did on its own, such as a page dropped as superseded.
     Note,
@@ -193,7 +195,7 @@ pub enum EntryKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub incident_id: String,
-    /// Ordering time: the alarm's state timestamp.
+    /// Ordering time: the event's state (or configuration) time.
     pub at: DateTime<Utc>,
     /// Unique within the incident: the event id for event entries.
     pub entry_id: String,
@@ -216,9 +218,9 @@ pub struct OpenIncidentRef {
     pub paged_routes: Vec<Route>,
 }
 
-/// Per deduplication key: the state-change order and the open incident. Every change to an
-/// alarm's incidents goes through a conditional write on this record's `version`, which
-/// serialises concurrent deliveries for one alarm.
+/// Per deduplication key: the state-change order and the open incident. Every change to a
+/// key's incidents goes through a conditional write on this record's `version`, which
+/// serialises concurrent deliveries for one key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyTracker {
     pub dedup_key: String,

@@ -1,4 +1,5 @@
-//! Who owns an alarm and where its pages go, from its tags.
+//! Who owns an event and where its pages go: from the tags of its alarm or resource, then
+//! from its source.
 //!
 //! Rules (public contract, documented in docs/CONTRACTS.md): tag keys `Environment`,
 //! `Service`, `Team`, `Severity`, matched case-insensitively. `production`/`prod`/`prd` (any
@@ -12,8 +13,9 @@ use crate::text;
 use crate::route::Route;
 use crate::severity::Severity;
 
-/// Ownership of one alarm, derived from its tags. All strings are sanitised (one line, no
-/// control characters, bounded), so they are safe to log and to use as SNS attributes.
+/// Ownership of one event, derived from its tags ([`from_tags`]) and its source
+/// ([`for_event`]). All strings are sanitised (one line, no control characters, bounded), so
+/// they are safe to log and to use as SNS attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ownership {
     /// `production`, or the environment's own name lower-cased (`staging`, `dev`, ...).

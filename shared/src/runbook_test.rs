@@ -1,6 +1,6 @@
 //! `klaxon runbook test`: each runbook's `tests:` run on the embedded backend, offline, with
 //! the real engine and every runbook loaded beside it (so order and fallbacks count), and
-//! CloudWatch answering from the test's `recorded:` block.
+//! the lookups (CloudWatch, ELB, Route 53) answering from the test's `recorded:` block.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,5 +1,6 @@
-//! Tag lookup with a short per-container cache. Alarm tags rarely change, and during an
-//! alarm storm one lookup should serve every event of the same alarm.
+//! Tag lookup with a short per-container cache. A resource's tags rarely change, and during
+//! an alarm storm (or a burst of findings) one lookup should serve every event of the same
+//! alarm or resource.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,11 +16,11 @@ pub enum TagOrigin {
     Lookup,
     Cache,
     /// The lookup failed in a way a retry cannot fix (alarm deleted, access denied): the
-    /// alarm is treated as untagged, hence production, so a real page is never missed.
+    /// resource is treated as untagged, hence production, so a real page is never missed.
     Unavailable,
 }
 
-const MAX_CACHED_ALARMS: usize = 4096;
+const MAX_CACHED_KEYS: usize = 4096;
 
 type Tags = Vec<(String, String)>;
 type Cache = HashMap<String, (Instant, Tags)>;
@@ -31,7 +32,7 @@ pub struct TagResolver<T> {
 }
 
 impl<T: TagSource> TagResolver<T> {
-    /// The underlying source (CloudWatch also answers the enrichment steps).
+    /// The underlying lookups (which also answer the enrichment and metric steps).
     pub fn source(&self) -> &T {
         &self.source
     }
@@ -46,31 +47,28 @@ impl<T: TagSource> TagResolver<T> {
 
     /// Retryable lookup failures are returned (the invocation fails and is retried, rather
     /// than routing a test alarm to production on a throttle); others degrade to untagged.
-    pub async fn tags(
-        &self,
-        alarm_arn: &str,
-    ) -> Result<(Vec<(String, String)>, TagOrigin), KlaxonError> {
-        if let Some((at, tags)) = self.lock().get(alarm_arn) {
+    pub async fn tags(&self, arn: &str) -> Result<(Vec<(String, String)>, TagOrigin), KlaxonError> {
+        if let Some((at, tags)) = self.lock().get(arn) {
             if at.elapsed() < self.ttl {
                 return Ok((tags.clone(), TagOrigin::Cache));
             }
         }
-        match self.source.resource_tags(alarm_arn).await {
+        match self.source.resource_tags(arn).await {
             Ok(tags) => {
                 let mut cache = self.lock();
-                if cache.len() >= MAX_CACHED_ALARMS {
+                if cache.len() >= MAX_CACHED_KEYS {
                     let ttl = self.ttl;
                     cache.retain(|_, (at, _)| at.elapsed() < ttl);
-                    if cache.len() >= MAX_CACHED_ALARMS {
+                    if cache.len() >= MAX_CACHED_KEYS {
                         cache.clear();
                     }
                 }
-                cache.insert(alarm_arn.to_string(), (Instant::now(), tags.clone()));
+                cache.insert(arn.to_string(), (Instant::now(), tags.clone()));
                 Ok((tags, TagOrigin::Lookup))
             }
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => {
-                tracing::warn!(error = %e, alarm_arn = %crate::text::for_log(alarm_arn), "alarm tags unavailable; treating the alarm as untagged (production)");
+                tracing::warn!(error = %e, arn = %crate::text::for_log(arn), "tags unavailable; treating the resource as untagged (production)");
                 Ok((Vec::new(), TagOrigin::Unavailable))
             }
         }

@@ -355,7 +355,7 @@ impl IncidentStore for DynamoDbStore {
             .transact_write_items()
             // No ClientRequestToken: a Lambda retry within its 10-minute window would reuse
             // it with a different body (IdempotentParameterMismatch). A retried request that
-            // had in fact succeeded is recognised by the writer token instead (engine.rs).
+            // had in fact succeeded is recognised by the writer token instead (engine/apply.rs).
             .set_transact_items(Some(items))
             .send()
             .await;

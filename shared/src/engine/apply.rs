@@ -71,7 +71,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         // Every log line of this event carries its ids (instrumented, not entered: the
         // future may move between threads across awaits).
         let span = tracing::info_span!(
-            "alarm_event",
+            "state_change",
             event_id = %text::for_log(&event.event_id),
             dedup_key = %text::for_log(&event.dedup_key),
             incident_id = tracing::field::Empty,
@@ -280,7 +280,7 @@ fn writer_token(event_id: &str, received_at: DateTime<Utc>) -> String {
 }
 
 /// Exponential backoff with jitter derived from the event id, so that concurrent
-/// invocations for one alarm spread out instead of colliding again.
+/// invocations for one key spread out instead of colliding again.
 fn backoff(event_id: &str, attempt: u32) -> Duration {
     let base_ms = 4u64 << attempt.min(4);
     let digest = Sha256::digest(format!("{event_id}#{attempt}").as_bytes());

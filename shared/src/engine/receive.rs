@@ -34,8 +34,9 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         Ok(reports.pop().expect("one report at least"))
     }
 
-    /// Handles an event as the Lambda runtime hands it over. It goes through the same bytes
-    /// path, so the size limit applies and a rejection gets the same id as in replay.
+    /// Handles an event given as JSON (tests; the Lambda handler passes the raw payload to
+    /// [`Self::handle_bytes_all`]). It goes through the same bytes path, so the size limit
+    /// applies and a rejection gets the same id as in replay.
     pub async fn handle_value_all(&self, event: &Value) -> Result<Vec<Report>, KlaxonError> {
         let raw = serde_json::to_vec(event).unwrap_or_default();
         self.handle_bytes_all(&raw).await
@@ -47,7 +48,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         Ok(reports.pop().expect("one report at least"))
     }
 
-    /// A state change dated in the future would make every real event of the alarm `stale`
+    /// A state change dated in the future would make every real event of its key `stale`
     /// until then; CloudWatch's clock is AWS's, so more than a few minutes ahead is invalid.
     pub(super) fn check_time(&self, intake: Intake) -> Result<Intake, InvalidEvent> {
         let events: Vec<&StateChange> = match &intake {

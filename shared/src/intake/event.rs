@@ -132,8 +132,9 @@ pub struct Signal {
     pub route: Option<crate::route::Route>,
 }
 
-/// A CloudWatch alarm state change, validated. Text fields are raw (attacker-controlled):
-/// escape them where they go.
+/// A state change on a deduplication key, from any source (a CloudWatch alarm, a finding, a
+/// Health event, a Config rule, a CloudTrail call), validated. Text fields are raw
+/// (attacker-controlled): escape them where they go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateChange {
     pub event_id: String,
@@ -248,7 +249,7 @@ pub struct InvalidEvent {
     pub reason: String,
 }
 
-/// A CloudWatch alarm's configuration change (`source/alarm_config.rs` reads it).
+/// What an alarm's configuration change did: create, update or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigOperation {
@@ -267,7 +268,8 @@ impl ConfigOperation {
     }
 }
 
-/// One configuration change, read from the event.
+/// A CloudWatch alarm's configuration change, read from the event
+/// (`source/alarm_config.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigChange {
     pub operation: ConfigOperation,

@@ -1,8 +1,8 @@
 //! Intake: turns the raw JSON that EventBridge delivers into a typed [`StateChange`], an
 //! event Klaxon deliberately ignores, or a rejection naming what is wrong.
 //!
-//! Every source becomes an [`StateChange`]: a state change (ALARM opens, OK resolves,
-//! INSUFFICIENT_DATA notes) on a deduplication key (`alarm_arn`: the alarm's ARN for
+//! Every source becomes a [`StateChange`]: a state change (ALARM opens, OK resolves,
+//! INSUFFICIENT_DATA notes) on a deduplication key (`dedup_key`: the alarm's ARN for
 //! CloudWatch, the finding id, the Health event, rule + resource for Config, call +
 //! resource for CloudTrail). Non-alarm sources carry a [`Signal`] with what is theirs; the
 //! parsers are in `source/`, one file per source.

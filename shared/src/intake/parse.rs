@@ -13,8 +13,8 @@ use crate::intake::source;
 /// Klaxon's own limit on one event: 256 KiB, EventBridge's long-standing event size. AWS
 /// raised EventBridge events and asynchronous Lambda payloads to 1 MB (2025); Klaxon keeps
 /// 256 KiB by choice, so that every accepted event commits within DynamoDB's 400 KB items
-/// with its page (`item_size`, `engine::fit_commit`). No AWS source Klaxon reads sends
-/// events that large.
+/// with its page (`item_size`, `fit_commit` in `engine/commit.rs`). No AWS source Klaxon
+/// reads sends events that large.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 const MAX_EVENT_ID_BYTES: usize = 256;
 

@@ -332,7 +332,8 @@ impl IncidentStore for MemoryBackend {
     }
 }
 
-/// An [`IncidentUpdate`] as the DynamoDB adapter's UpdateItem applies it.
+/// An [`IncidentUpdate`](crate::model::IncidentUpdate) as the DynamoDB adapter's UpdateItem
+/// applies it.
 fn apply_update(incident: &mut Incident, u: &crate::model::IncidentUpdate) {
     incident.status = u.status;
     incident.last_state = u.last_state;

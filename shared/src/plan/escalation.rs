@@ -17,7 +17,8 @@ use crate::text;
 /// A finding an analyst escalated through a Security Hub custom action. Not a state change:
 /// it neither moves the finding's state order nor is stale. It opens the finding's incident
 /// if none is open, else adds "escalated by custom action <name>" to its timeline. The page
-/// is the engine's: one per event, listing every finding (`notify::escalation_page`).
+/// is the decision's (`runbook::decide`): one per event, listing every finding
+/// (`render::escalation_page`).
 pub(super) fn plan_escalation(
     tracker: Option<&KeyTracker>,
     event: &StateChange,

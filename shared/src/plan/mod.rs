@@ -1,5 +1,5 @@
-//! The transition rules of the alarm path, as a pure function: given what we know about an
-//! alarm (its tracker) and one new state change, decide what changes. No I/O here.
+//! The transition rules, as a pure function: given what we know about a deduplication key
+//! (its tracker) and one new state change on it, decide what changes. No I/O here.
 //!
 //! | state             | no open incident                 | open incident                        |
 //! |-------------------|----------------------------------|--------------------------------------|
@@ -8,7 +8,7 @@
 //! | OK                | ignored                          | resolve ("recovered" page if paged)  |
 //! | INSUFFICIENT_DATA | ignored                          | note on the timeline                 |
 //!
-//! An event whose state timestamp is not newer than the last one applied for the alarm is
+//! An event whose state timestamp is not newer than the last one applied for the key is
 //! `stale`: it changes no state, and is kept on the timeline as evidence.
 
 mod build;

@@ -1,4 +1,5 @@
-//! Links to the AWS console for the event's alarm or finding.
+//! Links to the AWS console: the CloudWatch alarm of an alarm's event (other sources have
+//! none).
 
 use crate::intake::StateChange;
 

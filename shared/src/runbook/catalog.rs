@@ -94,8 +94,8 @@ impl Catalog {
         Self::fallback_rule(self.candidates(event))
     }
 
-    /// Every runbook whose trigger matches the event, in run order. The event is flattened
-    /// once for all triggers.
+    /// Every runbook whose trigger matches the event, in run order. The event is prepared
+    /// once for all triggers (`FlatEvent`; nothing is flattened).
     pub fn candidates(&self, event: &serde_json::Value) -> Vec<&Runbook> {
         let flat = crate::pattern::FlatEvent::new(event);
         self.runbooks

@@ -19,7 +19,7 @@ use crate::text;
 /// The key under which templates find enrichment results: `enrichment.<step id>`.
 pub const ENRICHMENT_KEY: &str = "enrichment";
 
-/// The context of an alarm event, as conditions and templates see it.
+/// The context of an event, as conditions and templates see it.
 pub fn event_context(
     event: &StateChange,
     ownership: &Ownership,

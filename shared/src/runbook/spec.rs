@@ -124,13 +124,13 @@ pub struct TestSpec {
     /// none, as the tag lookup answers.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// What CloudWatch answers the enrichment steps.
+    /// What CloudWatch, ELB and Route 53 answer the enrichment steps.
     #[serde(default)]
     pub recorded: Recorded,
     pub expect: Expect,
 }
 
-/// Recorded CloudWatch answers for a runbook test.
+/// Recorded answers of the lookups (CloudWatch, ELB, Route 53) for a runbook test.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recorded {

@@ -3,7 +3,7 @@
 //! They are not state changes. They are ordered by `detail.configuration.timestamp` (when the
 //! configuration changed), never by `detail.state.timestamp`, which in these events is the
 //! alarm's last *state* change. What they mean for an open incident is the transition
-//! table's business (`plan.rs`): a deletion ends it without a recovery, an update is noted.
+//! table's business (`plan/config_change.rs`): a deletion ends it without a recovery, an update is noted.
 
 use serde_json::{Map, Value};
 

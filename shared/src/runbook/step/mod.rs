@@ -118,6 +118,7 @@ pub(crate) fn out_of_bounds(kind: &StepKind) -> Option<String> {
         StepKind::Route53HealthCheck(config) => {
             common::deadline_bounds("route53_health_check", config.deadline_ms)
         }
+        StepKind::PutMetric(config) => config.bounds(),
         _ => None,
     }
 }

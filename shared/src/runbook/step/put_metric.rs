@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use crate::lookup::MetricDatum;
-use crate::runbook::step::common::StepError;
+use crate::runbook::step::common::{out_of_range, StepError};
 use crate::runbook::template::render;
 use crate::text;
 
@@ -55,7 +55,21 @@ pub fn metric_datum(config: &PutMetric, context: &Value) -> Result<MetricDatum, 
     })
 }
 
+/// CloudWatch's limit on the dimensions of one metric.
+pub const MAX_DIMENSIONS: usize = 30;
+
 impl PutMetric {
+    /// CloudWatch's limits, checked at load rather than met at PutMetricData after the page.
+    pub(crate) fn bounds(&self) -> Option<String> {
+        out_of_range(
+            "put_metric",
+            "dimensions",
+            u64::try_from(self.dimensions.len()).unwrap_or(u64::MAX),
+            (0, MAX_DIMENSIONS as u64),
+            "CloudWatch allows at most 30 dimensions per metric",
+        )
+    }
+
     /// The timeline summary of a put data point.
     pub fn summary(datum: &MetricDatum) -> String {
         let dimensions = text::pairs(datum.dimensions.iter().map(|(k, v)| (k, v)));
@@ -90,6 +104,25 @@ mod tests {
         assert_eq!(
             d.dimensions,
             vec![("Service".to_string(), "unknown".to_string())]
+        );
+    }
+
+    #[test]
+    fn at_most_30_dimensions_are_accepted_at_load() {
+        let yaml = |n: usize| {
+            let dims: String = (0..n).map(|i| format!("        d{i}: x\n")).collect();
+            format!("name: r\ndescription: d\nteam: t\ntrigger:\n  source: [aws.cloudwatch]\nsteps:\n  - id: count\n    put_metric:\n      name: m\n      dimensions:\n{dims}")
+        };
+        let load = |n| crate::runbook::load_str(std::path::Path::new("m.yaml"), &yaml(n));
+        if let Err(e) = load(MAX_DIMENSIONS) {
+            panic!("{e:?}");
+        }
+        let errors = load(MAX_DIMENSIONS + 1).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("put_metric.dimensions: 31 is outside 0-30"),
+            "{errors:?}"
         );
     }
 }
