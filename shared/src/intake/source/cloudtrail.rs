@@ -270,24 +270,17 @@ pub(in crate::intake) fn first_rule_group(d: &Map<String, Value>) -> Option<Stri
         .map(str::to_string)
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::intake::source::tests::summary;
-
-    /// The public shape of each sample this parser reads (docs/CONTRACTS.md (b2)).
-    #[test]
-    fn samples_become_state_changes_on_their_keys() {
-        assert_eq!(
-            format!("{:?}", summary("security/cloudtrail-stop-logging.json")),
-            r#"[("cloudtrail:123456789012:logging:arn:aws:cloudtrail:us-east-1:123456789012:trail/org-management-events", "ALARM", "logging stopped on trail org-management-events", None, true)]"#
-        );
-        assert_eq!(
-            format!("{:?}", summary("security/cloudtrail-start-logging.json")),
-            r#"[("cloudtrail:123456789012:logging:arn:aws:cloudtrail:us-east-1:123456789012:trail/org-management-events", "OK", "logging started on trail org-management-events", None, true)]"#
-        );
-        assert_eq!(
-            format!("{:?}", summary("security/signin-root-console.json")),
-            r#"[("cloudtrail:123456789012:ConsoleLogin:arn:aws:iam::123456789012:root:2024-05-16", "ALARM", "Root user signed in to the console", None, true)]"#
-        );
-    }
-}
+samples_become_state_changes!(
+    (
+        "security/cloudtrail-stop-logging.json",
+        r#"[("cloudtrail:123456789012:logging:arn:aws:cloudtrail:us-east-1:123456789012:trail/org-management-events", "ALARM", "logging stopped on trail org-management-events", None, true)]"#
+    ),
+    (
+        "security/cloudtrail-start-logging.json",
+        r#"[("cloudtrail:123456789012:logging:arn:aws:cloudtrail:us-east-1:123456789012:trail/org-management-events", "OK", "logging started on trail org-management-events", None, true)]"#
+    ),
+    (
+        "security/signin-root-console.json",
+        r#"[("cloudtrail:123456789012:ConsoleLogin:arn:aws:iam::123456789012:root:2024-05-16", "ALARM", "Root user signed in to the console", None, true)]"#
+    ),
+);

@@ -113,20 +113,13 @@ pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, Invali
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::intake::source::tests::summary;
-
-    /// The public shape of each sample this parser reads (docs/CONTRACTS.md (b2)).
-    #[test]
-    fn samples_become_state_changes_on_their_keys() {
-        assert_eq!(
-            format!("{:?}", summary("security/config-noncompliant.json")),
-            r#"[("config:123456789012:us-east-1:restricted-ssh:AWS::EC2::SecurityGroup:sg-0b7d6e5f4a3c2b190", "ALARM", "Config rule restricted-ssh: AWS::EC2::SecurityGroup non-compliant", Some("medium"), false)]"#
-        );
-        assert_eq!(
-            format!("{:?}", summary("security/config-compliant.json")),
-            r#"[("config:123456789012:us-east-1:restricted-ssh:AWS::EC2::SecurityGroup:sg-0b7d6e5f4a3c2b190", "OK", "Config rule restricted-ssh: AWS::EC2::SecurityGroup non-compliant", Some("medium"), false)]"#
-        );
-    }
-}
+samples_become_state_changes!(
+    (
+        "security/config-noncompliant.json",
+        r#"[("config:123456789012:us-east-1:restricted-ssh:AWS::EC2::SecurityGroup:sg-0b7d6e5f4a3c2b190", "ALARM", "Config rule restricted-ssh: AWS::EC2::SecurityGroup non-compliant", Some("medium"), false)]"#
+    ),
+    (
+        "security/config-compliant.json",
+        r#"[("config:123456789012:us-east-1:restricted-ssh:AWS::EC2::SecurityGroup:sg-0b7d6e5f4a3c2b190", "OK", "Config rule restricted-ssh: AWS::EC2::SecurityGroup non-compliant", Some("medium"), false)]"#
+    ),
+);

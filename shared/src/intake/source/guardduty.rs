@@ -141,23 +141,13 @@ pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, Invali
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::intake::source::tests::summary;
-
-    /// The public shape of each sample this parser reads (docs/CONTRACTS.md (b2)).
-    #[test]
-    fn samples_become_state_changes_on_their_keys() {
-        assert_eq!(
-            format!(
-                "{:?}",
-                summary("security/guardduty-ssh-bruteforce-high.json")
-            ),
-            r#"[("finding:arn:aws:guardduty:us-east-1:123456789012:detector/2ec5f0a1b7d94c3e8f6a1b2c3d4e5f60/finding/4ac7e6b1f0d2a9c35e8b17d2f60a9e41", "ALARM", "GuardDuty UnauthorizedAccess:EC2/SSHBruteForce on Instance", Some("high"), true)]"#
-        );
-        assert_eq!(
-            format!("{:?}", summary("security/guardduty-finding-archived.json")),
-            r#"[("finding:arn:aws:guardduty:us-east-1:123456789012:detector/2ec5f0a1b7d94c3e8f6a1b2c3d4e5f60/finding/4ac7e6b1f0d2a9c35e8b17d2f60a9e41", "OK", "GuardDuty UnauthorizedAccess:EC2/SSHBruteForce on Instance", Some("high"), true)]"#
-        );
-    }
-}
+samples_become_state_changes!(
+    (
+        "security/guardduty-ssh-bruteforce-high.json",
+        r#"[("finding:arn:aws:guardduty:us-east-1:123456789012:detector/2ec5f0a1b7d94c3e8f6a1b2c3d4e5f60/finding/4ac7e6b1f0d2a9c35e8b17d2f60a9e41", "ALARM", "GuardDuty UnauthorizedAccess:EC2/SSHBruteForce on Instance", Some("high"), true)]"#
+    ),
+    (
+        "security/guardduty-finding-archived.json",
+        r#"[("finding:arn:aws:guardduty:us-east-1:123456789012:detector/2ec5f0a1b7d94c3e8f6a1b2c3d4e5f60/finding/4ac7e6b1f0d2a9c35e8b17d2f60a9e41", "OK", "GuardDuty UnauthorizedAccess:EC2/SSHBruteForce on Instance", Some("high"), true)]"#
+    ),
+);

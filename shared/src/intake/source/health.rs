@@ -179,27 +179,17 @@ pub(in crate::intake) fn parse(env: &Envelope<'_>) -> Result<StateChange, Invali
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::intake::source::tests::summary;
-
-    /// The public shape of each sample this parser reads (docs/CONTRACTS.md (b2)).
-    #[test]
-    fn samples_become_state_changes_on_their_keys() {
-        assert_eq!(
-            format!("{:?}", summary("health/health-ec2-issue-open.json")),
-            r#"[("arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_7K2QX_EXAMPLE53#123456789012", "ALARM", "AWS Health: EC2 AWS_EC2_OPERATIONAL_ISSUE", Some("high"), false)]"#
-        );
-        assert_eq!(
-            format!("{:?}", summary("health/health-ec2-issue-closed.json")),
-            r#"[("arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_7K2QX_EXAMPLE53#123456789012", "OK", "AWS Health: EC2 AWS_EC2_OPERATIONAL_ISSUE", Some("high"), false)]"#
-        );
-        assert_eq!(
-            format!(
-                "{:?}",
-                summary("health/health-risk-credentials-exposed.json")
-            ),
-            r#"[("arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED_EXAMPLE01#123456789012", "ALARM", "AWS Health: RISK AWS_RISK_CREDENTIALS_EXPOSED", Some("critical"), true)]"#
-        );
-    }
-}
+samples_become_state_changes!(
+    (
+        "health/health-ec2-issue-open.json",
+        r#"[("arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_7K2QX_EXAMPLE53#123456789012", "ALARM", "AWS Health: EC2 AWS_EC2_OPERATIONAL_ISSUE", Some("high"), false)]"#
+    ),
+    (
+        "health/health-ec2-issue-closed.json",
+        r#"[("arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_7K2QX_EXAMPLE53#123456789012", "OK", "AWS Health: EC2 AWS_EC2_OPERATIONAL_ISSUE", Some("high"), false)]"#
+    ),
+    (
+        "health/health-risk-credentials-exposed.json",
+        r#"[("arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED_EXAMPLE01#123456789012", "ALARM", "AWS Health: RISK AWS_RISK_CREDENTIALS_EXPOSED", Some("critical"), true)]"#
+    ),
+);

@@ -1,6 +1,28 @@
 //! One parser per source, each from the shared [`Envelope`](super::envelope::Envelope) to
 //! a state change.
 
+/// The test beside each source parser: each sample (a path under `events/`) and what it
+/// becomes, `(dedup key, state, title, severity, security)` per change, as Debug text.
+macro_rules! samples_become_state_changes {
+    ($(($path:expr, $expected:expr)),+ $(,)?) => {
+        #[cfg(test)]
+        mod tests {
+            /// The public shape of each sample this parser reads (docs/CONTRACTS.md (b2)).
+            #[test]
+            fn samples_become_state_changes_on_their_keys() {
+                $(
+                    assert_eq!(
+                        format!("{:?}", crate::intake::source::tests::summary($path)),
+                        $expected,
+                        "{}",
+                        $path
+                    );
+                )+
+            }
+        }
+    };
+}
+
 pub(in crate::intake) mod alarm;
 pub(in crate::intake) mod alarm_config;
 pub(in crate::intake) mod cloudtrail;

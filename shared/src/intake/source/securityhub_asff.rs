@@ -131,20 +131,13 @@ pub(in crate::intake) fn asff_finding(
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::intake::source::tests::summary;
-
-    /// The public shape of each sample this parser reads (docs/CONTRACTS.md (b2)).
-    #[test]
-    fn samples_become_state_changes_on_their_keys() {
-        assert_eq!(
-            format!("{:?}", summary("security/securityhub-asff-imported.json")),
-            r#"[("finding:arn:aws:securityhub:us-east-1::product/aws/securityhub/arn:aws:securityhub:us-east-1:123456789012:security-control/EC2.19/finding/6d1f3e2a-9b7c-4c58-a0e4-2f8d1b6c7a93", "ALARM", "Security Hub EC2.19 on AwsEc2SecurityGroup", Some("critical"), true)]"#
-        );
-        assert_eq!(
-            format!("{:?}", summary("security/securityhub-asff-resolved.json")),
-            r#"[("finding:arn:aws:securityhub:us-east-1::product/aws/securityhub/arn:aws:securityhub:us-east-1:123456789012:security-control/EC2.19/finding/6d1f3e2a-9b7c-4c58-a0e4-2f8d1b6c7a93", "OK", "Security Hub EC2.19 on AwsEc2SecurityGroup", Some("info"), true)]"#
-        );
-    }
-}
+samples_become_state_changes!(
+    (
+        "security/securityhub-asff-imported.json",
+        r#"[("finding:arn:aws:securityhub:us-east-1::product/aws/securityhub/arn:aws:securityhub:us-east-1:123456789012:security-control/EC2.19/finding/6d1f3e2a-9b7c-4c58-a0e4-2f8d1b6c7a93", "ALARM", "Security Hub EC2.19 on AwsEc2SecurityGroup", Some("critical"), true)]"#
+    ),
+    (
+        "security/securityhub-asff-resolved.json",
+        r#"[("finding:arn:aws:securityhub:us-east-1::product/aws/securityhub/arn:aws:securityhub:us-east-1:123456789012:security-control/EC2.19/finding/6d1f3e2a-9b7c-4c58-a0e4-2f8d1b6c7a93", "OK", "Security Hub EC2.19 on AwsEc2SecurityGroup", Some("info"), true)]"#
+    ),
+);
