@@ -98,15 +98,23 @@ pub fn incident_item(incident: &Incident) -> JsonItem {
         INCIDENT_SK,
         "incident",
     );
-    let order = format!("{}#{}", sort_time(incident.opened_at), incident.incident_id);
+    let order = open_order(incident.opened_at, &incident.incident_id);
     if incident.status == IncidentStatus::Open {
-        item.insert("gsi1pk".into(), json!("OPEN"));
+        item.insert("gsi1pk".into(), json!(OPEN_PARTITION));
         item.insert("gsi1sk".into(), json!(order.clone()));
     }
     let service = incident.ownership.service.as_deref().unwrap_or(NO_SERVICE);
     item.insert("gsi2pk".into(), json!(format!("SERVICE#{service}")));
     item.insert("gsi2sk".into(), json!(order));
     item
+}
+
+/// The partition of the open-incident index.
+pub const OPEN_PARTITION: &str = "OPEN";
+
+/// The sort key of an incident in the open-incident and by-service indexes.
+pub fn open_order(opened_at: DateTime<Utc>, incident_id: &str) -> String {
+    format!("{}#{incident_id}", sort_time(opened_at))
 }
 
 pub fn timeline_sk(entry: &TimelineEntry) -> String {

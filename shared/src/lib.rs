@@ -2,6 +2,7 @@
 //! plan, render, engine), the ports it talks through, an in-memory backend in [`memory`], and
 //! one adapter per AWS service in [`aws`]. The layout follows the flow: docs/ARCHITECTURE.md.
 
+pub mod action;
 pub mod aws;
 pub mod config;
 pub mod engine;

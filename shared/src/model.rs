@@ -15,7 +15,7 @@ use crate::route::Route;
 /// What processing one delivered event did. The names are a public contract (replay JSON,
 /// idempotency records, logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Opened,
     Updated,
@@ -27,6 +27,16 @@ pub enum Outcome {
     Rejected,
     /// Runbooks ran, but none of them has an incident step.
     Handled,
+    // Responder actions (docs/RESPONDERS.md, the outcome table).
+    Acknowledged,
+    ResolvedByPerson,
+    Reopened,
+    NotedByPerson,
+    Snoozed,
+    SeverityChanged,
+    Owned,
+    /// The action changes nothing: already in that state, or the incident moved on.
+    Unchanged,
 }
 
 impl Outcome {
@@ -41,6 +51,14 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Rejected => "rejected",
             Outcome::Handled => "handled",
+            Outcome::Acknowledged => "acknowledged",
+            Outcome::ResolvedByPerson => "resolved_by_person",
+            Outcome::Reopened => "reopened",
+            Outcome::NotedByPerson => "noted_by_person",
+            Outcome::Snoozed => "snoozed",
+            Outcome::SeverityChanged => "severity_changed",
+            Outcome::Owned => "owned",
+            Outcome::Unchanged => "unchanged",
         }
     }
 }
@@ -97,6 +115,29 @@ pub struct Incident {
     /// outbox items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_delivered_at: Option<DateTime<Utc>>,
+    /// Who acknowledged it first, when and through which channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
+    /// The person who took ownership (as recorded: an IAM principal, a local user, or a
+    /// name as given through a link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// No repeat pages before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// Per route, links issued before this time are refused (`klaxon incident
+    /// revoke-links`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links_revoked_before: BTreeMap<Route, DateTime<Utc>>,
+}
+
+/// The first acknowledgement of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// The actor's name as recorded ([`crate::action::Actor::shown`]).
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub channel: crate::action::Channel,
 }
 
 /// Why an incident was resolved.
@@ -112,6 +153,9 @@ pub enum Resolution {
     /// The alarm was created again while an incident of the old one was open (its
     /// deletion was not seen): not a recovery.
     AlarmRecreated,
+    /// A responder resolved it (the source may still say ALARM: security invariants and
+    /// findings often cannot recover on their own).
+    ResolvedByPerson,
 }
 
 impl Resolution {
@@ -121,13 +165,18 @@ impl Resolution {
             Resolution::RecoveryInferred => "recovery_inferred",
             Resolution::AlarmDeleted => "alarm_deleted",
             Resolution::AlarmRecreated => "alarm_recreated",
+            Resolution::ResolvedByPerson => "resolved_by_person",
         }
     }
 
     /// Whether the problem is known to be over: false for an alarm that was deleted or
-    /// replaced, whose problem may go on unwatched.
+    /// replaced, whose problem may go on unwatched. A person's resolution counts: they
+    /// say it is over, and response times end there.
     pub fn is_recovery(self) -> bool {
-        matches!(self, Resolution::Recovered | Resolution::RecoveryInferred)
+        matches!(
+            self,
+            Resolution::Recovered | Resolution::RecoveryInferred | Resolution::ResolvedByPerson
+        )
     }
 }
 
@@ -147,6 +196,23 @@ pub struct IncidentUpdate {
     /// The incident's paged routes, when this change adds to them.
     #[serde(default)]
     pub paged_routes: Option<Vec<Route>>,
+    /// A responder's action: the responder fields as they are to be (all written).
+    #[serde(default)]
+    pub responder: Option<ResponderFields>,
+    /// A resolved incident opened again: its opening time (which orders the open-incident
+    /// index it goes back into); its resolution is removed.
+    #[serde(default)]
+    pub reopened: Option<DateTime<Utc>>,
+}
+
+/// The fields responders change, written together by an action (under the tracker's
+/// version, so no other writer changed them since they were read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponderFields {
+    pub acknowledged: Option<Acknowledgement>,
+    pub owner: Option<String>,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub severity: crate::severity::Severity,
 }
 
 /// An earlier incident of the same key ended in the same commit as this event's change:
@@ -190,6 +256,8 @@ pub enum EntryKind {
     Event,
     /// Something Klaxon did on its own, such as a page dropped as superseded.
     Note,
+    /// What a responder did (or tried: unchanged and refused actions are kept too).
+    Action,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,7 +270,18 @@ pub struct TimelineEntry {
     pub kind: EntryKind,
     pub outcome: Outcome,
     pub summary: String,
-    pub evidence: Evidence,
+    /// The delivered event's raw facts; actions have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// Actions: who acted and through what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<crate::action::Actor>,
+    /// Actions: which one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::action::ActionKind>,
+    /// Actions: the responder's note, as given (cleaned and bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The open incident as the tracker remembers it, so one read tells what to do.
@@ -216,6 +295,9 @@ pub struct OpenIncidentRef {
     /// Routes its pages went to (committed to the outbox).
     #[serde(default)]
     pub paged_routes: Vec<Route>,
+    /// A responder snoozed it: no repeat pages before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 /// Per deduplication key: the state-change order and the open incident. Every change to a

@@ -7,6 +7,19 @@ use crate::engine::Report;
 use crate::text::single_line;
 
 pub fn to_json(report: &Report) -> Value {
+    let mut line = event_json(report);
+    // A responder's action: every key an event has, plus who, through what, its id and
+    // the incident's status (docs/RESPONDERS.md).
+    if let (Some(action), Some(object)) = (&report.action, line.as_object_mut()) {
+        object.insert("actor".into(), json!(single_line(&action.actor)));
+        object.insert("channel".into(), json!(action.channel.as_str()));
+        object.insert("action_id".into(), json!(single_line(&action.action_id)));
+        object.insert("status".into(), json!(action.status.map(|s| s.as_str())));
+    }
+    line
+}
+
+fn event_json(report: &Report) -> Value {
     json!({
         // Keys and ids from the event are attacker-controlled: no control or bidi characters.
         "event_id": report.event_id.as_deref().map(single_line),

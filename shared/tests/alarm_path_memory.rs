@@ -388,6 +388,8 @@ async fn production_lifecycle_open_note_resolve() {
     // Raw evidence is kept for time-to-detect: reasonData verbatim.
     assert!(timeline[0]
         .evidence
+        .as_ref()
+        .unwrap()
         .reason_data
         .as_deref()
         .unwrap()

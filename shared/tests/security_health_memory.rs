@@ -367,6 +367,8 @@ async fn a_guardduty_finding_opens_updates_with_its_count_and_resolves_when_arch
     assert!(
         timeline.iter().any(|e| e
             .evidence
+            .as_ref()
+            .unwrap()
             .reason
             .as_deref()
             .unwrap_or_default()
@@ -618,7 +620,13 @@ async fn the_whole_security_page_is_redacted_and_the_details_stay_on_the_timelin
         .timeline(report.incident_id.as_deref().unwrap())
         .await
         .unwrap();
-    let evidence = timeline[0].evidence.reason_data.as_deref().unwrap();
+    let evidence = timeline[0]
+        .evidence
+        .as_ref()
+        .unwrap()
+        .reason_data
+        .as_deref()
+        .unwrap();
     let facts: serde_json::Value = serde_json::from_str(evidence).unwrap();
     assert_eq!(facts["facts"]["Remote IP"], "198.51.100.23");
     assert_eq!(facts["facts"]["Account"], "123456789012");
@@ -869,6 +877,8 @@ async fn aws_health_older_shape_pages_and_categories() {
     assert!(
         timeline.iter().any(|e| e.outcome == Outcome::Stale
             && e.evidence
+                .as_ref()
+                .unwrap()
                 .reason
                 .as_deref()
                 .unwrap_or_default()

@@ -229,7 +229,7 @@ impl DynamoDbStore {
             (":last_state_at".into(), to_av(&u.last_state_at)?),
             (":updated_at".into(), to_av(&u.updated_at)?),
         ]);
-        let mut remove = "";
+        let mut removed: Vec<&str> = Vec::new();
         if u.status == IncidentStatus::Resolved {
             set.push("resolved_at = :resolved_at");
             values.insert(":resolved_at".into(), to_av(&u.resolved_at)?);
@@ -237,7 +237,7 @@ impl DynamoDbStore {
                 set.push("resolution = :resolution");
                 values.insert(":resolution".into(), to_av(&resolution)?);
             }
-            remove = " REMOVE gsi1pk, gsi1sk";
+            removed.extend(["gsi1pk", "gsi1sk"]);
         }
         if let Some(at) = u.paged_at {
             set.push("paged = :paged, paged_at = :paged_at");
@@ -248,12 +248,57 @@ impl DynamoDbStore {
             set.push("paged_routes = :paged_routes");
             values.insert(":paged_routes".into(), to_av(routes)?);
         }
+        if let Some(opened_at) = u.reopened {
+            // Back in the sparse index of open incidents (layout::incident_item).
+            set.push("gsi1pk = :open, gsi1sk = :open_order");
+            values.insert(":open".into(), s(layout::OPEN_PARTITION));
+            values.insert(
+                ":open_order".into(),
+                s(layout::open_order(opened_at, &u.incident_id)),
+            );
+            removed.extend(["resolved_at", "resolution"]);
+        }
+        if let Some(r) = &u.responder {
+            set.push("ownership.severity = :severity");
+            values.insert(":severity".into(), to_av(&r.severity)?);
+            // Absent rather than null, as the record's serde form writes them.
+            let mut optional =
+                |name: &'static str, placeholder: &'static str, value: Option<AttributeValue>| {
+                    match value {
+                        Some(v) => {
+                            set.push(placeholder);
+                            values.insert(format!(":{}", name.trim_start_matches('#')), v);
+                        }
+                        None => removed.push(name),
+                    }
+                };
+            optional(
+                "acknowledged",
+                "acknowledged = :acknowledged",
+                r.acknowledged.as_ref().map(to_av).transpose()?,
+            );
+            // `owner` is a DynamoDB reserved word.
+            optional("#owner", "#owner = :owner", r.owner.clone().map(s));
+            optional(
+                "snoozed_until",
+                "snoozed_until = :snoozed_until",
+                r.snoozed_until.as_ref().map(to_av).transpose()?,
+            );
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !removed.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+        }
+        let mut names = HashMap::from([("#status".to_string(), "status".to_string())]);
+        if u.responder.is_some() {
+            names.insert("#owner".into(), "owner".into());
+        }
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(incident_pk(&u.incident_id), INCIDENT_SK)))
-            .update_expression(format!("SET {}{remove}", set.join(", ")))
+            .update_expression(expression)
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(build_error)?;

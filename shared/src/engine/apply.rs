@@ -262,12 +262,13 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             runbooks: decision.scopes.iter().map(|s| s.runbook.clone()).collect(),
             scopes: decision.scopes.clone(),
             steps,
+            action: None,
         })
     }
 }
 
 /// A token unique to this attempt at handling an event.
-fn writer_token(event_id: &str, received_at: DateTime<Utc>) -> String {
+pub(super) fn writer_token(event_id: &str, received_at: DateTime<Utc>) -> String {
     static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let seed = format!(
@@ -281,7 +282,7 @@ fn writer_token(event_id: &str, received_at: DateTime<Utc>) -> String {
 
 /// Exponential backoff with jitter derived from the event id, so that concurrent
 /// invocations for one key spread out instead of colliding again.
-fn backoff(event_id: &str, attempt: u32) -> Duration {
+pub(super) fn backoff(event_id: &str, attempt: u32) -> Duration {
     let base_ms = 4u64 << attempt.min(4);
     let digest = Sha256::digest(format!("{event_id}#{attempt}").as_bytes());
     let jitter = u64::from(digest[0]) * base_ms / 255;

@@ -181,7 +181,9 @@ fn fit_commit(commit: &mut Commit) -> Option<String> {
         .iter_mut()
         .chain(commit.closed.as_mut().map(|c| &mut c.entry))
     {
-        let evidence = &mut entry.evidence;
+        let Some(evidence) = entry.evidence.as_mut() else {
+            continue;
+        };
         for text in [&mut evidence.reason, &mut evidence.reason_data]
             .into_iter()
             .flatten()
@@ -235,7 +237,7 @@ pub(super) struct Attempt {
 
 /// An outbox item's id: the tracker version of the commit that wrote it first (zero-padded,
 /// so that ids sort in commit order across the key's incidents), then its event and place.
-fn outbox_item_id(version: u64, event_id: &str, place: &str) -> String {
+pub(super) fn outbox_item_id(version: u64, event_id: &str, place: &str) -> String {
     format!("{version:020}#{event_id}#{place}")
 }
 

@@ -4,12 +4,15 @@
 //! decided by `runbook::{walk, enrich, decide}`) → `commit` → `outbox` (deliver, redeliver) → `after_page`;
 //! `duplicate` for a redelivered event.
 
+mod act;
 mod after_page;
 mod apply;
 mod commit;
 mod duplicate;
 mod outbox;
 mod receive;
+
+pub use act::{action_record_id, ActionFacts, ACTION_RECORD_DAYS};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,6 +89,8 @@ pub struct Report {
     /// Step outcomes recorded for the event (by this invocation or, for a duplicate, by
     /// the invocation it resumed), in sequence order.
     pub steps: Vec<StepEntry>,
+    /// A responder's action: who, through what, its id, and the incident's status.
+    pub action: Option<ActionFacts>,
 }
 
 impl Report {
@@ -104,6 +109,7 @@ impl Report {
             runbooks: Vec::new(),
             scopes: Vec::new(),
             steps: Vec::new(),
+            action: None,
         }
     }
 }

@@ -400,7 +400,10 @@ fn note(item: &OutboxItem, now: DateTime<Utc>, what: &str, summary: String) -> T
         outcome: Outcome::Noted,
         summary,
         // The page's own event, as far as the outbox knows it.
-        evidence: Evidence {
+        actor: None,
+        action: None,
+        note: None,
+        evidence: Some(Evidence {
             event_id: item.event_id.clone(),
             state: AlarmState::Alarm,
             state_timestamp: item.created_at,
@@ -412,7 +415,7 @@ fn note(item: &OutboxItem, now: DateTime<Utc>, what: &str, summary: String) -> T
             reason_data: None,
             actions_suppressed_by: None,
             actions_suppressed_reason: None,
-        },
+        }),
     }
 }
 

@@ -350,6 +350,16 @@ fn apply_update(incident: &mut Incident, u: &crate::model::IncidentUpdate) {
     if let Some(routes) = &u.paged_routes {
         incident.paged_routes = routes.clone();
     }
+    if u.reopened.is_some() {
+        incident.resolved_at = None;
+        incident.resolution = None;
+    }
+    if let Some(r) = &u.responder {
+        incident.acknowledged = r.acknowledged.clone();
+        incident.owner = r.owner.clone();
+        incident.snoozed_until = r.snoozed_until;
+        incident.ownership.severity = r.severity;
+    }
 }
 
 /// DynamoDB's answer to an item or transaction over its limits (a ValidationException:

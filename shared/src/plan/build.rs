@@ -38,6 +38,7 @@ pub(super) fn open_new(
         ownership: ownership.clone(),
         opened_at: event.state_timestamp,
         paged_routes: Vec::new(),
+        snoozed_until: None,
     });
     next.last_incident_id = Some(id.to_string());
     IncidentChange::Open(Box::new(new_incident(
@@ -80,6 +81,10 @@ pub(super) fn new_incident(
         paged_routes: Vec::new(),
         resolution: None,
         page_delivered_at: None,
+        acknowledged: None,
+        owner: None,
+        snoozed_until: None,
+        links_revoked_before: Default::default(),
     }
 }
 
@@ -113,7 +118,10 @@ pub(super) fn event_entry(
         kind: EntryKind::Event,
         outcome,
         summary,
-        evidence: evidence.clone(),
+        evidence: Some(evidence.clone()),
+        actor: None,
+        action: None,
+        note: None,
     }
 }
 

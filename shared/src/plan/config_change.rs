@@ -70,6 +70,8 @@ pub(super) fn plan_config(
         updated_at: received_at,
         resolution,
         paged_routes: None,
+        responder: None,
+        reopened: None,
     };
     let ended = |resolution: Resolution, summary: String| {
         let mut next = next.clone();

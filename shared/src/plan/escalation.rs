@@ -42,6 +42,8 @@ pub(super) fn plan_escalation(
                 updated_at: received_at,
                 resolution: None,
                 paged_routes: None,
+                responder: None,
+                reopened: None,
             })),
             timeline: Some(event_entry(
                 event,

@@ -11,6 +11,7 @@
 //! An event whose state timestamp is not newer than the last one applied for the key is
 //! `stale`: it changes no state, and is kept on the timeline as evidence.
 
+pub mod action;
 mod build;
 mod config_change;
 mod escalation;

@@ -55,7 +55,7 @@ pub fn without_page(plan: &mut Plan) {
     if let Some(entry) = plan.timeline.as_mut() {
         entry.summary = format!(
             "{}: incident {}; no runbook step sent a page",
-            entry.evidence.state.as_str(),
+            entry.evidence.as_ref().map_or("-", |e| e.state.as_str()),
             plan.outcome.as_str()
         );
     }

@@ -94,6 +94,8 @@ pub fn plan(
         updated_at: received_at,
         resolution: (status == IncidentStatus::Resolved).then_some(Resolution::Recovered),
         paged_routes: None,
+        responder: None,
+        reopened: None,
     };
     let base =
         |outcome, tracker| Plan::unchanged(outcome, tracker, ownership.clone(), title.clone());
@@ -124,14 +126,20 @@ pub fn plan(
             }
         }
         (AlarmState::Alarm, Some(open)) => {
-            let page_now = !open.paged && !suppressed;
+            // A responder's snooze holds pages back until it ends (docs/RESPONDERS.md).
+            let snoozed_until = open
+                .snoozed_until
+                .filter(|until| event.state_timestamp < *until);
+            let page_now = !open.paged && !suppressed && snoozed_until.is_none();
             let mut open_now = open.clone();
             open_now.paged = open.paged || page_now;
             next.open_incident = Some(open_now);
-            let summary = if page_now {
-                "ALARM no longer suppressed: responders paged".to_string()
-            } else {
-                "ALARM again while the incident is open: no new page".to_string()
+            let summary = match snoozed_until {
+                _ if page_now => "ALARM no longer suppressed: responders paged".to_string(),
+                Some(until) if !open.paged && !suppressed => {
+                    format!("ALARM while snoozed until {}: no page", until.to_rfc3339())
+                }
+                _ => "ALARM again while the incident is open: no new page".to_string(),
             };
             Plan {
                 page: page_now.then_some(Transition::Opened),
@@ -227,6 +235,8 @@ pub fn plan(
                 updated_at: received_at,
                 resolution: Some(resolution),
                 paged_routes: None,
+                responder: None,
+                reopened: None,
             },
             entry: TimelineEntry {
                 incident_id: open.incident_id.clone(),
@@ -241,7 +251,10 @@ pub fn plan(
                     event.previous_state.map_or("OK", |s| s.as_str()),
                     at.to_rfc3339()
                 ),
-                evidence: evidence.clone(),
+                evidence: Some(evidence.clone()),
+                actor: None,
+                action: None,
+                note: None,
             },
             title: open.title.clone(),
             ownership: open.ownership.clone(),
@@ -393,6 +406,20 @@ mod tests {
         assert_eq!(p3.page, Some(Transition::Opened));
         let p4 = apply(Some(&p3.tracker), &event("u2", AlarmState::Alarm, 3));
         assert_eq!(p4.page, None, "paged once only");
+    }
+
+    #[test]
+    fn a_snooze_holds_the_page_back_until_it_ends() {
+        let mut e = event("s", AlarmState::Alarm, 0);
+        e.actions_suppressed_by = Some("WaitPeriod".into());
+        let mut p1 = apply(None, &e);
+        let until = Utc.with_ymd_and_hms(2024, 5, 1, 12, 10, 0).unwrap();
+        p1.tracker.open_incident.as_mut().unwrap().snoozed_until = Some(until);
+        let p2 = apply(Some(&p1.tracker), &event("u", AlarmState::Alarm, 5));
+        assert_eq!(p2.page, None, "snoozed: no page");
+        assert!(p2.timeline.unwrap().summary.contains("snoozed until"));
+        let p3 = apply(Some(&p2.tracker), &event("u2", AlarmState::Alarm, 10));
+        assert_eq!(p3.page, Some(Transition::Opened), "the snooze ended");
     }
 
     #[test]

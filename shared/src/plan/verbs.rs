@@ -71,7 +71,9 @@ pub fn plan_as(
         p.tracker.last_state = Some(event.state);
     }
     if let Some(entry) = p.timeline.as_mut() {
-        entry.evidence.state = event.state;
+        if let Some(evidence) = entry.evidence.as_mut() {
+            evidence.state = event.state;
+        }
         entry.summary = format!(
             "{} (runbook treated {} as {})",
             entry.summary,

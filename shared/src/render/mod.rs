@@ -11,11 +11,13 @@
 //! Security pages are redacted of addresses and ids; their unredacted copy
 //! (`email_message`) goes to e-mail only when `KLAXON_SECURITY_EMAIL_DETAIL` is on.
 
+mod action;
 mod console;
 mod escalation;
 mod lifecycle;
 mod page;
 
+pub use action::{action_detail_type, action_lifecycle, resolved_by_person_page};
 pub use console::console_url;
 pub use escalation::escalation_page;
 pub use lifecycle::{lifecycle, lifecycle_closed};

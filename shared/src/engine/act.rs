@@ -1,0 +1,271 @@
+//! A responder's action applied: the incident, its key's tracker and the action's record
+//! read; the outcome decided by `plan::action`; one transaction (the incident update, the
+//! timeline entry, the outbox items, the action's record) under the tracker's version, as
+//! events commit; then the outbox delivered. A repeated action id is applied once and
+//! answers the first result.
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+use super::{chrono_duration, Engine, Report};
+use crate::action::ActionRequest;
+use crate::error::{CommitError, KlaxonError};
+use crate::model::{
+    Commit, Incident, IncidentChange, KeyTracker, OutboundMessage, OutboxItem, Outcome,
+    PendingOutbox, ProcessedEvent,
+};
+use crate::plan::action::{decide, ActionPlan};
+use crate::ports::{IncidentStore, LifecycleBus, Lookups, Pager};
+use crate::render;
+use crate::text;
+
+/// How long an action id is remembered: a form resubmitted or an API call retried within
+/// this time is applied once. Longer than events' 48 hours because a page's link (and the
+/// nonce in its form) lives for days.
+pub const ACTION_RECORD_DAYS: i64 = 30;
+
+/// The key of an action's record: action ids are scoped to their incident.
+pub fn action_record_id(incident_id: &str, action_id: &str) -> String {
+    format!("action:{incident_id}:{action_id}")
+}
+
+/// What an action report adds to an event's report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionFacts {
+    pub action_id: String,
+    pub actor: String,
+    pub channel: crate::action::Channel,
+    /// The incident's status after the action (for an unchanged action, the state it had
+    /// moved on to).
+    pub status: Option<crate::model::IncidentStatus>,
+}
+
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
+    /// Applies one responder action. Refusals (unknown incident, malformed request, not
+    /// allowed on the route) are reports with outcome `rejected` and the reason, not
+    /// errors; errors are failures to read or write (retryable ones marked so).
+    pub async fn act(&self, request: ActionRequest) -> Result<Report, KlaxonError> {
+        // Instrumented, not entered: the future may move between threads across awaits.
+        let span = tracing::info_span!(
+            "action",
+            action = request.kind.as_str(),
+            incident_id = %text::for_log(&request.incident_id),
+            channel = request.actor.channel.as_str(),
+        );
+        self.apply_action(request).instrument(span).await
+    }
+
+    async fn apply_action(&self, request: ActionRequest) -> Result<Report, KlaxonError> {
+        let facts = ActionFacts {
+            action_id: request.action_id.clone(),
+            actor: request.actor.shown(),
+            channel: request.actor.channel,
+            status: None,
+        };
+        let request = match request.checked() {
+            Ok(r) => r,
+            Err(e) => return Ok(rejected(facts, &e.to_string(), None)),
+        };
+        let record_id = action_record_id(&request.incident_id, &request.action_id);
+        let writer = super::apply::writer_token(&record_id, self.clock.now());
+        let mut attempted: Option<(Commit, ActionPlan)> = None;
+        for attempt in 1..=self.settings.max_commit_attempts {
+            let Some(incident) = self.store.incident(&request.incident_id).await? else {
+                let why = format!("unknown incident {}", text::for_log(&request.incident_id));
+                return Ok(rejected(facts, &why, Some(&request.incident_id)));
+            };
+            let dedup_key = incident.dedup_keys.first().cloned().unwrap_or_default();
+            let (processed, tracker) = self.store.load(&record_id, &dedup_key).await?;
+            let (commit, plan) = match (processed, attempted.take()) {
+                (Some(p), Some(mine)) if p.writer == writer => mine,
+                (Some(p), _) => return self.repeated(p, tracker, &incident, facts).await,
+                (None, _) => {
+                    let now = self.clock.now();
+                    let expected = tracker.as_ref().map(|t| t.version);
+                    let tracker = tracker.unwrap_or_else(|| KeyTracker::new(&dedup_key));
+                    let plan = decide(&incident, &tracker, &request, now);
+                    let commit =
+                        self.action_commit(&plan, &request, &record_id, expected, now, &writer);
+                    match self.store.commit(&commit).await {
+                        Ok(()) => (commit, plan),
+                        Err(CommitError::AlreadyProcessed) => {
+                            attempted = Some((commit, plan));
+                            continue;
+                        }
+                        Err(CommitError::Conflict(why)) => {
+                            attempted = Some((commit, plan));
+                            tracing::debug!(attempt, reason = %why, "concurrent update; reading again");
+                            tokio::time::sleep(super::apply::backoff(&record_id, attempt)).await;
+                            continue;
+                        }
+                        Err(CommitError::Failed(e)) => return Err(e),
+                    }
+                }
+            };
+            return self.deliver_action(commit, plan, facts).await;
+        }
+        Err(KlaxonError::Contention {
+            dedup_key: text::for_log(&request.incident_id),
+            attempts: self.settings.max_commit_attempts,
+        })
+    }
+
+    fn action_commit(
+        &self,
+        plan: &ActionPlan,
+        request: &ActionRequest,
+        record_id: &str,
+        expected: Option<u64>,
+        now: DateTime<Utc>,
+        writer: &str,
+    ) -> Commit {
+        let mut messages: Vec<OutboundMessage> = plan
+            .page_routes
+            .iter()
+            .map(|route| {
+                OutboundMessage::Page(render::resolved_by_person_page(
+                    &plan.incident,
+                    request,
+                    *route,
+                ))
+            })
+            .collect();
+        if plan.lifecycle {
+            messages.push(OutboundMessage::Lifecycle(render::action_lifecycle(
+                &plan.incident,
+                request,
+                plan.outcome,
+            )));
+        }
+        let lease_until = now + chrono_duration(self.settings.outbox_lease);
+        let outbox: Vec<OutboxItem> = messages
+            .into_iter()
+            .enumerate()
+            .map(|(n, message)| OutboxItem {
+                incident_id: plan.incident.incident_id.clone(),
+                event_id: record_id.to_string(),
+                item_id: super::commit::outbox_item_id(
+                    plan.tracker.version,
+                    record_id,
+                    &n.to_string(),
+                ),
+                created_at: now,
+                lease_until,
+                message,
+            })
+            .collect();
+        let mut tracker = plan.tracker.clone();
+        for item in &outbox {
+            let marker = PendingOutbox::of(item);
+            tracker.pending_outbox.insert(marker.key(), marker);
+        }
+        Commit {
+            processed: ProcessedEvent {
+                event_id: record_id.to_string(),
+                dedup_key: tracker.dedup_key.clone(),
+                outcome: plan.outcome,
+                incident_id: Some(plan.incident.incident_id.clone()),
+                processed_at: now,
+                expires_at: now + chrono::Duration::days(ACTION_RECORD_DAYS),
+                writer: writer.to_string(),
+            },
+            expected_tracker_version: expected,
+            tracker,
+            incident: plan.update.clone().map(IncidentChange::Update),
+            timeline: Some(plan.entry.clone()),
+            closed: None,
+            outbox,
+            step_run: None,
+        }
+    }
+
+    /// Our commit landed: deliver its outbox (after any older items of the key).
+    async fn deliver_action(
+        &self,
+        commit: Commit,
+        plan: ActionPlan,
+        mut facts: ActionFacts,
+    ) -> Result<Report, KlaxonError> {
+        tracing::info!(outcome = plan.outcome.as_str(), "action applied");
+        // The markers as they were before this action's own.
+        let mut markers = commit.tracker.pending_outbox.clone();
+        for item in &commit.outbox {
+            markers.remove(&PendingOutbox::of(item).key());
+        }
+        let open = commit
+            .tracker
+            .open_incident
+            .as_ref()
+            .map(|o| o.incident_id.clone());
+        let (notifications, lifecycle_events) = self
+            .deliver_in_order(
+                commit.outbox.clone(),
+                &markers,
+                open.as_deref(),
+                &commit.tracker.dedup_key,
+                None,
+            )
+            .await?;
+        facts.status = Some(plan.incident.status);
+        Ok(Report {
+            notifications,
+            lifecycle_events,
+            error: plan.error.clone(),
+            action: Some(facts),
+            ..incident_report(plan.outcome, &plan.incident)
+        })
+    }
+
+    /// The action id was seen before: answer its first result with the incident as it is
+    /// now, and send what that first attempt committed and did not deliver.
+    async fn repeated(
+        &self,
+        processed: ProcessedEvent,
+        tracker: Option<KeyTracker>,
+        incident: &Incident,
+        mut facts: ActionFacts,
+    ) -> Result<Report, KlaxonError> {
+        tracing::info!(
+            first_outcome = processed.outcome.as_str(),
+            "repeated action id"
+        );
+        let tracker = tracker.unwrap_or_else(|| KeyTracker::new(&processed.dedup_key));
+        let (notifications, lifecycle_events) = self
+            .redeliver_outbox(
+                &processed.event_id,
+                Some(&incident.incident_id),
+                &tracker.pending_outbox,
+                tracker
+                    .open_incident
+                    .as_ref()
+                    .map(|o| o.incident_id.as_str()),
+                &tracker.dedup_key,
+            )
+            .await?;
+        facts.status = Some(incident.status);
+        Ok(Report {
+            notifications,
+            lifecycle_events,
+            action: Some(facts),
+            ..incident_report(processed.outcome, incident)
+        })
+    }
+}
+
+fn incident_report(outcome: Outcome, incident: &Incident) -> Report {
+    let mut report = Report::empty(outcome, None);
+    report.incident_id = Some(incident.incident_id.clone());
+    report.dedup_key = incident.dedup_keys.first().cloned();
+    report.environment = Some(incident.ownership.environment.clone());
+    report.severity = Some(incident.ownership.severity);
+    report
+}
+
+fn rejected(facts: ActionFacts, why: &str, incident_id: Option<&str>) -> Report {
+    tracing::info!(reason = %why, "action refused");
+    let mut report = Report::empty(Outcome::Rejected, None);
+    report.incident_id = incident_id.map(text::single_line);
+    report.error = Some(why.to_string());
+    report.action = Some(facts);
+    report
+}
