@@ -2,10 +2,12 @@
 //! (d), the action additions), and for a resolve, the page that tells the routes a person
 //! resolved it.
 
-use serde_json::json;
+use serde_json::{json, Value};
+
+use super::lifecycle::{as_object, ownership_detail};
 
 use super::page::attributes;
-use super::{LIFECYCLE_VERSION, MAX_MESSAGE_BYTES, SMS_LINE_BYTES};
+use super::{MAX_MESSAGE_BYTES, SMS_LINE_BYTES};
 use crate::action::{ActionKind, ActionRequest};
 use crate::model::{Incident, LifecycleEvent, Notification, Outcome, Transition};
 use crate::route::Route;
@@ -51,54 +53,42 @@ pub fn action_lifecycle(
         verb(outcome),
         actor
     ));
-    let shown = |value: &Option<String>| value.clone().map(|v| o.shown(v));
     let dedup_key = incident.dedup_keys.first().cloned().unwrap_or_default();
+    let mut detail = ownership_detail(o, &summary);
+    detail.extend(as_object(json!({
+        "incident_id": incident.incident_id,
+        "dedup_key": text::for_log(&dedup_key),
+        "transition": transition.as_str(),
+        "outcome": outcome.as_str(),
+        "status": incident.status.as_str(),
+        "source": "klaxon",
+        "paged": incident.paged,
+        "resolution": incident.resolution.map(|r| r.as_str()),
+        "alarm": {
+            "name": o.shown(incident.title.clone()),
+            "arn": text::for_log(&incident.alarm_arn),
+            "kind": incident.alarm_kind,
+            "state": incident.last_state.as_str(),
+            "state_timestamp": incident.last_state_at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "previous_state": null,
+            "actions_suppressed_by": null,
+        },
+        "event_id": request.action_id,
+        "actor": actor,
+        "actor_kind": request.actor.kind.as_str(),
+        "channel": request.actor.channel.as_str(),
+        "action": request.kind.as_str(),
+        "acknowledged": incident.acknowledged.as_ref().map(|a| json!({
+            "by": o.shown(a.by.clone()),
+            "at": a.at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "channel": a.channel.as_str(),
+        })),
+    })));
     LifecycleEvent {
         source: None,
         detail_type: action_detail_type(request.kind).to_string(),
         resources: vec![text::bounded(&text::single_line(&dedup_key), 1600)],
-        detail: json!({
-            "version": LIFECYCLE_VERSION,
-            "incident_id": incident.incident_id,
-            "dedup_key": text::for_log(&dedup_key),
-            "transition": transition.as_str(),
-            "outcome": outcome.as_str(),
-            "status": incident.status.as_str(),
-            "severity": o.severity.as_str(),
-            "environment": o.shown(o.environment.clone()),
-            "production": o.production,
-            "service": shown(&o.service),
-            "team": shown(&o.team),
-            "route": o.route.as_str(),
-            "security": o.security,
-            "source": "klaxon",
-            "paged": incident.paged,
-            "resolution": incident.resolution.map(|r| r.as_str()),
-            "text": {
-                "plain": summary,
-                "chat": text::chat_escape(&summary),
-                "html": text::html_escape(&summary),
-            },
-            "alarm": {
-                "name": o.shown(incident.title.clone()),
-                "arn": text::for_log(&incident.alarm_arn),
-                "kind": incident.alarm_kind,
-                "state": incident.last_state.as_str(),
-                "state_timestamp": incident.last_state_at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                "previous_state": null,
-                "actions_suppressed_by": null,
-            },
-            "event_id": request.action_id,
-            "actor": actor,
-            "actor_kind": request.actor.kind.as_str(),
-            "channel": request.actor.channel.as_str(),
-            "action": request.kind.as_str(),
-            "acknowledged": incident.acknowledged.as_ref().map(|a| json!({
-                "by": o.shown(a.by.clone()),
-                "at": a.at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                "channel": a.channel.as_str(),
-            })),
-        }),
+        detail: Value::Object(detail),
     }
 }
 

@@ -1,10 +1,11 @@
 //! The lifecycle events on the Klaxon bus (docs/CONTRACTS.md (d)).
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::LIFECYCLE_VERSION;
 use crate::intake::StateChange;
 use crate::model::{LifecycleEvent, Transition};
+use crate::ownership::Ownership;
 use crate::plan::Plan;
 use crate::text;
 
@@ -55,47 +56,65 @@ pub fn lifecycle(
     // other free-text fields (names, tag values) likewise. Identifiers consumers correlate on
     // (`dedup_key`, `resources`, `event_id`, `alarm.arn`) stay as they are.
     let summary = o.shown(summary);
-    let shown = |value: &Option<String>| value.clone().map(|v| o.shown(v));
+    let mut detail = ownership_detail(o, &summary);
+    detail.extend(as_object(json!({
+        "incident_id": plan.incident_id,
+        "dedup_key": text::for_log(&event.dedup_key),
+        "transition": transition.as_str(),
+        "outcome": plan.outcome.as_str(),
+        "status": if transition == Transition::Resolved { "resolved" } else { "open" },
+        "source": text::for_log(&event.source),
+        "paged": paged,
+        // How a resolved incident ended; only `recovered` and `recovery_inferred` are
+        // recoveries (the others: the alarm was deleted or replaced).
+        "resolution": plan.resolution.map(|r| r.as_str()),
+        "alarm": {
+            "name": o.shown(plan.title.clone()),
+            "arn": text::for_log(&event.dedup_key),
+            "kind": event.kind,
+            "state": event.state.as_str(),
+            "state_timestamp": event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "previous_state": event.previous_state.map(|s| s.as_str()),
+            "actions_suppressed_by": event.actions_suppressed_by.as_deref().map(text::for_log),
+        },
+        "event_id": text::for_log(&event.event_id),
+    })));
     LifecycleEvent {
         source: None,
         detail_type: transition.detail_type().to_string(),
         // Sanitised: EventBridge rejects resources with control characters.
         resources: vec![text::bounded(&text::single_line(&event.dedup_key), 1600)],
-        detail: json!({
-            "version": LIFECYCLE_VERSION,
-            "incident_id": plan.incident_id,
-            "dedup_key": text::for_log(&event.dedup_key),
-            "transition": transition.as_str(),
-            "outcome": plan.outcome.as_str(),
-            "status": if transition == Transition::Resolved { "resolved" } else { "open" },
-            "severity": o.severity.as_str(),
-            "environment": o.shown(o.environment.clone()),
-            "production": o.production,
-            "service": shown(&o.service),
-            "team": shown(&o.team),
-            "route": o.route.as_str(),
-            "security": o.security,
-            "source": text::for_log(&event.source),
-            "paged": paged,
-            // How a resolved incident ended; only `recovered` and `recovery_inferred` are
-            // recoveries (the others: the alarm was deleted or replaced).
-            "resolution": plan.resolution.map(|r| r.as_str()),
-            "text": {
-                "plain": summary,
-                "chat": text::chat_escape(&summary),
-                "html": text::html_escape(&summary),
-            },
-            "alarm": {
-                "name": o.shown(plan.title.clone()),
-                "arn": text::for_log(&event.dedup_key),
-                "kind": event.kind,
-                "state": event.state.as_str(),
-                "state_timestamp": event.state_timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                "previous_state": event.previous_state.map(|s| s.as_str()),
-                "actions_suppressed_by": event.actions_suppressed_by.as_deref().map(text::for_log),
-            },
-            "event_id": text::for_log(&event.event_id),
-        }),
+        detail: Value::Object(detail),
+    }
+}
+
+/// What every lifecycle event's detail says of the incident's owner and route, with the
+/// schema version and the one-line summary in three renderings (plain, chat, HTML), so that
+/// consumers need not escape it themselves. Free text is redacted on security incidents.
+pub(super) fn ownership_detail(o: &Ownership, summary: &str) -> Map<String, Value> {
+    let shown = |value: &Option<String>| value.clone().map(|v| o.shown(v));
+    as_object(json!({
+        "version": LIFECYCLE_VERSION,
+        "severity": o.severity.as_str(),
+        "environment": o.shown(o.environment.clone()),
+        "production": o.production,
+        "service": shown(&o.service),
+        "team": shown(&o.team),
+        "route": o.route.as_str(),
+        "security": o.security,
+        "text": {
+            "plain": summary,
+            "chat": text::chat_escape(summary),
+            "html": text::html_escape(summary),
+        },
+    }))
+}
+
+/// The object inside a `json!({…})`.
+pub(super) fn as_object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
     }
 }
 
