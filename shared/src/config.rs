@@ -24,6 +24,11 @@ pub const SECURITY_EMAIL_DETAIL: &str = "KLAXON_SECURITY_EMAIL_DETAIL";
 /// Regions whose public AWS Health issues open an `ops` incident (comma-separated);
 /// default: the function's own Region (`AWS_REGION`).
 pub const HEALTH_REGIONS: &str = "KLAXON_HEALTH_REGIONS";
+/// Base URL of the incident page (the responder's function URL, or a custom domain in front
+/// of it): pages carry links under it. Unset: pages carry no links.
+pub const RESPONDER_URL: &str = "KLAXON_RESPONDER_URL";
+/// Days links keep working after their incident resolves (1-90, default 7).
+pub const LINK_TTL_DAYS: &str = "KLAXON_LINK_TTL_DAYS";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -43,6 +48,30 @@ pub struct Config {
     pub runbooks: Option<std::path::PathBuf>,
     /// `KLAXON_SECURITY_EMAIL_DETAIL`.
     pub security_email_detail: bool,
+}
+
+/// A base URL for links: `https://…`, or `http://` on 127.0.0.1 or localhost only (local
+/// runs under `cargo lambda watch`). Links carry credentials: never over plain HTTP
+/// elsewhere.
+fn responder_url(url: &str) -> Result<String, ConfigError> {
+    let local = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+        "http://localhost/",
+    ];
+    let ok = (url.starts_with("https://") && url.len() > "https://".len())
+        || local.iter().any(|p| url.starts_with(p));
+    if !ok || url.contains(['?', '#', ' ']) || url.chars().any(char::is_control) {
+        return Err(ConfigError::Invalid {
+            name: RESPONDER_URL,
+            reason: format!(
+                "expected an https:// URL without query or fragment (http:// only on 127.0.0.1 or localhost), found `{}`",
+                crate::text::for_log(url)
+            ),
+        });
+    }
+    Ok(url.to_string())
 }
 
 impl Config {
@@ -142,6 +171,17 @@ impl Config {
                 });
             }
             settings.health_regions = regions;
+        }
+        if let Some(url) = get(RESPONDER_URL) {
+            settings.responder_url = Some(responder_url(&url)?);
+        }
+        if let Some(days) = number(
+            &get,
+            LINK_TTL_DAYS,
+            1,
+            crate::link::MAX_LINK_LIFETIME_DAYS as u64,
+        )? {
+            settings.link_ttl = Duration::from_secs(days * 86_400);
         }
         let runbooks = get(RUNBOOKS).map(std::path::PathBuf::from);
         if let Some(path) = &runbooks {
@@ -526,6 +566,39 @@ mod tests {
                 (Err(e), None) => assert!(e.to_string().contains(SECURITY_EMAIL_DETAIL), "{e}"),
                 (other, _) => panic!("{value}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn responder_links_need_https_except_on_this_machine() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.settings.responder_url, None);
+        assert_eq!(c.settings.link_ttl, Duration::from_secs(7 * 86_400));
+        for good in [
+            "https://abc.lambda-url.us-east-1.on.aws/",
+            "https://incidents.example.com/klaxon",
+            "http://127.0.0.1:9000/lambda-url/responder/",
+        ] {
+            let c = with(&[(RESPONDER_URL, good)]).unwrap();
+            assert_eq!(c.settings.responder_url.as_deref(), Some(good));
+        }
+        for bad in [
+            "http://incidents.example.com/",
+            "ftp://x",
+            "https://",
+            "https://x/?a=1",
+            "https://x/#f",
+            "https://x/\u{7}",
+            "http://127.0.0.1.evil.example/",
+        ] {
+            let err = with(&[(RESPONDER_URL, bad)]).unwrap_err();
+            assert!(err.to_string().contains(RESPONDER_URL), "{bad}: {err}");
+        }
+        let c = with(&[(LINK_TTL_DAYS, "3")]).unwrap();
+        assert_eq!(c.settings.link_ttl, Duration::from_secs(3 * 86_400));
+        for bad in ["0", "91", "x"] {
+            let err = with(&[(LINK_TTL_DAYS, bad)]).unwrap_err();
+            assert!(err.to_string().contains(LINK_TTL_DAYS), "{bad}: {err}");
         }
     }
 

@@ -12,7 +12,7 @@ pub const OPEN_INDEX: &str = "open-incidents";
 pub const SERVICE_INDEX: &str = "by-service";
 /// Reserved for escalation: `gsi3pk = "ESCALATION"`, `gsi3sk = next_escalation_at#id`.
 pub const ESCALATION_INDEX: &str = "escalation-due";
-/// TTL attribute (epoch seconds) on idempotency and rejection records only.
+/// TTL attribute (epoch seconds) on idempotency, rejection and link records only.
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 
 pub const INCIDENT_SK: &str = "INCIDENT";
@@ -22,6 +22,7 @@ pub const TIMELINE_PREFIX: &str = "TIMELINE#";
 pub const OUTBOX_PREFIX: &str = "OUTBOX#";
 pub const STEP_PREFIX: &str = "STEP#";
 pub const STEP_RUN_SK: &str = "STEPRUN";
+pub const LINK_SK: &str = "LINK";
 pub const NO_SERVICE: &str = "(none)";
 
 pub fn incident_pk(id: &str) -> String {
@@ -29,6 +30,9 @@ pub fn incident_pk(id: &str) -> String {
 }
 pub fn tracker_pk(dedup_key: &str) -> String {
     format!("ALARM#{dedup_key}")
+}
+pub fn link_pk(token_hash: &str) -> String {
+    format!("LINK#{token_hash}")
 }
 pub fn processed_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")
@@ -57,8 +61,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::model::{
-    Incident, IncidentStatus, KeyTracker, OutboxItem, ProcessedEvent, Rejection, StepEntry,
-    StepRun, TimelineEntry,
+    Incident, IncidentStatus, KeyTracker, LinkRecord, OutboxItem, ProcessedEvent, Rejection,
+    StepEntry, StepRun, TimelineEntry,
 };
 
 pub type JsonItem = Map<String, Value>;
@@ -185,6 +189,14 @@ pub fn step_run_item(run: &StepRun) -> JsonItem {
         "run_json": text,
     });
     value.as_object().cloned().unwrap_or_default()
+}
+
+/// A link to an incident's page, keyed by its token's hash, removed by TTL at its latest
+/// expiry.
+pub fn link_item(link: &LinkRecord) -> JsonItem {
+    let mut item = record(link, link_pk(&link.token_hash), LINK_SK, "link");
+    item.insert(TTL_ATTRIBUTE.into(), json!(link.expires_at.timestamp()));
+    item
 }
 
 pub fn rejection_item(rejection: &Rejection) -> JsonItem {

@@ -12,6 +12,7 @@ pub mod intake;
 pub mod item_size;
 pub mod lambda;
 pub mod layout;
+pub mod link;
 pub mod logging;
 pub mod lookup;
 pub mod memory;

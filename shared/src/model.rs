@@ -504,6 +504,24 @@ pub struct Commit {
     pub outbox: Vec<OutboxItem>,
     /// Runbook step outcomes to record and steps still to run after delivery.
     pub step_run: Option<StepRun>,
+    /// The links the commit's pages carry (their tokens' hashes).
+    pub links: Vec<LinkRecord>,
+}
+
+/// A link to an incident's page, as the table keeps it: the SHA-256 of its token, never the
+/// token (which exists only in the undelivered outbox item and the delivered message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    /// Lower-case hex SHA-256 of the token.
+    pub token_hash: String,
+    pub incident_id: String,
+    /// The route whose page carried it: a link identifies a route, not a person.
+    pub route: Route,
+    pub issued_at: DateTime<Utc>,
+    /// The latest it can be valid, whatever the incident does (and when DynamoDB's TTL
+    /// deletes it); it also expires a set time after the incident resolves
+    /// ([`crate::link::validity`]).
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An event Klaxon could not accept, kept for an operator with the reason.

@@ -11,7 +11,7 @@ use crate::lookup::{
     HealthCheckReport, HistoryItem, MetricDatum, MetricQuery, MetricSeries, TargetHealth,
 };
 use crate::model::{
-    Commit, Delivery, Incident, KeyTracker, LifecycleEvent, Notification, OutboxItem,
+    Commit, Delivery, Incident, KeyTracker, LifecycleEvent, LinkRecord, Notification, OutboxItem,
     ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 
@@ -73,6 +73,21 @@ pub trait IncidentStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<TimelineEntry>, KlaxonError>> + Send;
 
     fn open_incidents(&self) -> impl Future<Output = Result<Vec<Incident>, KlaxonError>> + Send;
+
+    /// The link whose token hashes to `token_hash`, read consistently.
+    fn link(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<LinkRecord>, KlaxonError>> + Send;
+
+    /// Links of `route` (all routes without one) issued up to `before` stop working
+    /// (`klaxon incident revoke-links`). False when the incident does not exist.
+    fn revoke_links(
+        &self,
+        incident_id: &str,
+        route: Option<crate::route::Route>,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, KlaxonError>> + Send;
 
     /// Writes step entries (overwriting entries with the same event id and sequence).
     fn put_step_entries(

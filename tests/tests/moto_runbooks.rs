@@ -303,6 +303,7 @@ async fn step_records_round_trip_through_dynamodb() {
         closed: None,
         outbox: vec![outbox.clone()],
         step_run: Some(run.clone()),
+        links: Vec::new(),
     };
     store.commit(&commit).await.unwrap();
     // A lease is given back only by its holder: after A's lease expired and B claimed the

@@ -13,9 +13,11 @@ use crate::error::{CommitError, KlaxonError};
 use crate::item_size;
 use crate::model::{
     Commit, Delivery, Incident, IncidentChange, IncidentStatus, IncidentUpdate, KeyTracker,
-    OutboundMessage, OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
+    LinkRecord, OutboundMessage, OutboxItem, ProcessedEvent, Rejection, StepEntry, StepRun,
+    TimelineEntry,
 };
 use crate::ports::IncidentStore;
+use crate::route::Route;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -120,6 +122,14 @@ impl DynamoDbStore {
         }
         if let Some(run) = &commit.step_run {
             items.push(self.put(dynamo(layout::step_run_item(run))?, None, None)?);
+        }
+        for link in &commit.links {
+            // 192 random bits never collide; the condition makes certain of it.
+            items.push(self.put(
+                dynamo(layout::link_item(link))?,
+                Some("attribute_not_exists(pk)"),
+                None,
+            )?);
         }
         Ok(items)
     }
@@ -521,6 +531,68 @@ impl IncidentStore for DynamoDbStore {
             }
         }
         Err(last_error.expect("three attempts"))
+    }
+
+    async fn link(&self, token_hash: &str) -> Result<Option<LinkRecord>, KlaxonError> {
+        self.get(layout::link_pk(token_hash), layout::LINK_SK)
+            .await?
+            .map(|item| from_record(item, "link"))
+            .transpose()
+    }
+
+    async fn revoke_links(
+        &self,
+        incident_id: &str,
+        route: Option<Route>,
+        before: DateTime<Utc>,
+    ) -> Result<bool, KlaxonError> {
+        let key = Self::key(incident_pk(incident_id), INCIDENT_SK);
+        // The map may be absent (records omit it while empty): create it first, then set
+        // each route; a nested SET on an absent map is refused by DynamoDB. Both are
+        // idempotent, so a retry after either is harmless.
+        let created = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression(
+                "SET links_revoked_before = if_not_exists(links_revoked_before, :empty)",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .send()
+            .await;
+        if let Err(e) = created {
+            if matches!(
+                e.as_service_error(),
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_))
+            ) {
+                return Ok(false);
+            }
+            return Err(super::error::classify("dynamodb", "UpdateItem", e));
+        }
+        let routes = match route {
+            Some(r) => vec![r],
+            None => Route::ALL.to_vec(),
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":before", to_av(&before)?);
+        let mut set = Vec::new();
+        for (n, r) in routes.iter().enumerate() {
+            set.push(format!("links_revoked_before.#r{n} = :before"));
+            update = update.expression_attribute_names(format!("#r{n}"), r.as_str());
+        }
+        update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await
+            .map_err(|e| super::error::classify("dynamodb", "UpdateItem", e))?;
+        Ok(true)
     }
 
     async fn record_rejection(&self, rejection: &Rejection) -> Result<(), KlaxonError> {

@@ -119,15 +119,14 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         now: DateTime<Utc>,
         writer: &str,
     ) -> Commit {
+        let mut links = Vec::new();
         let mut messages: Vec<OutboundMessage> = plan
             .page_routes
             .iter()
             .map(|route| {
-                OutboundMessage::Page(render::resolved_by_person_page(
-                    &plan.incident,
-                    request,
-                    *route,
-                ))
+                let mut page = render::resolved_by_person_page(&plan.incident, request, *route);
+                links.extend(self.link_page(&mut page, &plan.incident.incident_id, now));
+                OutboundMessage::Page(page)
             })
             .collect();
         if plan.lifecycle {
@@ -176,6 +175,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             closed: None,
             outbox,
             step_run: None,
+            links,
         }
     }
 

@@ -42,11 +42,17 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 message: OutboundMessage::Lifecycle(lifecycle.clone()),
             });
         }
+        let mut links = Vec::new();
         let mut messages: Vec<OutboundMessage> = decision
             .pages
             .iter()
             .cloned()
-            .map(OutboundMessage::Page)
+            .map(|mut page| {
+                if let Some(id) = &plan.incident_id {
+                    links.extend(self.link_page(&mut page, id, now));
+                }
+                OutboundMessage::Page(page)
+            })
             .collect();
         messages.extend(decision.lifecycle.clone().map(OutboundMessage::Lifecycle));
         let lease_until = now + chrono_duration(self.settings.outbox_lease);
@@ -112,6 +118,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             closed: plan.closed.clone(),
             outbox: outbox.clone(),
             step_run,
+            links,
         };
         // The markers as read, before this event's own: what may be older than them.
         let markers = commit.tracker.pending_outbox.clone();
@@ -145,6 +152,22 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 markers,
             },
         )
+    }
+}
+
+impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
+    /// With a responder URL configured, a link to the incident's page on the page's second
+    /// line; its record goes into the same commit.
+    pub(super) fn link_page(
+        &self,
+        page: &mut crate::model::Notification,
+        incident_id: &str,
+        now: DateTime<Utc>,
+    ) -> Option<crate::model::LinkRecord> {
+        let base = self.settings.responder_url.as_deref()?;
+        let issued = crate::link::issue(incident_id, page.route, now);
+        crate::link::add_to_page(page, &crate::link::url(base, incident_id, &issued.token));
+        Some(issued.record)
     }
 }
 

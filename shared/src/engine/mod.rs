@@ -46,6 +46,11 @@ pub struct EngineSettings {
     /// Regions whose public AWS Health issues deserve an `ops` page
     /// (`KLAXON_HEALTH_REGIONS`, default the function's own Region).
     pub health_regions: Vec<String>,
+    /// Base URL of the incident page (`KLAXON_RESPONDER_URL`): pages carry links under it.
+    /// Unset, pages carry none.
+    pub responder_url: Option<String>,
+    /// How long links keep working after their incident resolves (`KLAXON_LINK_TTL_DAYS`).
+    pub link_ttl: Duration,
 }
 
 impl EngineSettings {
@@ -63,6 +68,8 @@ impl EngineSettings {
             tag_cache_ttl: Duration::from_secs(Self::DEFAULT_TAG_CACHE_SECONDS),
             max_commit_attempts: 40,
             health_regions: vec!["us-east-1".to_string()],
+            responder_url: None,
+            link_ttl: Duration::from_secs(crate::link::DEFAULT_LINK_TTL_DAYS * 86_400),
         }
     }
 }

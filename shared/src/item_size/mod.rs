@@ -84,6 +84,12 @@ pub fn commit_items(commit: &Commit) -> (Vec<Measured>, usize) {
             bytes: sizes::step_run(run),
         });
     }
+    for link in &commit.links {
+        items.push(Measured {
+            what: "link",
+            bytes: bytes::item_bytes(&crate::layout::link_item(link)),
+        });
+    }
     let actions = items.len();
     (items, actions)
 }

@@ -4,9 +4,11 @@
 
 mod fault;
 mod services;
+mod snapshot;
 mod store;
 
 pub use fault::{injected, InjectedFault};
+pub use snapshot::{decode, encode, Snapshot, SnapshotError, STATE_FORMAT, STATE_VERSION};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -54,6 +56,8 @@ pub struct PutOnBus {
 #[derive(Default)]
 struct State {
     processed: HashMap<String, ProcessedEvent>,
+    /// Links by their token's hash.
+    links: BTreeMap<String, crate::model::LinkRecord>,
     trackers: HashMap<String, KeyTracker>,
     incidents: BTreeMap<String, Incident>,
     timelines: HashMap<String, BTreeMap<(DateTime<Utc>, String), TimelineEntry>>,

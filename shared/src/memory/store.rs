@@ -7,10 +7,11 @@ use super::fault::injected;
 use super::{CommitFault, MemoryBackend};
 use crate::error::{CommitError, KlaxonError};
 use crate::model::{
-    Commit, Delivery, Incident, IncidentChange, IncidentStatus, KeyTracker, OutboxItem,
+    Commit, Delivery, Incident, IncidentChange, IncidentStatus, KeyTracker, LinkRecord, OutboxItem,
     ProcessedEvent, Rejection, StepEntry, StepRun, TimelineEntry,
 };
 use crate::ports::IncidentStore;
+use crate::route::Route;
 
 impl IncidentStore for MemoryBackend {
     async fn load(
@@ -131,6 +132,9 @@ impl IncidentStore for MemoryBackend {
         }
         if let Some(run) = &commit.step_run {
             s.step_runs.insert(run.event_id.clone(), run.clone());
+        }
+        for link in &commit.links {
+            s.links.insert(link.token_hash.clone(), link.clone());
         }
         match fault {
             Some(CommitFault::LostResponse) => {
@@ -253,6 +257,30 @@ impl IncidentStore for MemoryBackend {
             .filter(|i| i.status == IncidentStatus::Open)
             .cloned()
             .collect())
+    }
+
+    async fn link(&self, token_hash: &str) -> Result<Option<LinkRecord>, KlaxonError> {
+        Ok(self.lock().links.get(token_hash).cloned())
+    }
+
+    async fn revoke_links(
+        &self,
+        incident_id: &str,
+        route: Option<Route>,
+        before: DateTime<Utc>,
+    ) -> Result<bool, KlaxonError> {
+        let mut s = self.lock();
+        let Some(incident) = s.incidents.get_mut(incident_id) else {
+            return Ok(false);
+        };
+        let routes = match route {
+            Some(r) => vec![r],
+            None => Route::ALL.to_vec(),
+        };
+        for r in routes {
+            incident.links_revoked_before.insert(r, before);
+        }
+        Ok(true)
     }
 
     async fn put_step_entries(&self, entries: &[StepEntry]) -> Result<(), KlaxonError> {
