@@ -23,6 +23,7 @@ pub mod plan;
 pub mod ports;
 pub mod render;
 pub mod report;
+pub mod respond;
 pub mod route;
 pub mod runbook;
 pub mod runbook_test;

@@ -161,6 +161,15 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// The engine's clock (the embedded backend's replay clock, or the system's).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {

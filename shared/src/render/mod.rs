@@ -18,7 +18,7 @@ mod lifecycle;
 mod page;
 
 pub use action::{action_detail_type, action_lifecycle, resolved_by_person_page};
-pub use console::console_url;
+pub use console::{alarm_console_url, console_url};
 pub use escalation::escalation_page;
 pub use lifecycle::{lifecycle, lifecycle_closed};
 pub use page::page;
