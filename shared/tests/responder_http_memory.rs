@@ -298,7 +298,8 @@ async fn the_api_refuses_without_an_iam_identity_and_acts_as_the_caller() {
         .unwrap();
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("AWS_IAM"));
-    let caller = Some("arn:aws:sts::123456789012:assumed-role/oncall/ana");
+    let principal = "arn:aws:sts::123456789012:assumed-role/oncall/ana";
+    let caller = Some(principal);
     let list = api::serve(&*engine, &api_request("GET", "/incidents", "", caller))
         .await
         .unwrap();
@@ -327,7 +328,7 @@ async fn the_api_refuses_without_an_iam_identity_and_acts_as_the_caller() {
     .await
     .unwrap();
     let shown: Value = serde_json::from_str(&shown.body).unwrap();
-    assert_eq!(shown["acknowledged"]["by"], caller.unwrap());
+    assert_eq!(shown["acknowledged"]["by"], principal);
     assert_eq!(shown["acknowledged"]["channel"], "api");
     let incident = backend.incident(&id).await.unwrap().unwrap();
     let timeline = backend.timeline(&id).await.unwrap();
