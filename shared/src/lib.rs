@@ -10,6 +10,7 @@ pub mod error;
 pub mod infra;
 pub mod intake;
 pub mod item_size;
+pub mod http_lambda;
 pub mod lambda;
 pub mod layout;
 pub mod link;
