@@ -100,8 +100,8 @@ export class KlaxonStack extends Stack {
       description: 'Reserved concurrency of the responder JSON API (responder-api, IAM auth).',
     });
     const linkTtlDays = new CfnParameter(this, 'LinkTtlDays', {
-      type: 'Number', default: 7, minValue: 1, maxValue: 30,
-      description: 'KLAXON_LINK_TTL_DAYS, how long the incident link in a page stays valid.',
+      type: 'Number', default: 7, minValue: 1, maxValue: 90,
+      description: 'KLAXON_LINK_TTL_DAYS, the days the links in pages keep working after their incident resolves (the intakes issue them, the responders honour them).',
     });
     const hasAlertEmail = new CfnCondition(this, 'HasAlertEmail', {
       expression: Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, '')),
@@ -201,7 +201,8 @@ export class KlaxonStack extends Stack {
     const intakeDlq = deadLetterQueue('IntakeDeadLetterQueue');
     const failureQueue = deadLetterQueue('IntakeFailureQueue');
 
-    // What every handler is told: the table, the route topics, the bus and the engine settings.
+    // What every handler is told: the table, the route topics, the bus and the engine settings
+    // (the intakes issue the links in pages, the responders honour them: the same lifetime).
     const environment: Record<string, string> = {
       KLAXON_TABLE: table.ref,
       KLAXON_TOPIC_PRODUCTION: production.topicArn,
@@ -212,6 +213,7 @@ export class KlaxonStack extends Stack {
       KLAXON_IDEMPOTENCY_HOURS: idempotencyHours.valueAsString,
       KLAXON_OUTBOX_LEASE_SECONDS: '60',
       KLAXON_SECURITY_EMAIL_DETAIL: securityEmailDetail.valueAsString,
+      KLAXON_LINK_TTL_DAYS: linkTtlDays.valueAsString,
     };
     const logGroupOf = (id: string, functionName: string) => {
       const logGroup = new logs.LogGroup(this, `${id}LogGroup`, {
@@ -304,7 +306,7 @@ export class KlaxonStack extends Stack {
         environmentEncryption: key,
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
-        environment: { ...environment, KLAXON_LINK_TTL_DAYS: linkTtlDays.valueAsString },
+        environment,
         bundling: { cargoLambdaFlags: ['--quiet'] },
       });
       (fn.node.defaultChild as lambda.CfnFunction).addMetadata('checkov', {
