@@ -7,10 +7,15 @@ rejects a template broken for its reason):
 - every `Resource: "*"` carries its reason on the same line (YAML templates);
 - every asynchronous hop has somewhere to put what it cannot deliver: each EventBridge rule
   target a dead-letter queue and a retry policy, each function invoked asynchronously an
-  on-failure destination, each SNS subscription a redrive policy (or a written reason);
+  on-failure destination, each SNS subscription a redrive policy (or a written reason). A
+  function reached only through its function URL (no rule, no subscription, no event source
+  mapping, no permission but for its URL) is invoked synchronously: the HTTP client gets the
+  error, there is no event to keep, so it needs no on-failure destination; an alarm with an
+  action must watch its errors instead;
 - every function logs to a log group with retention;
-- every function is fed by an EventBridge rule, whose target is named after the function's
-  binary (so each generated rule reaches the handler it was generated for);
+- every function but those reached only through their URL is fed by an EventBridge rule,
+  whose target is named after the function's binary (so each generated rule reaches the
+  handler it was generated for);
 - each intake function pages only its own routes' topics (the security intake only the
   security topic: security incidents are pinned to the security route);
 - Klaxon's own alarms are named `${AWS::StackName}-...`, and the alarm intake rule excludes
@@ -36,7 +41,21 @@ rejects a template broken for its reason):
   (`ArnEquals aws:SourceArn`, each rule's ARN, no wildcard); every queue policy statement
   for an AWS service names its sources (`aws:SourceArn`);
 - rejections are never silent: each intake function's log group has a metric filter
-  `{ $.outcome = "rejected" }` (value 1), and an alarm with an action fires on its sum > 0.
+  `{ $.outcome = "rejected" }` (value 1), and an alarm with an action fires on its sum > 0;
+- the responder functions (a template with intake functions has both): `responder` has one
+  function URL with AuthType NONE, reserved concurrency, and for `Principal: "*"` both
+  permissions a function URL needs since October 2025, `lambda:InvokeFunctionUrl` (with
+  `FunctionUrlAuthType` NONE) and `lambda:InvokeFunction` (with `InvokedViaFunctionUrl`
+  true), and no permission that lets anyone invoke it but through its URL; `responder-api`
+  one function URL with AuthType AWS_IAM, reserved concurrency, no permission for everyone,
+  and a managed policy granting both actions on it alone, each with its condition
+  (`lambda:FunctionUrlAuthType` AWS_IAM, `lambda:InvokedViaFunctionUrl` true); every intake
+  function has `KLAXON_RESPONDER_URL` = the responder's function URL;
+- each responder role calls only what it needs: its log group, DynamoDB item actions (no
+  Scan, no batch, no PartiQL, no table management) on the table and Query on the
+  `open-incidents` and `by-service` indexes by their partition keys (`OPEN`, `SERVICE#*`),
+  sns:Publish on the route topics, events:PutEvents limited like the intakes', Klaxon's key;
+  no CloudWatch, no tagging.
 
 Exit status 1 with one line per problem.
 """
@@ -49,13 +68,25 @@ from cfnlint.decode import decode
 
 RULES_JSON = Path(__file__).resolve().parents[1] / "rules.json"
 
-# The topics each intake handler (its binary) may publish to; functions of other binaries
-# are not checked.
+ROUTE_TOPICS = {"ProductionTopic", "TestTopic", "SecurityTopic", "OpsTopic"}
+
+# The topics each handler (its binary) may publish to; functions of other binaries are not
+# checked.
 PAGE_TOPICS = {
-    "alarm-intake": {"ProductionTopic", "TestTopic", "SecurityTopic", "OpsTopic"},
+    "alarm-intake": ROUTE_TOPICS,
     "health-intake": {"ProductionTopic", "TestTopic", "OpsTopic"},  # no security route
     "security-intake": {"SecurityTopic"},  # pinned to the security route
+    # "Resolved by a person" goes to the routes the incident's pages went to: any route.
+    "responder": ROUTE_TOPICS,
+    "responder-api": ROUTE_TOPICS,
 }
+INTAKE_HANDLERS = {"alarm-intake", "health-intake", "security-intake"}
+
+# The handlers reached only through their function URL, and its AuthType: the incident page
+# that the links in pages open (public: the link token in the URL is the credential) and the
+# responders' JSON API (IAM).
+RESPONDER_AUTH = {"responder": "NONE", "responder-api": "AWS_IAM"}
+URL_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
 
 # What an intake role may do with its table: the items a transaction writes and reads.
 DYNAMODB_ITEM_ACTIONS = {
@@ -63,6 +94,19 @@ DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem", "dynamodb:Query",
 }
 NEGATED_ARN_OPERATORS = ("ArnNotEquals", "ArnNotLike", "StringNotEquals", "StringNotLike")
+
+# What a responder role may call (no CloudWatch, no tagging, no runbook metrics), and the
+# indexes it may query with their partition keys (an index query's leading key).
+RESPONDER_ACTIONS = {
+    "logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish", "events:PutEvents",
+    "kms:Decrypt", "kms:GenerateDataKey",
+}
+RESPONDER_DYNAMODB_ACTIONS = {
+    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem", "dynamodb:Query",
+}
+RESPONDER_INDEXES = {"open-incidents", "by-service"}
+RESPONDER_INDEX_KEYS = ["OPEN", "SERVICE#*"]
 
 
 def statements(doc):
@@ -165,6 +209,71 @@ def load_rules():
     return json.loads(RULES_JSON.read_text())
 
 
+def function_urls(resources, fn):
+    """The AWS::Lambda::Url resources of a function."""
+    return [rid for rid, r in resources.items() if r["Type"] == "AWS::Lambda::Url"
+            and refers_to(r.get("Properties", {}).get("TargetFunctionArn"), fn)]
+
+
+def permissions_of(resources, fn):
+    """The AWS::Lambda::Permission resources on a function: (logical id, properties)."""
+    return [(rid, r.get("Properties", {})) for rid, r in resources.items()
+            if r["Type"] == "AWS::Lambda::Permission"
+            and refers_to(r.get("Properties", {}).get("FunctionName"), fn)]
+
+
+def is_true(value):
+    return value is True or str(value).lower() == "true"
+
+
+def through_url_only(props):
+    """A permission that applies only to requests through the function URL."""
+    action = props.get("Action")
+    return action == "lambda:InvokeFunctionUrl" or (
+        action == "lambda:InvokeFunction" and is_true(props.get("InvokedViaFunctionUrl")))
+
+
+def synchronous_only(resources, fn):
+    """A function reached only through its function URL. Lambda invokes it synchronously for
+    the HTTP client, which gets the answer or the error: there is no asynchronous event to
+    retry, to put in a dead-letter queue or to send to an on-failure destination. Anything
+    else that could invoke it (a rule target, an SNS subscription, an event source mapping,
+    SAM Events, a permission not limited to the URL) makes it not so. Principals of the
+    account allowed lambda:InvokeFunction by their own IAM policy could still invoke it
+    asynchronously; the template grants none."""
+    props = resources[fn].get("Properties", {})
+    if not function_urls(resources, fn) or props.get("Events") or "FunctionUrlConfig" in props:
+        return False
+    for res in resources.values():
+        rprops = res.get("Properties", {})
+        if res["Type"] == "AWS::Events::Rule" and any(
+                refers_to(t.get("Arn"), fn) for t in rprops.get("Targets", [])):
+            return False
+        if res["Type"] == "AWS::SNS::Subscription" and refers_to(rprops.get("Endpoint"), fn):
+            return False
+        if res["Type"] == "AWS::Lambda::EventSourceMapping" and refers_to(rprops.get("FunctionName"), fn):
+            return False
+    return all(through_url_only(p) for _, p in permissions_of(resources, fn))
+
+
+def alarms_on(resources, fn, metric_name):
+    """The alarms with an action whose metric (or one of its metric-math inputs) is
+    `metric_name` of the function (dimension FunctionName)."""
+    def about(metric):
+        return metric.get("MetricName") == metric_name and any(
+            d.get("Name") == "FunctionName" and ref_target(d.get("Value")) == fn
+            for d in metric.get("Dimensions", []))
+    found = []
+    for rid, res in resources.items():
+        if res["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = res.get("Properties", {})
+        metrics = [props] + [m.get("MetricStat", {}).get("Metric", {}) for m in props.get("Metrics", [])]
+        if props.get("AlarmActions") and any(about(m) for m in metrics):
+            found.append(rid)
+    return found
+
+
 def check_template(name, template, raw="", rules=None):
     """The problems of one decoded template, one line each."""
     rules = rules or load_rules()
@@ -176,7 +285,11 @@ def check_template(name, template, raw="", rules=None):
     resources = template.get("Resources", {})
     functions = [n for n, r in resources.items()
                  if r["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")]
-    intake_functions = [fn for fn in functions if handler_of(resources[fn]) in PAGE_TOPICS]
+    intake_functions = [fn for fn in functions if handler_of(resources[fn]) in INTAKE_HANDLERS]
+    paging_functions = [fn for fn in functions if handler_of(resources[fn]) in PAGE_TOPICS]
+    responder_functions = [fn for fn in functions if handler_of(resources[fn]) in RESPONDER_AUTH]
+    # Reached only through their function URL, hence synchronous (see synchronous_only).
+    synchronous = {fn for fn in functions if synchronous_only(resources, fn)}
 
     # 1. IAM actions.
     for rid, res in resources.items():
@@ -219,6 +332,14 @@ def check_template(name, template, raw="", rules=None):
             if "RedrivePolicy" not in props and "ES7000" not in ignored:
                 problem(f"{rid}: subscription without a redrive policy (or a written reason)")
     for fn in functions:
+        if fn in synchronous:
+            # Invoked only synchronously, through its URL: the HTTP client gets the error and
+            # nothing waits to be retried. No failure is silent all the same: an alarm with an
+            # action watches its errors.
+            if not alarms_on(resources, fn, "Errors"):
+                problem(f"{fn}: reached only through its function URL (synchronous: no on-failure "
+                        "destination applies), but no alarm with an action watches its Errors")
+            continue
         configs = [c for c in invoke_configs if refers_to(c["Properties"].get("FunctionName"), fn)]
         if not any(c["Properties"].get("DestinationConfig", {}).get("OnFailure") for c in configs):
             problem(f"{fn}: asynchronous invocations have no on-failure destination")
@@ -248,11 +369,11 @@ def check_template(name, template, raw="", rules=None):
             if expected and target.get("Id") != expected:
                 problem(f"{rid}: target {target.get('Id')} reaches {fn}, the function of {expected}")
     for fn in functions:
-        if fn not in fed:
+        if fn not in fed and fn not in synchronous:  # a responder is reached through its URL
             problem(f"{fn}: no EventBridge rule targets it")
 
-    # 6. Each intake function pages only its own routes' topics.
-    for fn in intake_functions:
+    # 6. Each function pages only its own routes' topics.
+    for fn in paging_functions:
         allowed = PAGE_TOPICS[handler_of(resources[fn])]
         role_id = getatt_target(resources[fn]["Properties"].get("Role"))
         if not role_id:
@@ -361,9 +482,10 @@ def check_template(name, template, raw="", rules=None):
         if others:
             problem(f"{topic}: its Deny of sns:Publish has other conditions, which narrow it: {others}")
 
-    # 10. and 11. The intake roles: events:PutEvents by source, DynamoDB by partition.
+    # 10. and 11. The intake roles: events:PutEvents by source, DynamoDB by partition (the
+    # responder roles' events:PutEvents too; their DynamoDB in 15).
     sources = sorted(rules["event_sources"])
-    for fn in intake_functions:
+    for fn in intake_functions + responder_functions:
         handler = handler_of(resources[fn])
         role_id = getatt_target(resources[fn]["Properties"].get("Role"))
         if not role_id:
@@ -382,7 +504,7 @@ def check_template(name, template, raw="", rules=None):
                 if cond.get("Null", {}).get("events:source") != "false":
                     problem(f"{role_id}: events:PutEvents needs the Null check events:source \"false\"")
             ddb = [a for a in actions if a.startswith("dynamodb:")]
-            if not ddb:
+            if not ddb or handler not in INTAKE_HANDLERS:
                 continue
             extra = sorted(set(ddb) - DYNAMODB_ITEM_ACTIONS)
             if extra:
@@ -469,6 +591,117 @@ def check_template(name, template, raw="", rules=None):
         if not watched:
             problem(f"{fn}: rejections are counted but no alarm (Sum > 0, with an action) "
                     f"watches {metrics[0][1]}")
+
+    # 14. The responder functions: their URL, its auth, the permissions a function URL needs
+    # since October 2025 (both lambda:InvokeFunctionUrl and lambda:InvokeFunction), reserved
+    # concurrency; the intakes' pages link to the incident page.
+    by_handler = {}
+    for fn in responder_functions:
+        by_handler.setdefault(handler_of(resources[fn]), []).append(fn)
+    if intake_functions:
+        for handler in RESPONDER_AUTH:
+            if handler not in by_handler:
+                problem(f"no {handler} function: the pages' links (KLAXON_RESPONDER_URL) and the "
+                        "klaxon CLI (stack output ResponderApiUrl) need the responder functions")
+    for fn in responder_functions:
+        handler = handler_of(resources[fn])
+        auth = RESPONDER_AUTH[handler]
+        props = resources[fn]["Properties"]
+        if "FunctionUrlConfig" in props:
+            problem(f"{fn}: declare its URL as an AWS::Lambda::Url with explicit permissions, not "
+                    "FunctionUrlConfig, so that the template shows (and these checks see) them")
+        urls = function_urls(resources, fn)
+        if len(urls) != 1:
+            problem(f"{fn}: {handler} must have exactly one function URL, not {len(urls)}")
+        for url in urls:
+            got = resources[url]["Properties"].get("AuthType")
+            if got != auth:
+                problem(f"{fn}: the {handler} function URL must have AuthType {auth}, not {got}")
+        if "ReservedConcurrentExecutions" not in props:
+            problem(f"{fn}: {handler} needs reserved concurrency, so that a flood on its URL "
+                    "cannot take the concurrency of the intake functions")
+        perms = permissions_of(resources, fn)
+        public = [(pid, p) for pid, p in perms if p.get("Principal") in ("*", {"AWS": "*"})]
+        for pid, p in public:
+            if not through_url_only(p):
+                problem(f"{fn}: {pid} lets everyone call {p.get('Action')} without going through "
+                        "the function URL (lambda:InvokeFunction needs InvokedViaFunctionUrl true)")
+            if auth == "AWS_IAM":
+                problem(f"{fn}: {handler}'s URL is IAM-authenticated: no permission for everyone ({pid})")
+        if auth == "NONE":
+            if not any(p.get("Action") == "lambda:InvokeFunctionUrl" and p.get("FunctionUrlAuthType") == "NONE"
+                       for _, p in public):
+                problem(f"{fn}: its NONE function URL needs lambda:InvokeFunctionUrl for Principal \"*\" "
+                        f"with FunctionUrlAuthType NONE ({URL_DOC})")
+            if not any(p.get("Action") == "lambda:InvokeFunction" and is_true(p.get("InvokedViaFunctionUrl"))
+                       for _, p in public):
+                problem(f"{fn}: since October 2025 its NONE function URL also needs lambda:InvokeFunction "
+                        f"for Principal \"*\" with InvokedViaFunctionUrl true ({URL_DOC})")
+        if auth == "AWS_IAM":
+            granted = set()
+            for res in resources.values():
+                if res["Type"] != "AWS::IAM::ManagedPolicy":
+                    continue
+                for stmt in statements(res["Properties"].get("PolicyDocument", {})):
+                    targets = as_list(stmt.get("Resource", []))
+                    if stmt.get("Effect") != "Allow" or [getatt_target(t) for t in targets] != [fn]:
+                        continue
+                    cond = json.loads(json.dumps(stmt.get("Condition", {})))
+                    for action in as_list(stmt.get("Action", [])):
+                        if (action == "lambda:InvokeFunctionUrl" and cond == {
+                                "StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}):
+                            granted.add(action)
+                        if (action == "lambda:InvokeFunction" and list(cond) == ["Bool"]
+                                and list(cond["Bool"]) == ["lambda:InvokedViaFunctionUrl"]
+                                and is_true(cond["Bool"]["lambda:InvokedViaFunctionUrl"])):
+                            granted.add(action)
+            if granted != {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}:
+                problem(f"{fn}: no managed policy grants responders both lambda:InvokeFunctionUrl "
+                        "(StringEquals lambda:FunctionUrlAuthType AWS_IAM) and lambda:InvokeFunction "
+                        f"(Bool lambda:InvokedViaFunctionUrl true) on it alone ({URL_DOC}); "
+                        f"granted: {sorted(granted)}")
+    page_urls = {url for fn in by_handler.get("responder", []) for url in function_urls(resources, fn)}
+    for fn in intake_functions if page_urls else []:
+        value = resources[fn]["Properties"].get("Environment", {}).get("Variables", {}).get("KLAXON_RESPONDER_URL")
+        att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+        parts = att if isinstance(att, list) else str(att).split(".", 1) if att else []
+        if len(parts) != 2 or parts[0] not in page_urls or parts[1] != "FunctionUrl":
+            problem(f"{fn}: KLAXON_RESPONDER_URL must be the responder's function URL "
+                    f"(Fn::GetAtt <its AWS::Lambda::Url>.FunctionUrl), so that pages carry links; not {value}")
+
+    # 15. The responder roles: only what they need.
+    for fn in responder_functions:
+        role_id = getatt_target(resources[fn]["Properties"].get("Role"))
+        if not role_id:
+            continue
+        for stmt in role_statements(resources, role_id):
+            if stmt.get("Effect") != "Allow":
+                continue
+            actions = [a for a in as_list(stmt.get("Action", [])) if isinstance(a, str)]
+            extra = sorted(a for a in actions if a not in RESPONDER_ACTIONS | RESPONDER_DYNAMODB_ACTIONS)
+            if extra:
+                problem(f"{role_id}: actions beyond what a responder needs: {extra}")
+            ddb = [a for a in actions if a.startswith("dynamodb:")]
+            if not ddb:
+                continue
+            cond = json.loads(json.dumps(stmt.get("Condition", {})))
+            for target in as_list(stmt.get("Resource", [])):
+                name = text(target) or ""
+                if name == "<IncidentTable.Arn>":
+                    continue  # the table itself
+                index = name.split("/index/", 1)[1] if name.startswith("<IncidentTable.Arn>/index/") else None
+                if index not in RESPONDER_INDEXES:
+                    problem(f"{role_id}: DynamoDB on {name or target}: the table, or the indexes "
+                            f"{sorted(RESPONDER_INDEXES)} by name")
+                    continue
+                if set(ddb) != {"dynamodb:Query"}:
+                    problem(f"{role_id}: on the index {index} only dynamodb:Query, not {ddb}")
+                got = cond.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+                if sorted(as_list(got or [])) != sorted(RESPONDER_INDEX_KEYS) \
+                        or cond.get("Null", {}).get("dynamodb:LeadingKeys") != "false":
+                    problem(f"{role_id}: a query of the index {index} must be limited to its partition "
+                            f"keys (ForAllValues:StringLike dynamodb:LeadingKeys {RESPONDER_INDEX_KEYS}, "
+                            "with the Null check)")
     return problems
 
 

@@ -63,6 +63,39 @@ def set_key(d, key, value):
     d[key] = value
 
 
+def function_id(resources, base):
+    return next(rid for rid in resources if base_id(rid) == base
+                and resources[rid]["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function"))
+
+
+def url_of(resources, fn_base):
+    """The AWS::Lambda::Url of a function (SAM and CDK name it <Function>Url)."""
+    return find(resources, f"{fn_base}Url", "AWS::Lambda::Url")
+
+
+def permission_id(resources, fn_base, action):
+    """The logical id of the function's AWS::Lambda::Permission for an action (SAM and CDK name
+    them differently)."""
+    fn = function_id(resources, fn_base)
+    found = [rid for rid, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"
+             and r["Properties"].get("Action") == action and fn in repr(r["Properties"].get("FunctionName"))]
+    assert len(found) == 1, f"{fn_base} {action}: {found}"
+    return found[0]
+
+
+def add_permission(resources, fn_base, props):
+    resources["ExtraPermission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
+        "FunctionName": {"Fn::GetAtt": [function_id(resources, fn_base), "Arn"]}, **props}}
+
+
+def api_policy_statement(resources, sid):
+    return statement(resources, "KlaxonResponderApiInvoke", sid)
+
+
+def intake_variables(resources, base):
+    return resources[function_id(resources, base)]["Properties"]["Environment"]["Variables"]
+
+
 # (what is broken, mutation, words the assertions must report)
 MUTATIONS = [
     # The alarm rule: this stack's own alarms only.
@@ -178,6 +211,93 @@ MUTATIONS = [
     ("alarm intake: rejection alarm without an action",
      lambda r: find(r, "AlarmIntakeRejectedAlarm")["Properties"].pop("AlarmActions"),
      "no alarm (Sum > 0, with an action) watches"),
+    # The responders: the URL's auth, both permissions since October 2025, concurrency.
+    ("responder: its URL made AWS_IAM (a page's reader has no AWS identity)",
+     lambda r: set_key(url_of(r, "ResponderFunction")["Properties"], "AuthType", "AWS_IAM"),
+     "the responder function URL must have AuthType NONE"),
+    ("responder-api: its URL made public",
+     lambda r: set_key(url_of(r, "ResponderApiFunction")["Properties"], "AuthType", "NONE"),
+     "the responder-api function URL must have AuthType AWS_IAM"),
+    ("responder: its URL removed",
+     lambda r: r.pop(next(rid for rid in r if base_id(rid) == "ResponderFunctionUrl")),
+     "must have exactly one function URL"),
+    ("responder: lambda:InvokeFunction permission removed (needed since October 2025)",
+     lambda r: r.pop(permission_id(r, "ResponderFunction", "lambda:InvokeFunction")),
+     "also needs lambda:InvokeFunction"),
+    ("responder: lambda:InvokeFunctionUrl permission removed",
+     lambda r: r.pop(permission_id(r, "ResponderFunction", "lambda:InvokeFunctionUrl")),
+     "needs lambda:InvokeFunctionUrl"),
+    ("responder: InvokeFunctionUrl for another auth type",
+     lambda r: set_key(r[permission_id(r, "ResponderFunction", "lambda:InvokeFunctionUrl")]["Properties"],
+                       "FunctionUrlAuthType", "AWS_IAM"),
+     "needs lambda:InvokeFunctionUrl"),
+    ("responder: lambda:InvokeFunction for everyone, not only via the URL",
+     lambda r: r[permission_id(r, "ResponderFunction", "lambda:InvokeFunction")]["Properties"].pop("InvokedViaFunctionUrl"),
+     "without going through the function URL"),
+    ("responder-api: a permission for everyone",
+     lambda r: add_permission(r, "ResponderApiFunction", {"Action": "lambda:InvokeFunctionUrl", "Principal": "*",
+                                                          "FunctionUrlAuthType": "AWS_IAM"}),
+     "no permission for everyone"),
+    ("responder: reserved concurrency removed (a flood would take the intakes' concurrency)",
+     lambda r: r[function_id(r, "ResponderFunction")]["Properties"].pop("ReservedConcurrentExecutions"),
+     "needs reserved concurrency"),
+    ("responder-api: reserved concurrency removed",
+     lambda r: r[function_id(r, "ResponderApiFunction")]["Properties"].pop("ReservedConcurrentExecutions"),
+     "needs reserved concurrency"),
+    ("responder-api: the managed policy without lambda:InvokeFunction",
+     lambda r: without(r, "KlaxonResponderApiInvoke", "ResponderApiThroughItsUrlOnly"),
+     "no managed policy grants responders both"),
+    ("responder-api: the managed policy's InvokeFunction not limited to the URL",
+     lambda r: api_policy_statement(r, "ResponderApiThroughItsUrlOnly").pop("Condition"),
+     "no managed policy grants responders both"),
+    ("responder-api: the managed policy's InvokeFunctionUrl on every function",
+     lambda r: set_key(api_policy_statement(r, "ResponderApiUrl"), "Resource",
+                       {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"}),
+     "no managed policy grants responders both"),
+    ("responder-api removed",
+     lambda r: r.pop(function_id(r, "ResponderApiFunction")),
+     "no responder-api function"),
+    ("alarm intake: pages without the responder URL",
+     lambda r: intake_variables(r, "AlarmIntakeFunction").pop("KLAXON_RESPONDER_URL"),
+     "KLAXON_RESPONDER_URL must be the responder's function URL"),
+    ("security intake: KLAXON_RESPONDER_URL the API's URL",
+     lambda r: set_key(intake_variables(r, "SecurityIntakeFunction"), "KLAXON_RESPONDER_URL",
+                       {"Fn::GetAtt": [next(rid for rid in r if base_id(rid) == "ResponderApiFunctionUrl"), "FunctionUrl"]}),
+     "KLAXON_RESPONDER_URL must be the responder's function URL"),
+    # Synchronous only while nothing else may invoke it; then its errors are alarmed.
+    ("responder: EventBridge may invoke it too (asynchronous: needs an on-failure destination)",
+     lambda r: add_permission(r, "ResponderFunction", {"Action": "lambda:InvokeFunction",
+                                                       "Principal": "events.amazonaws.com"}),
+     "asynchronous invocations have no on-failure destination"),
+    ("responder: errors alarm removed",
+     lambda r: r.pop(next(rid for rid in r if base_id(rid) == "ResponderErrorsAlarm")),
+     "no alarm with an action watches its Errors"),
+    ("responder-api: errors alarm without an action",
+     lambda r: find(r, "ResponderApiErrorsAlarm")["Properties"].pop("AlarmActions"),
+     "no alarm with an action watches its Errors"),
+    # The responder roles: only what they need.
+    ("responder role: dynamodb:Scan added",
+     lambda r: statement(r, "ResponderRole", "IncidentRecords")["Action"].append("dynamodb:Scan"),
+     "actions beyond what a responder needs"),
+    ("responder-api role: CloudWatch reads added",
+     lambda r: statement(r, "ResponderApiRole", "IncidentRecords")["Action"].append("cloudwatch:GetMetricData"),
+     "actions beyond what a responder needs"),
+    ("responder role: every index",
+     lambda r: set_key(statement(r, "ResponderRole", "IncidentIndexes"), "Resource",
+                       {"Fn::Sub": "${IncidentTable.Arn}/index/*"}),
+     "the table, or the indexes"),
+    ("responder-api role: index query without its partition keys",
+     lambda r: statement(r, "ResponderApiRole", "IncidentIndexes").pop("Condition"),
+     "must be limited to its partition keys"),
+    ("responder role: an item write on an index statement",
+     lambda r: set_key(statement(r, "ResponderRole", "IncidentIndexes"), "Action", ["dynamodb:Query", "dynamodb:PutItem"]),
+     "only dynamodb:Query"),
+    ("responder role: events:PutEvents without events:source",
+     lambda r: statement(r, "ResponderRole", "LifecycleAndRunbookEvents").pop("Condition"),
+     "events:PutEvents must be limited to Klaxon's sources"),
+    ("production topic: Deny does not except the responder role (its pages would be denied)",
+     lambda r: statement(r, "ProductionTopicPolicy", "OnlyKlaxonPublishes")["Condition"]["ArnNotEquals"]["aws:PrincipalArn"].remove(role_arn(r, "ResponderRole")),
+     "must except exactly the roles"),
 ]
 
 

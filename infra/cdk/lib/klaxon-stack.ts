@@ -1,6 +1,7 @@
 // Klaxon's resources in CDK: the same as infra/template.yaml (SAM). The intake rules come from
 // infra/rules.json, generated from the runbooks by `klaxon infra rules`; test/klaxon.test.ts
-// compares this stack with the SAM template on rules, functions, environment and IAM.
+// compares this stack with the SAM template on rules, functions, function URLs and their
+// permissions, environment and IAM.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Aws, CfnCondition, CfnParameter, Duration, Fn, RemovalPolicy, Stack, StackProps, CfnOutput } from 'aws-cdk-lib';
@@ -54,6 +55,17 @@ interface IntakeSpec {
   readonly statements: iam.PolicyStatement[];
 }
 
+/** A responder function: a binary of handlers/<handler>/, reached only through its function URL. */
+interface ResponderSpec {
+  /** The binary and the function name's suffix (`<stack>-<handler>`). */
+  readonly handler: string;
+  /** How its alarms name it: "<label> failed requests". */
+  readonly label: string;
+  readonly description: string;
+  readonly authType: lambda.FunctionUrlAuthType;
+  readonly reservedConcurrentExecutions: number;
+}
+
 /** `alarm-intake` -> `AlarmIntake` (the logical id prefix, as `klaxon infra rules` names rules). */
 function pascal(name: string): string {
   return name.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('');
@@ -78,6 +90,18 @@ export class KlaxonStack extends Stack {
     const securityEmailDetail = new CfnParameter(this, 'SecurityEmailDetail', {
       type: 'String', default: 'false', allowedValues: ['false', 'true'],
       description: 'true: e-mail subscribers of the security topic get addresses and ids (SMS and chat never do); the security topic then carries no message attributes, so its subscriptions must not filter on them (docs/CONTRACTS.md).',
+    });
+    const responderConcurrency = new CfnParameter(this, 'ResponderReservedConcurrency', {
+      type: 'Number', default: 5, minValue: 1, maxValue: 100,
+      description: 'Reserved concurrency of the public incident page (responder), so that a flood on its URL cannot take the concurrency the intake functions need (and is throttled, and alarmed on, instead).',
+    });
+    const responderApiConcurrency = new CfnParameter(this, 'ResponderApiReservedConcurrency', {
+      type: 'Number', default: 5, minValue: 1, maxValue: 100,
+      description: 'Reserved concurrency of the responder JSON API (responder-api, IAM auth).',
+    });
+    const linkTtlDays = new CfnParameter(this, 'LinkTtlDays', {
+      type: 'Number', default: 7, minValue: 1, maxValue: 90,
+      description: 'KLAXON_LINK_TTL_DAYS, the days the links in pages keep working after their incident resolves (the intakes issue them, the responders honour them).',
     });
     const hasAlertEmail = new CfnCondition(this, 'HasAlertEmail', {
       expression: Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, '')),
@@ -177,8 +201,154 @@ export class KlaxonStack extends Stack {
     const intakeDlq = deadLetterQueue('IntakeDeadLetterQueue');
     const failureQueue = deadLetterQueue('IntakeFailureQueue');
 
+    // What every handler is told: the table, the route topics, the bus and the engine settings
+    // (the intakes issue the links in pages, the responders honour them: the same lifetime).
+    const environment: Record<string, string> = {
+      KLAXON_TABLE: table.ref,
+      KLAXON_TOPIC_PRODUCTION: production.topicArn,
+      KLAXON_TOPIC_TEST: test.topicArn,
+      KLAXON_TOPIC_SECURITY: security.topicArn,
+      KLAXON_TOPIC_OPS: ops.topicArn,
+      KLAXON_EVENT_BUS: bus.eventBusName,
+      KLAXON_IDEMPOTENCY_HOURS: idempotencyHours.valueAsString,
+      KLAXON_OUTBOX_LEASE_SECONDS: '60',
+      KLAXON_SECURITY_EMAIL_DETAIL: securityEmailDetail.valueAsString,
+      KLAXON_LINK_TTL_DAYS: linkTtlDays.valueAsString,
+    };
+    const logGroupOf = (id: string, functionName: string) => {
+      const logGroup = new logs.LogGroup(this, `${id}LogGroup`, {
+        logGroupName: `/aws/lambda/${functionName}`, encryptionKey: key, removalPolicy: RemovalPolicy.DESTROY,
+      });
+      (logGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
+      return logGroup;
+    };
+    const routeTopics = [production, test, security, ops];
+
+    // The responders' way in (docs/DEPLOY.md, "Responder page and API"): the incident page that
+    // the links in pages open, and the JSON API (the klaxon CLI finds it by the stack output
+    // ResponderApiUrl). Each is reached only through its function URL: invoked synchronously,
+    // the HTTP client gets the answer or the error, so no retry, dead-letter queue or
+    // on-failure destination applies; their errors are alarmed. Each has its own role, log
+    // group and reserved concurrency (a flood on the public URL is throttled there and cannot
+    // take the concurrency of the intake functions).
+    const responderSpecs: ResponderSpec[] = [
+      {
+        handler: 'responder',
+        label: 'The incident page',
+        description: 'The incident page that the links in pages open (function URL, AuthType NONE; the link token is the credential) -> acknowledge, resolve, note',
+        authType: lambda.FunctionUrlAuthType.NONE,
+        reservedConcurrentExecutions: responderConcurrency.valueAsNumber,
+      },
+      {
+        handler: 'responder-api',
+        label: 'The responder API',
+        description: "The responders' JSON API (function URL, AuthType AWS_IAM) -> list, show, acknowledge, resolve, note",
+        authType: lambda.FunctionUrlAuthType.AWS_IAM,
+        reservedConcurrentExecutions: responderApiConcurrency.valueAsNumber,
+      },
+    ];
+    const responders = responderSpecs.map((spec) => {
+      const id = pascal(spec.handler);
+      const functionName = `${Aws.STACK_NAME}-${spec.handler}`;
+      const logGroup = logGroupOf(id, functionName);
+      const role = new iam.Role(this, `${id}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        inlinePolicies: {
+          [spec.handler]: new iam.PolicyDocument({
+            statements: [
+              new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
+              // Reads an incident and its timeline; records an action in one transaction,
+              // which needs the action of each item it writes; no Scan, no batch, no PartiQL,
+              // no table management. No dynamodb:LeadingKeys yet: the partitions of link
+              // tokens and actions are not fixed (docs/DEPLOY.md, IAM per function).
+              new iam.PolicyStatement({
+                sid: 'IncidentRecords',
+                actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
+                  'dynamodb:ConditionCheckItem', 'dynamodb:Query'],
+                resources: [table.attrArn],
+              }),
+              // Lists of incidents: open ones (gsi1pk = OPEN) and a service's (gsi2pk =
+              // SERVICE#...); not the reserved escalation-due index.
+              new iam.PolicyStatement({
+                sid: 'IncidentIndexes',
+                actions: ['dynamodb:Query'],
+                resources: ['open-incidents', 'by-service'].map((index) => `${table.attrArn}/index/${index}`),
+                conditions: {
+                  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['OPEN', 'SERVICE#*'] },
+                  Null: { 'dynamodb:LeadingKeys': 'false' },
+                },
+              }),
+              // "Resolved by a person" goes to the routes the incident's pages went to: any route.
+              new iam.PolicyStatement({ sid: 'Pages', actions: ['sns:Publish'], resources: routeTopics.map((t) => t.topicArn) }),
+              // Only Klaxon's own sources (the engine's lifecycle events).
+              new iam.PolicyStatement({
+                sid: 'LifecycleAndRunbookEvents', actions: ['events:PutEvents'], resources: [bus.eventBusArn],
+                conditions: {
+                  'ForAllValues:StringEquals': { 'events:source': rules.event_sources },
+                  Null: { 'events:source': 'false' },
+                },
+              }),
+              new iam.PolicyStatement({ sid: 'EncryptedTableTopicsEnvironment', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
+            ],
+          }),
+        },
+      });
+      const fn = new RustFunction(this, `${id}Function`, {
+        manifestPath: path.join(REPO_ROOT, 'Cargo.toml'),
+        binaryName: spec.handler,
+        functionName,
+        description: spec.description,
+        architecture,
+        memorySize: 128,
+        timeout: Duration.seconds(15),
+        reservedConcurrentExecutions: spec.reservedConcurrentExecutions,
+        role,
+        environmentEncryption: key,
+        logGroup,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        environment,
+        bundling: { cargoLambdaFlags: ['--quiet'] },
+      });
+      (fn.node.defaultChild as lambda.CfnFunction).addMetadata('checkov', {
+        skip: [
+          { id: 'CKV_AWS_117', comment: 'no VPC: the function calls only AWS APIs; a VPC would need NAT or endpoints for four services and slow cold starts' },
+          { id: 'CKV_AWS_116', comment: 'invoked only through its function URL, synchronously: the HTTP client gets the error, there is no asynchronous event to keep; its errors are alarmed' },
+        ],
+      });
+      // With AuthType NONE, FunctionUrl adds both permissions a function URL needs since
+      // October 2025 (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html), for
+      // Principal "*": lambda:InvokeFunctionUrl for AuthType NONE, and lambda:InvokeFunction
+      // only when invoked via the function URL. With AWS_IAM it adds none: callers are allowed
+      // by their identity policy (KlaxonResponderApiInvoke below).
+      const url = new lambda.FunctionUrl(this, `${id}FunctionUrl`, { function: fn, authType: spec.authType });
+      if (spec.authType === lambda.FunctionUrlAuthType.NONE) {
+        (url.node.defaultChild as lambda.CfnUrl).addMetadata('checkov', {
+          skip: [{ id: 'CKV_AWS_258', comment: 'public by design: the unguessable, expiring, revocable link token in the URL is the credential (a page\'s reader has no AWS identity); reserved concurrency and the throttles alarm bound a flood' }],
+        });
+      }
+      return { spec, id, role, fn, url };
+    });
+    const [responder, responderApi] = responders;
+
+    // Responders' users and roles attach this policy (docs/DEPLOY.md): both actions a function
+    // URL needs since October 2025, on the API function only, and only through its URL.
+    const apiInvokePolicy = new iam.ManagedPolicy(this, 'KlaxonResponderApiInvoke', {
+      description: "Call Klaxon's responder API (its function URL, IAM auth); attach to responders' users or roles.",
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ResponderApiUrl', actions: ['lambda:InvokeFunctionUrl'], resources: [responderApi.fn.functionArn],
+          conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'ResponderApiThroughItsUrlOnly', actions: ['lambda:InvokeFunction'], resources: [responderApi.fn.functionArn],
+          conditions: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+        }),
+      ],
+    });
+
     // The intake handlers: one binary each (handlers/<name>/), the same engine, environment and
-    // settings; they differ in the events their rule sends them and in their IAM.
+    // settings; they differ in the events their rule sends them and in their IAM. Their pages
+    // link to the incident page (KLAXON_RESPONDER_URL).
     const intakeSpecs: IntakeSpec[] = [
       {
         handler: 'alarm-intake',
@@ -232,10 +402,7 @@ export class KlaxonStack extends Stack {
     const intakes = intakeSpecs.map((spec) => {
       const id = pascal(spec.handler);
       const functionName = `${Aws.STACK_NAME}-${spec.handler}`;
-      const logGroup = new logs.LogGroup(this, `${id}LogGroup`, {
-        logGroupName: `/aws/lambda/${functionName}`, encryptionKey: key, removalPolicy: RemovalPolicy.DESTROY,
-      });
-      (logGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
+      const logGroup = logGroupOf(id, functionName);
 
       // Least privilege, spelled out (no grant* helpers: they add actions Klaxon never calls).
       const role = new iam.Role(this, `${id}Role`, {
@@ -286,17 +453,7 @@ export class KlaxonStack extends Stack {
         environmentEncryption: key,
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
-        environment: {
-          KLAXON_TABLE: table.ref,
-          KLAXON_TOPIC_PRODUCTION: production.topicArn,
-          KLAXON_TOPIC_TEST: test.topicArn,
-          KLAXON_TOPIC_SECURITY: security.topicArn,
-          KLAXON_TOPIC_OPS: ops.topicArn,
-          KLAXON_EVENT_BUS: bus.eventBusName,
-          KLAXON_IDEMPOTENCY_HOURS: idempotencyHours.valueAsString,
-          KLAXON_OUTBOX_LEASE_SECONDS: '60',
-          KLAXON_SECURITY_EMAIL_DETAIL: securityEmailDetail.valueAsString,
-        },
+        environment: { ...environment, KLAXON_RESPONDER_URL: responder.url.url },
         bundling: { cargoLambdaFlags: ['--quiet'] },
       });
       (fn.node.defaultChild as lambda.CfnFunction).addMetadata('checkov', {
@@ -342,9 +499,14 @@ export class KlaxonStack extends Stack {
     // Who may publish a page. In the account, any role whose IAM policy allows sns:Publish
     // could publish to a topic whatever an Allow says: each topic denies sns:Publish to every
     // principal but the roles of the functions that page its route (aws:PrincipalArn, not
-    // NotPrincipal). On the ops topic AWS services are left to the CloudWatch Allow above.
-    for (const t of [production, test, security, ops]) {
-      const publishers = intakes.filter((i) => i.spec.pageTopics.includes(t)).map((i) => i.role.roleArn);
+    // NotPrincipal). On the ops topic AWS services are left to the CloudWatch Allow above. The
+    // responder roles page every route: an incident resolved by a person is told to the routes
+    // its pages went to.
+    for (const t of routeTopics) {
+      const publishers = [
+        ...intakes.filter((i) => i.spec.pageTopics.includes(t)).map((i) => i.role.roleArn),
+        ...responders.map((r) => r.role.roleArn),
+      ];
       t.addToResourcePolicy(new iam.PolicyStatement({
         sid: 'OnlyKlaxonPublishes',
         effect: iam.Effect.DENY,
@@ -434,6 +596,24 @@ export class KlaxonStack extends Stack {
       alarmOn(`${id}ThrottlesAlarm`, `${spec.handler}-throttles`, `The ${spec.label} handler was throttled (reserved concurrency reached).`, fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }));
       alarmOn(`${id}RejectedAlarm`, `${spec.handler}-rejected-events`, `The ${spec.label} handler rejected events (kept as REJECTED# items in the table, not retried; the logs say why).`, rejected.metric({ statistic: 'Sum', period: Duration.minutes(5) }));
     }
+    // The responders answer HTTP requests: a failure is a function error, a timeout or a 5XX
+    // answer (Url5xxCount counts all three for requests through the URL; Errors also counts a
+    // direct invocation). Either above 0 in 5 minutes fires.
+    for (const { spec, id, fn } of responders) {
+      const failed = new cloudwatch.MathExpression({
+        label: 'function errors and 5XX answers',
+        expression: 'FILL(errors, 0) + FILL(url5xx, 0)',
+        usingMetrics: {
+          errors: fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
+          url5xx: fn.metric('Url5xxCount', { statistic: 'Sum', period: Duration.minutes(5) }),
+        },
+        period: Duration.minutes(5),
+      });
+      alarmOn(`${id}ErrorsAlarm`, `${spec.handler}-errors`, `${spec.label} failed requests (function errors, timeouts or 5XX answers; see its logs).`, failed);
+    }
+    // A flood on the public URL: requests beyond its reserved concurrency are throttled.
+    alarmOn('ResponderThrottlesAlarm', 'responder-throttles', 'The incident page was throttled (its reserved concurrency reached; a flood on its public URL?).',
+      responder.fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }));
 
     new CfnOutput(this, 'IncidentTableName', { value: table.ref });
     new CfnOutput(this, 'ProductionTopicArn', { value: production.topicArn });
@@ -443,5 +623,18 @@ export class KlaxonStack extends Stack {
     new CfnOutput(this, 'KlaxonBusArn', { value: bus.eventBusArn });
     new CfnOutput(this, 'SubscriptionDeadLetterQueueArn', { value: subscriptionDlq.queueArn });
     for (const { id, fn } of intakes) new CfnOutput(this, `${id}FunctionName`, { value: fn.functionName });
+    new CfnOutput(this, 'ResponderUrl', {
+      description: 'The incident page (function URL, AuthType NONE; the link token in its path is the credential); the pages link to it (KLAXON_RESPONDER_URL).',
+      value: responder.url.url,
+    });
+    new CfnOutput(this, 'ResponderApiUrl', {
+      description: "The responders' JSON API (function URL, AuthType AWS_IAM); the klaxon CLI finds it by this output's name.",
+      value: responderApi.url.url,
+    });
+    new CfnOutput(this, 'ResponderApiInvokePolicyArn', {
+      description: 'Attach to the users or roles of responders who use the API or the CLI.',
+      value: apiInvokePolicy.managedPolicyArn,
+    });
+    for (const { id, fn } of responders) new CfnOutput(this, `${id}FunctionName`, { value: fn.functionName });
   }
 }

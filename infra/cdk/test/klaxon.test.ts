@@ -1,8 +1,10 @@
 // The CDK stack, synthesized offline (bundling skipped), checked on its own and against the
 // SAM template (infra/template.yaml) on what matters: rule patterns and targets, function
-// names and environment variables, IAM actions, resources and conditions per function, topic
-// and queue policies, alarm names; and the least-privilege statements asserted on both
-// templates, each assertion shown to reject a template broken for its reason.
+// names, environment variables and reserved concurrency, IAM actions, resources and
+// conditions per function, function URLs and their permissions, the responder API's managed
+// policy, topic and queue policies, alarm names, the responder outputs; and the
+// least-privilege statements asserted on both templates, each assertion shown to reject a
+// template broken for its reason.
 import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
@@ -102,15 +104,17 @@ function iamOf(fnId: string, resources: Resources): Record<string, string[]> {
   return out;
 }
 
+/** Per function, sorted by name: the responders come before the intakes in CDK (the intakes'
+ * pages link to the responder), after them in SAM. */
 function functionSummary(resources: Resources) {
   return functions(resources).map(([id, r]) => ({
-    name: shape(r.Properties.FunctionName, resources),
+    name: shape(r.Properties.FunctionName, resources) as string,
     environment: shape(r.Properties.Environment.Variables, resources),
     memory: r.Properties.MemorySize,
     timeout: r.Properties.Timeout,
-    concurrency: r.Properties.ReservedConcurrentExecutions,
+    concurrency: shape(r.Properties.ReservedConcurrentExecutions, resources),
     iam: iamOf(id, resources),
-  }));
+  })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** A logical id without CDK's hash suffix: `SecurityTopic1A2B3C4D` -> `SecurityTopic`. */
@@ -159,13 +163,109 @@ function idOf(resources: Resources, base: string, type?: string): string {
   return found[0];
 }
 
+const ROUTE_TOPICS = ['OpsTopic', 'ProductionTopic', 'SecurityTopic', 'TestTopic'];
 const HANDLER_TOPICS: Record<string, string[]> = {
-  'alarm-intake': ['OpsTopic', 'ProductionTopic', 'SecurityTopic', 'TestTopic'],
+  'alarm-intake': ROUTE_TOPICS,
   'health-intake': ['OpsTopic', 'ProductionTopic', 'TestTopic'],
   'security-intake': ['SecurityTopic'],
+  // "Resolved by a person" goes to the routes the incident's pages went to: any route.
+  responder: ROUTE_TOPICS,
+  'responder-api': ROUTE_TOPICS,
 };
+const INTAKES = ['alarm-intake', 'health-intake', 'security-intake'];
+/** The handlers reached only through their function URL, and its AuthType. */
+const RESPONDER_AUTH: Record<string, string> = { responder: 'NONE', 'responder-api': 'AWS_IAM' };
+const URL_DOC = 'https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html';
+
+/** The handler a function runs: the suffix of its name `${AWS::StackName}-<handler>`. */
+const handlerOf = (r: Resources[string], resources: Resources) =>
+  String(shape(r.Properties.FunctionName, resources)).replace('${AWS::StackName}-', '');
+const functionsOf = (resources: Resources, handlers: string[]) =>
+  functions(resources).filter(([, r]) => handlers.includes(handlerOf(r, resources)));
+/** Does a reference (Ref, GetAtt, Sub) name the resource `id`? */
+const refersTo = (value: any, id: string) => JSON.stringify(value ?? null).includes(`"${id}"`);
+const isTrue = (v: any) => v === true || String(v).toLowerCase() === 'true';
+/** A Lambda permission that applies only to requests through the function URL. */
+const throughUrlOnly = (p: any) => p.Action === 'lambda:InvokeFunctionUrl'
+  || (p.Action === 'lambda:InvokeFunction' && isTrue(p.InvokedViaFunctionUrl));
+const urlsOf = (resources: Resources, fnId: string) => Object.entries(resources)
+  .filter(([, r]) => r.Type === 'AWS::Lambda::Url' && refersTo(r.Properties.TargetFunctionArn, fnId)).map(([id]) => id);
+const permissionsOf = (resources: Resources, fnId: string) => Object.entries(resources)
+  .filter(([, r]) => r.Type === 'AWS::Lambda::Permission' && refersTo(r.Properties.FunctionName, fnId));
+
+/**
+ * The responder functions, asserted on a template (SAM or CDK); the same as assertion 14 of
+ * infra/tests/check_templates.py. One line per problem.
+ */
+function responderProblems(resources: Resources): string[] {
+  const problems: string[] = [];
+  const intakes = functionsOf(resources, INTAKES);
+  const responders = functionsOf(resources, Object.keys(RESPONDER_AUTH));
+  for (const handler of Object.keys(RESPONDER_AUTH)) {
+    if (intakes.length > 0 && !responders.some(([, r]) => handlerOf(r, resources) === handler)) problems.push(`no ${handler} function`);
+  }
+  for (const [id, r] of responders) {
+    const handler = handlerOf(r, resources);
+    const auth = RESPONDER_AUTH[handler];
+    const urls = urlsOf(resources, id);
+    if (urls.length !== 1) problems.push(`${id}: ${handler} must have exactly one function URL, not ${urls.length}`);
+    for (const u of urls) {
+      if (resources[u].Properties.AuthType !== auth) problems.push(`${id}: the ${handler} function URL must have AuthType ${auth}, not ${resources[u].Properties.AuthType}`);
+    }
+    if (r.Properties.ReservedConcurrentExecutions === undefined) problems.push(`${id}: ${handler} needs reserved concurrency`);
+    const pub = permissionsOf(resources, id).filter(([, p]) => p.Properties.Principal === '*').map(([pid, p]) => [pid, p.Properties] as [string, any]);
+    for (const [pid, p] of pub) {
+      if (!throughUrlOnly(p)) problems.push(`${id}: ${pid} lets everyone call ${p.Action} without going through the function URL`);
+      if (auth === 'AWS_IAM') problems.push(`${id}: ${handler}'s URL is IAM-authenticated: no permission for everyone (${pid})`);
+    }
+    if (auth === 'NONE') {
+      if (!pub.some(([, p]) => p.Action === 'lambda:InvokeFunctionUrl' && p.FunctionUrlAuthType === 'NONE')) {
+        problems.push(`${id}: its NONE function URL needs lambda:InvokeFunctionUrl for Principal "*" with FunctionUrlAuthType NONE (${URL_DOC})`);
+      }
+      if (!pub.some(([, p]) => p.Action === 'lambda:InvokeFunction' && isTrue(p.InvokedViaFunctionUrl))) {
+        problems.push(`${id}: since October 2025 its NONE function URL also needs lambda:InvokeFunction for Principal "*" with InvokedViaFunctionUrl true (${URL_DOC})`);
+      }
+    } else {
+      const granted = new Set<string>();
+      for (const m of Object.values(resources).filter((x) => x.Type === 'AWS::IAM::ManagedPolicy')) {
+        for (const st of m.Properties.PolicyDocument.Statement) {
+          const only = [st.Resource].flat();
+          if (st.Effect !== 'Allow' || only.length !== 1 || only[0]?.['Fn::GetAtt']?.[0] !== id) continue;
+          for (const a of [st.Action].flat()) {
+            if (a === 'lambda:InvokeFunctionUrl' && canon(st.Condition) === canon({ StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } })) granted.add(a);
+            if (a === 'lambda:InvokeFunction' && Object.keys(st.Condition ?? {}).join() === 'Bool'
+              && Object.keys(st.Condition.Bool).join() === 'lambda:InvokedViaFunctionUrl' && isTrue(st.Condition.Bool['lambda:InvokedViaFunctionUrl'])) granted.add(a);
+          }
+        }
+      }
+      if (granted.size !== 2) problems.push(`${id}: no managed policy grants responders both lambda:InvokeFunctionUrl and lambda:InvokeFunction on it alone, each with its condition (${URL_DOC})`);
+    }
+    // Reached only through its URL (synchronous): nothing else may invoke it, and its errors are alarmed.
+    const other = permissionsOf(resources, id).filter(([, p]) => !throughUrlOnly(p.Properties));
+    const targeted = Object.values(resources).some((x) => x.Type === 'AWS::Events::Rule' && x.Properties.Targets.some((t: any) => refersTo(t.Arn, id)));
+    if (other.length > 0 || targeted) problems.push(`${id}: ${handler} must be reached only through its function URL (synchronous)`);
+    const alarmed = Object.values(resources).some((a) => a.Type === 'AWS::CloudWatch::Alarm' && (a.Properties.AlarmActions ?? []).length > 0
+      && (a.Properties.Metrics ?? []).some((m: any) => m.MetricStat?.Metric?.MetricName === 'Errors'
+        && m.MetricStat.Metric.Dimensions.some((d: any) => d.Name === 'FunctionName' && d.Value?.Ref === id)));
+    if (!alarmed) problems.push(`${id}: no alarm with an action watches its Errors`);
+  }
+  const pageUrls = responders.filter(([, r]) => handlerOf(r, resources) === 'responder').flatMap(([id]) => urlsOf(resources, id));
+  for (const [id, r] of pageUrls.length ? intakes : []) {
+    const v = r.Properties.Environment.Variables.KLAXON_RESPONDER_URL;
+    if (!pageUrls.includes(v?.['Fn::GetAtt']?.[0]) || v['Fn::GetAtt'][1] !== 'FunctionUrl') {
+      problems.push(`${id}: KLAXON_RESPONDER_URL must be the responder's function URL, not ${canon(v)}`);
+    }
+  }
+  return problems;
+}
 const DYNAMODB_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
   'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'];
+/** What a responder role may call: no CloudWatch, no tagging, no runbook metrics, no Scan or batch. */
+const RESPONDER_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish', 'events:PutEvents', 'kms:Decrypt',
+  'kms:GenerateDataKey', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
+  'dynamodb:ConditionCheckItem', 'dynamodb:Query'];
+const RESPONDER_INDEXES = ['open-incidents', 'by-service'];
+const RESPONDER_INDEX_KEYS = ['OPEN', 'SERVICE#*'];
 
 /**
  * The least-privilege statements, asserted on a template (SAM or CDK); the same guarantees
@@ -175,7 +275,7 @@ const DYNAMODB_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb
  * `outcome = "rejected"` lines, and an alarm with an action fires on a sum above 0. */
 function rejectionProblems(resources: Resources): string[] {
   const problems: string[] = [];
-  for (const [id, fn] of functions(resources)) {
+  for (const [id, fn] of functionsOf(resources, INTAKES)) {
     const group = fn.Properties.LoggingConfig?.LogGroup?.Ref;
     const metrics = Object.values(resources)
       .filter((r) => r.Type === 'AWS::Logs::MetricFilter' && r.Properties.LogGroupName?.Ref === group
@@ -260,6 +360,21 @@ function leastPrivilegeProblems(resources: Resources): string[] {
         problems.push(`${f.role}: events:PutEvents must be limited to events:source ${rules.event_sources} (with a Null check)`);
       }
       const ddb = actions.filter((a) => a.startsWith('dynamodb:'));
+      if (f.handler in RESPONDER_AUTH) {
+        const extra = actions.filter((a) => !RESPONDER_ACTIONS.includes(a));
+        if (extra.length) problems.push(`${f.role}: actions beyond what a responder needs (${extra})`);
+        if (ddb.length === 0) continue;
+        for (const res of [s.Resource].flat()) {
+          const where = String(shape(res, resources));
+          if (where === '<AWS::DynamoDB::Table.Arn>') continue;
+          const index = where.startsWith('<AWS::DynamoDB::Table.Arn>/index/') ? where.split('/index/')[1] : undefined;
+          if (!index || !RESPONDER_INDEXES.includes(index)) { problems.push(`${f.role}: DynamoDB on ${where}: the table, or the indexes ${RESPONDER_INDEXES}`); continue; }
+          if (canon(ddb) !== canon(['dynamodb:Query'])) problems.push(`${f.role}: on the index ${index} only dynamodb:Query, not ${ddb}`);
+          if (canon([s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']].flat().sort()) !== canon([...RESPONDER_INDEX_KEYS].sort())
+            || s.Condition?.Null?.['dynamodb:LeadingKeys'] !== 'false') problems.push(`${f.role}: a query of the index ${index} must be limited to its partition keys ${RESPONDER_INDEX_KEYS}`);
+        }
+        continue;
+      }
       if (ddb.length === 0) continue;
       if (ddb.some((a) => !DYNAMODB_ITEM_ACTIONS.includes(a))) problems.push(`${f.role}: DynamoDB actions beyond items (${ddb})`);
       if ([s.Resource].flat().some((r: any) => !r?.['Fn::GetAtt'])) problems.push(`${f.role}: DynamoDB on the table only, no index`);
@@ -349,13 +464,15 @@ describe('Klaxon CDK stack', () => {
     }
   });
 
-  const HANDLERS = ['alarm-intake', 'health-intake', 'security-intake'];
+  const HANDLERS = INTAKES;
+  const RESPONDERS = Object.keys(RESPONDER_AUTH);
 
   test('one function per intake handler, in SAM and CDK, each fed by its own rules', () => {
     const rules = loadRules();
     expect([...new Set(rules.rules.map((r) => r.handler))].sort()).toEqual(HANDLERS);
     for (const resources of [cdk, sam]) {
-      expect(functions(resources)).toHaveLength(HANDLERS.length);
+      expect(functions(resources)).toHaveLength(HANDLERS.length + RESPONDERS.length);
+      expect(functionsOf(resources, HANDLERS)).toHaveLength(HANDLERS.length);
       for (const handler of HANDLERS) {
         const fnId = functionOf(handler, resources);
         const fed = Object.values(resources).filter((r) => r.Type === 'AWS::Events::Rule'
@@ -390,14 +507,16 @@ describe('Klaxon CDK stack', () => {
     }
   });
 
-  test('each handler pages only its routes: security only the security topic, health never it', () => {
+  test('each handler pages only its routes: security only the security topic, health never it, the responders every route', () => {
     const expected: Record<string, string[]> = {
       'alarm-intake': ['OpsTopic', 'ProductionTopic', 'SecurityTopic', 'TestTopic'],
       'health-intake': ['OpsTopic', 'ProductionTopic', 'TestTopic'],
       'security-intake': ['SecurityTopic'],
+      responder: ['OpsTopic', 'ProductionTopic', 'SecurityTopic', 'TestTopic'],
+      'responder-api': ['OpsTopic', 'ProductionTopic', 'SecurityTopic', 'TestTopic'],
     };
     for (const resources of [cdk, sam]) {
-      for (const handler of HANDLERS) {
+      for (const handler of [...HANDLERS, ...RESPONDERS]) {
         expect([handler, pageTopics(functionOf(handler, resources), resources)]).toEqual([handler, expected[handler]]);
       }
     }
@@ -408,15 +527,16 @@ describe('Klaxon CDK stack', () => {
       const policies = Object.entries(resources).filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && baseId(id) === 'RunbookMetricsPolicy');
       expect(policies).toHaveLength(1);
       const roles = policies[0][1].Properties.Roles.map((r: any) => r.Ref).sort();
-      expect(roles).toEqual(functions(resources).map(([, r]) => r.Properties.Role['Fn::GetAtt'][0]).sort());
+      // The responders put no metric.
+      expect(roles).toEqual(functionsOf(resources, HANDLERS).map(([, r]) => r.Properties.Role['Fn::GetAtt'][0]).sort());
       expect(policies[0][1].Properties.PolicyDocument.Statement[0].Condition.StringEquals['cloudwatch:namespace'])
         .toEqual(loadRules().metric_namespaces);
     }
   });
 
-  test('every asynchronous hop has a dead-letter queue or an on-failure destination', () => {
-    expect(functions(cdk)).toHaveLength(HANDLERS.length);
-    for (const [id] of functions(cdk)) {
+  test('every asynchronous hop has a dead-letter queue or an on-failure destination; the responders are synchronous', () => {
+    expect(functionsOf(cdk, HANDLERS)).toHaveLength(HANDLERS.length);
+    for (const [id] of functionsOf(cdk, HANDLERS)) {
       const configs = Object.values(cdk).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig'
         && r.Properties.FunctionName?.Ref === id);
       expect(configs).toHaveLength(1);
@@ -429,16 +549,27 @@ describe('Klaxon CDK stack', () => {
     for (const r of Object.values(cdk).filter((x) => x.Type === 'AWS::SNS::Subscription')) {
       expect(r.Properties.RedrivePolicy).toBeDefined();
     }
+    // A responder is reached only through its function URL: invoked synchronously, the HTTP
+    // client gets the error; no event waits to be retried, so no on-failure destination applies.
+    for (const resources of [cdk, sam]) {
+      expect(functionsOf(resources, RESPONDERS)).toHaveLength(RESPONDERS.length);
+      for (const [id] of functionsOf(resources, RESPONDERS)) {
+        expect(urlsOf(resources, id)).toHaveLength(1);
+        expect(permissionsOf(resources, id).every(([, p]) => throughUrlOnly(p.Properties))).toBe(true);
+        expect(Object.values(resources).filter((c) => c.Type === 'AWS::Lambda::EventInvokeConfig' && refersTo(c.Properties.FunctionName, id))).toEqual([]);
+      }
+    }
   });
 
-  test('every function times out before its outbox lease ends and is retried twice into the failure queue, alike in SAM and CDK', () => {
+  test('every function times out before its outbox lease ends; the intakes are retried twice into the failure queue, alike in SAM and CDK', () => {
     for (const resources of [cdk, sam]) {
-      expect(functions(resources)).toHaveLength(HANDLERS.length);
+      expect(functions(resources)).toHaveLength(HANDLERS.length + RESPONDERS.length);
       for (const [id, r] of functions(resources)) {
         const lease = Number(r.Properties.Environment.Variables.KLAXON_OUTBOX_LEASE_SECONDS);
         expect(lease).toBeGreaterThanOrEqual(5);
         expect(lease).toBeLessThanOrEqual(120);
         expect(r.Properties.Timeout).toBeLessThan(lease);
+        if (RESPONDERS.includes(handlerOf(r, resources))) continue;
         const configs = Object.values(resources).filter((c) => c.Type === 'AWS::Lambda::EventInvokeConfig'
           && c.Properties.FunctionName?.Ref === id);
         expect(configs).toHaveLength(1);
@@ -480,8 +611,9 @@ describe('Klaxon CDK stack', () => {
     const names = (resources: Resources) => Object.values(resources)
       .filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((r) => shape(r.Properties.AlarmName, resources)).sort();
     const alarms = Object.values(cdk).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
-    // Three queue depths, then errors, throttles and rejections of each function.
-    expect(alarms.length).toBe(3 + 3 * HANDLERS.length);
+    // Three queue depths, then errors, throttles and rejections of each intake function, the
+    // errors of each responder and the throttles of the public one.
+    expect(alarms.length).toBe(3 + 3 * HANDLERS.length + RESPONDERS.length + 1);
     for (const a of alarms) {
       expect(shape(a.Properties.AlarmName, cdk).startsWith(loadRules().self_alarm_name_prefix)).toBe(true);
       expect(a.Properties.AlarmActions).toHaveLength(1);
@@ -498,7 +630,7 @@ describe('Klaxon CDK stack', () => {
         .filter((r) => r.Type === 'AWS::Logs::MetricFilter' && r.Properties.FilterPattern.includes('error_kind'))
         .map((r) => r.Properties.FilterPattern);
       const expressions = Object.values(resources)
-        .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && JSON.stringify(r.Properties.AlarmName).includes('-errors'))
+        .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && HANDLERS.some((h) => JSON.stringify(r.Properties.AlarmName).includes(`-${h}-errors`)))
         .map((r) => (r.Properties.Metrics ?? []).filter((m: any) => m.Expression).map((m: any) => m.Expression));
       return { filters, expressions };
     };
@@ -599,6 +731,15 @@ describe('Klaxon CDK stack', () => {
       c.ArnLike = { 'aws:SourceArn': { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*' } };
     }, 'exactly the rules'],
     ['dead-letter queue: a rule left out', (r) => { stmt(r, 'IntakeDeadLetterQueuePolicy', 'IntakeRulesDeadLetter').Condition.ArnEquals['aws:SourceArn'].pop(); }, 'exactly the rules'],
+    ['responder role: dynamodb:Scan added', (r) => { stmt(r, 'ResponderRole', 'IncidentRecords').Action.push('dynamodb:Scan'); }, 'actions beyond what a responder needs'],
+    ['responder-api role: CloudWatch reads added', (r) => { stmt(r, 'ResponderApiRole', 'IncidentRecords').Action.push('cloudwatch:GetMetricData'); }, 'actions beyond what a responder needs'],
+    ['responder role: every index', (r) => { stmt(r, 'ResponderRole', 'IncidentIndexes').Resource = { 'Fn::Sub': '${IncidentTable.Arn}/index/*' }; }, 'the table, or the indexes'],
+    ['responder-api role: index query without its partition keys', (r) => { delete stmt(r, 'ResponderApiRole', 'IncidentIndexes').Condition; }, 'must be limited to its partition keys'],
+    ['responder role: PutEvents without events:source', (r) => { delete stmt(r, 'ResponderRole', 'LifecycleAndRunbookEvents').Condition; }, 'events:PutEvents must be limited'],
+    ['production topic: Deny does not except the responder role', (r) => {
+      const arns = stmt(r, 'ProductionTopicPolicy', 'OnlyKlaxonPublishes').Condition.ArnNotEquals['aws:PrincipalArn'];
+      arns.splice(arns.findIndex((a: any) => baseId(a['Fn::GetAtt'][0]) === 'ResponderRole'), 1);
+    }, 'must except exactly'],
   ];
   for (const [what, mutate, expected] of mutations) {
     test(`least privilege rejects a broken template: ${what}`, () => {
@@ -610,6 +751,100 @@ describe('Klaxon CDK stack', () => {
     });
   }
 
+  test('the responders: URL auth, both permissions since October 2025, reserved concurrency, the managed policy, the link in pages (on both templates)', () => {
+    expect(responderProblems(cdk)).toEqual([]);
+    expect(responderProblems(sam)).toEqual([]);
+    for (const resources of [cdk, sam]) {
+      for (const [, r] of functionsOf(resources, HANDLERS)) expect(r.Properties.Environment.Variables.KLAXON_RESPONDER_URL).toBeDefined();
+      // The intakes issue links, the responders honour them: one lifetime for all.
+      for (const [, r] of functions(resources)) expect(r.Properties.Environment.Variables.KLAXON_LINK_TTL_DAYS).toEqual({ Ref: 'LinkTtlDays' });
+    }
+  });
+
+  const fnId = (r: Resources, handler: string) => functionsOf(r, [handler])[0][0];
+  const urlOf = (r: Resources, handler: string) => r[urlsOf(r, fnId(r, handler))[0]];
+  const permission = (r: Resources, handler: string, action: string) =>
+    permissionsOf(r, fnId(r, handler)).find(([, p]) => p.Properties.Action === action)![0];
+  const apiPolicy = (r: Resources, sid: string) => r[idOf(r, 'KlaxonResponderApiInvoke')].Properties.PolicyDocument.Statement.find((x: any) => x.Sid === sid);
+  const addPermission = (r: Resources, handler: string, props: any) => {
+    r.ExtraPermission = { Type: 'AWS::Lambda::Permission', Properties: { FunctionName: { 'Fn::GetAtt': [fnId(r, handler), 'Arn'] }, ...props } };
+  };
+  const responderMutations: Mutation[] = [
+    ['responder URL made AWS_IAM', (r) => { urlOf(r, 'responder').Properties.AuthType = 'AWS_IAM'; }, 'must have AuthType NONE'],
+    ['responder-api URL made public', (r) => { urlOf(r, 'responder-api').Properties.AuthType = 'NONE'; }, 'must have AuthType AWS_IAM'],
+    ['responder: lambda:InvokeFunction permission removed', (r) => { delete r[permission(r, 'responder', 'lambda:InvokeFunction')]; }, 'also needs lambda:InvokeFunction'],
+    ['responder: lambda:InvokeFunctionUrl permission removed', (r) => { delete r[permission(r, 'responder', 'lambda:InvokeFunctionUrl')]; }, 'needs lambda:InvokeFunctionUrl'],
+    ['responder: InvokeFunction for everyone, not only via the URL', (r) => { delete r[permission(r, 'responder', 'lambda:InvokeFunction')].Properties.InvokedViaFunctionUrl; }, 'without going through the function URL'],
+    ['responder-api: a permission for everyone', (r) => addPermission(r, 'responder-api', { Action: 'lambda:InvokeFunctionUrl', Principal: '*', FunctionUrlAuthType: 'AWS_IAM' }), 'no permission for everyone'],
+    ['responder: reserved concurrency removed', (r) => { delete r[fnId(r, 'responder')].Properties.ReservedConcurrentExecutions; }, 'needs reserved concurrency'],
+    ['responder-api: managed policy without InvokeFunction', (r) => {
+      const doc = r[idOf(r, 'KlaxonResponderApiInvoke')].Properties.PolicyDocument;
+      doc.Statement = doc.Statement.filter((x: any) => x.Sid !== 'ResponderApiThroughItsUrlOnly');
+    }, 'no managed policy grants'],
+    ['responder-api: managed policy InvokeFunction without its condition', (r) => { delete apiPolicy(r, 'ResponderApiThroughItsUrlOnly').Condition; }, 'no managed policy grants'],
+    ['responder-api removed', (r) => { delete r[fnId(r, 'responder-api')]; }, 'no responder-api function'],
+    ['alarm intake: no KLAXON_RESPONDER_URL', (r) => { delete r[fnId(r, 'alarm-intake')].Properties.Environment.Variables.KLAXON_RESPONDER_URL; }, 'KLAXON_RESPONDER_URL must be'],
+    ['responder: EventBridge may invoke it too', (r) => addPermission(r, 'responder', { Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com' }), 'reached only through its function URL'],
+    ['responder: errors alarm removed', (r) => { delete r[idOf(r, 'ResponderErrorsAlarm')]; }, 'no alarm with an action watches its Errors'],
+  ];
+  for (const [what, mutate, expected] of responderMutations) {
+    test(`the responder check rejects a broken template: ${what}`, () => {
+      for (const resources of [cdk, sam]) {
+        const broken: Resources = JSON.parse(JSON.stringify(resources));
+        mutate(broken);
+        expect(responderProblems(broken).join('\n')).toContain(expected);
+      }
+    });
+  }
+
+  test('SAM and CDK agree on function URLs, their permissions and the responder API policy', () => {
+    const summary = (resources: Resources) => ({
+      urls: Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Url')
+        .map((r) => canon(shape(r.Properties, resources))).sort(),
+      // Every Lambda permission that is not a rule's (those are compared with the rules).
+      permissions: Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Permission' && r.Properties.Principal !== 'events.amazonaws.com')
+        .map((r) => canon(shape(r.Properties, resources))).sort(),
+      managedPolicies: Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy')
+        .map(([id, r]) => [baseId(id), r.Properties.Description, canon(named(r.Properties.PolicyDocument.Statement))]),
+      // Which function each URL belongs to, and who gets the public permissions.
+      byFunction: functions(resources).map(([id, r]) => ({
+        name: shape(r.Properties.FunctionName, resources),
+        auth: urlsOf(resources, id).map((u) => resources[u].Properties.AuthType),
+        public: permissionsOf(resources, id).filter(([, p]) => p.Properties.Principal === '*')
+          .map(([, p]) => canon({ ...p.Properties, FunctionName: undefined })).sort(),
+      })).sort((a, b) => String(a.name).localeCompare(String(b.name))),
+    });
+    const c = summary(cdk);
+    expect(c).toEqual(summary(sam));
+    expect(c.urls).toHaveLength(2);
+    expect(c.permissions).toHaveLength(2);
+    expect(c.managedPolicies).toHaveLength(1);
+  });
+
+  test('SAM and CDK agree on the responder parameters, alarms and outputs', () => {
+    const samDoc: any = samTemplate();
+    const cdkDoc: any = template.toJSON();
+    for (const name of ['ResponderReservedConcurrency', 'ResponderApiReservedConcurrency', 'LinkTtlDays']) {
+      const pick = (p: any) => ({ Type: p.Type, Default: Number(p.Default), MinValue: p.MinValue, MaxValue: p.MaxValue, Description: p.Description });
+      expect(pick(cdkDoc.Parameters[name])).toEqual(pick(samDoc.Parameters[name]));
+    }
+    expect(samDoc.Parameters.ResponderReservedConcurrency.Default).toBe(5);
+    expect(samDoc.Parameters.LinkTtlDays.Default).toBe(7);
+    const alarms = (resources: Resources) => Object.values(resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && RESPONDERS.some((h) => JSON.stringify(r.Properties.AlarmName).includes(`-${h}-`)))
+      .map((r) => canon({
+        name: r.Properties.AlarmName, description: r.Properties.AlarmDescription, actions: named(r.Properties.AlarmActions),
+        ok: named(r.Properties.OKActions), metric: r.Properties.MetricName ?? null, dims: named(r.Properties.Dimensions ?? null),
+        math: (r.Properties.Metrics ?? []).map((m: any) => (m.Expression ? [m.Expression, m.Label] : [m.Id, m.MetricStat.Metric.MetricName, named(m.MetricStat.Metric.Dimensions), m.MetricStat.Stat, m.MetricStat.Period])).sort(),
+      })).sort();
+    expect(alarms(cdk)).toEqual(alarms(sam));
+    expect(alarms(cdk)).toHaveLength(3);
+    const outputs = (doc: any) => Object.fromEntries(['ResponderUrl', 'ResponderApiUrl', 'ResponderApiInvokePolicyArn', 'ResponderFunctionName', 'ResponderApiFunctionName']
+      .map((k) => [k, { description: doc.Outputs[k]?.Description, value: named(doc.Outputs[k]?.Value) }]));
+    expect(outputs(cdkDoc)).toEqual(outputs(samDoc));
+    expect(outputs(cdkDoc).ResponderApiUrl.value).toBe('<ResponderApiFunctionUrl.FunctionUrl>');
+  });
+
   test('SAM and CDK agree on rules and targets', () => {
     expect(rulesSummary(cdk)).toEqual(rulesSummary(sam));
   });
@@ -620,7 +855,7 @@ describe('Klaxon CDK stack', () => {
     expect(c.map((f) => f.name)).toEqual(s.map((f) => f.name));
     expect(c.map((f) => Object.keys(f.environment).sort())).toEqual(s.map((f) => Object.keys(f.environment).sort()));
     expect(c.map((f) => f.environment)).toEqual(s.map((f) => f.environment));
-    expect(c.map((f) => [f.memory, f.timeout])).toEqual(s.map((f) => [f.memory, f.timeout]));
+    expect(c.map((f) => [f.memory, f.timeout, f.concurrency])).toEqual(s.map((f) => [f.memory, f.timeout, f.concurrency]));
     expect(c.map((f) => f.iam)).toEqual(s.map((f) => f.iam));
   });
 });
