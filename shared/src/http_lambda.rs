@@ -62,7 +62,12 @@ pub fn from_lambda(request: Request) -> HttpRequest {
     let headers = request
         .headers()
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
         .collect();
     let body = match request.into_body() {
         Body::Empty => Vec::new(),

@@ -7,9 +7,10 @@ use crate::runbook::Catalog;
 
 /// The partition keys every handler reads and writes, whatever its sources: idempotency
 /// records and step runs (`EVENT#<event id>`), incidents with their timeline, outbox and
-/// step entries (`INCIDENT#<incident id>`), rejections (`REJECTED#<day>`). None of them
+/// step entries (`INCIDENT#<incident id>`), links in pages (`LINK#<token hash>`), rejections
+/// (`REJECTED#<day>`). None of them
 /// names the source, so they cannot be told apart per handler (docs/DEPLOY.md).
-pub const COMMON_LEADING_KEYS: [&str; 3] = ["EVENT#*", "INCIDENT#*", "REJECTED#*"];
+pub const COMMON_LEADING_KEYS: [&str; 4] = ["EVENT#*", "INCIDENT#*", "LINK#*", "REJECTED#*"];
 
 /// The tracker key (`ALARM#<dedup key>`, `layout::tracker_pk`) of the events of a source, as
 /// an IAM `StringLike` pattern for `dynamodb:LeadingKeys`. The dedup keys (`intake`):
