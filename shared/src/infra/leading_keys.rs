@@ -91,7 +91,7 @@ mod tests {
     fn leading_keys_follow_the_sources_and_string_like_is_iams() {
         let c = catalog(&ONE_PER_SOURCE);
         let keys = leading_keys(&c);
-        let common = ["EVENT#*", "INCIDENT#*", "REJECTED#*"];
+        let common = ["EVENT#*", "INCIDENT#*", "LINK#*", "REJECTED#*"];
         let with = |extra: &[&str]| {
             let mut all: Vec<String> = extra.iter().chain(&common).map(|s| s.to_string()).collect();
             all.sort();
