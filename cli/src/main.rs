@@ -5,6 +5,7 @@ mod infra;
 mod pattern;
 mod replay;
 mod runbook;
+mod state;
 
 use std::process::ExitCode;
 

@@ -126,16 +126,25 @@ pub fn engine_with(
     catalog: std::sync::Arc<crate::runbook::Catalog>,
 ) -> (MemoryBackend, MemoryEngine) {
     let backend = MemoryBackend::new();
-    let engine = crate::engine::Engine::new(
+    let engine = engine_on(backend.clone(), settings, catalog);
+    (backend, engine)
+}
+
+/// An engine running on `backend` (a restored one: `klaxon … --state`).
+pub fn engine_on(
+    backend: MemoryBackend,
+    settings: crate::engine::EngineSettings,
+    catalog: std::sync::Arc<crate::runbook::Catalog>,
+) -> MemoryEngine {
+    crate::engine::Engine::new(
         backend.clone(),
         backend.clone(),
         backend.clone(),
         backend.clone(),
-        std::sync::Arc::new(backend.clone()),
+        std::sync::Arc::new(backend),
         settings,
         catalog,
-    );
-    (backend, engine)
+    )
 }
 
 /// One backend plays every role; clones share the same state (cheap: one `Arc`).
@@ -279,6 +288,18 @@ impl MemoryBackend {
     /// Sets the time this backend reports as its [`Clock`]; unset, it is the system time.
     pub fn set_now(&self, now: DateTime<Utc>) {
         self.lock().now = Some(now);
+    }
+
+    /// Moves the clock to `at` if that is later (replay's clock never goes back); sets it
+    /// when unset.
+    pub fn advance_to(&self, at: DateTime<Utc>) {
+        let mut s = self.lock();
+        s.now = Some(s.now.map_or(at, |now| now.max(at)));
+    }
+
+    /// The clock if it was ever set (replay's clock), without falling back to the system's.
+    pub fn clock(&self) -> Option<DateTime<Utc>> {
+        self.lock().now
     }
 }
 
