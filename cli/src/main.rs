@@ -1,6 +1,7 @@
 //! `klaxon`: Klaxon's command-line tool.
 
 mod explain;
+mod incident;
 mod infra;
 mod pattern;
 mod replay;
@@ -32,6 +33,8 @@ enum Command {
     /// Runbooks as code: validate them and run their tests.
     #[command(subcommand)]
     Runbook(runbook::Command),
+    /// Responders: list, show and act on incidents (embedded state, or the IAM API).
+    Incident(incident::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +61,6 @@ fn main() -> ExitCode {
         Command::Pattern(command) => pattern::run(command),
         Command::Runbook(command) => runbook::run(command, &runtime),
         Command::Infra(command) => infra::run(command),
+        Command::Incident(args) => runtime.block_on(incident::run(args)),
     }
 }

@@ -111,14 +111,25 @@ pub fn api_request(
     source_ip: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<ActionRequest, String> {
+    let mut actor = Actor::new(principal, ActorKind::Iam, Channel::Api);
+    actor.source_ip = source_ip;
+    body_request(body, idempotency_key, incident_id, actor, now)
+}
+
+/// An action body (the API's, or the CLI's on the embedded backend) by `actor` at `at`.
+pub fn body_request(
+    body: ApiAction,
+    idempotency_key: Option<&str>,
+    incident_id: &str,
+    actor: Actor,
+    at: DateTime<Utc>,
+) -> Result<ActionRequest, String> {
     let kind = ActionKind::parse(&body.action).ok_or_else(|| {
         format!(
             "`action` is `{}`: expected one of acknowledge, resolve, reopen, note, snooze, severity, own",
             crate::text::bounded(&crate::text::single_line(&body.action), 32)
         )
     })?;
-    let mut actor = Actor::new(principal, ActorKind::Iam, Channel::Api);
-    actor.source_ip = source_ip;
     Ok(ActionRequest {
         action_id: idempotency_key
             .map(str::to_string)
@@ -127,7 +138,7 @@ pub fn api_request(
         incident_id: incident_id.to_string(),
         kind,
         actor,
-        at: now,
+        at,
         note: body.note,
         duration: body
             .duration

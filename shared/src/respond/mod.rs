@@ -4,7 +4,7 @@
 //! logic is tested without Lambda; `lambda::http` converts (docs/RESPONDERS.md).
 
 pub mod api;
-mod form;
+pub mod form;
 pub mod links;
 pub mod page;
 pub mod view;

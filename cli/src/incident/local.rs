@@ -1,0 +1,109 @@
+//! `klaxon incident … --state PATH`: the embedded backend, as `klaxon replay --state` left
+//! it. The actor is `local:<user>` (kind `cli-local`, channel `cli`); the action's time is
+//! `--at` or the state's clock, and the clock moves to it when later.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use klaxon::action::{Actor, ActorKind, Channel};
+use klaxon::ports::IncidentStore;
+use klaxon::respond::form::{body_request, ApiAction};
+use klaxon::respond::view::{export_json, incident_json, incident_summary_json};
+use serde_json::json;
+
+use super::{Answer, Command};
+use crate::state::StateFile;
+
+pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
+    let (file, backend) = StateFile::open(path)?;
+    let backend = backend.ok_or_else(|| {
+        format!(
+            "{} does not exist: create it with `klaxon replay --state {} EVENT.json…`",
+            path.display(),
+            path.display()
+        )
+    })?;
+    let catalog = klaxon::runbook::Catalog::embedded().map_err(|_| "the built-in runbooks are invalid".to_string())?;
+    let engine = klaxon::memory::engine_on(
+        backend.clone(),
+        klaxon::memory::embedded_settings(),
+        Arc::new(catalog),
+    );
+    let store = engine.store();
+    let failed = |e: klaxon::error::KlaxonError| e.to_string();
+    let unknown = |id: &str| format!("unknown incident {}", klaxon::text::for_log(id));
+    let answer = match command {
+        Command::List => Answer::Incidents(
+            store
+                .open_incidents()
+                .await
+                .map_err(failed)?
+                .iter()
+                .map(incident_summary_json)
+                .collect(),
+        ),
+        Command::Show { incident } => {
+            let record = store.incident(incident).await.map_err(failed)?.ok_or_else(|| unknown(incident))?;
+            let timeline = store.timeline(incident).await.map_err(failed)?;
+            Answer::Incident(incident_json(&record, &timeline))
+        }
+        Command::Export { incident, .. } => {
+            let record = store.incident(incident).await.map_err(failed)?.ok_or_else(|| unknown(incident))?;
+            let timeline = store.timeline(incident).await.map_err(failed)?;
+            let steps = store.step_entries(incident).await.map_err(failed)?;
+            Answer::Export(export_json(&record, &timeline, &steps))
+        }
+        Command::RevokeLinks { incident, route } => {
+            let route = route
+                .as_deref()
+                .map(|r| {
+                    serde_json::from_value(json!(r))
+                        .map_err(|_| format!("unknown route `{r}`: production, test, security or ops"))
+                })
+                .transpose()?;
+            let now = backend.clock().unwrap_or_else(Utc::now);
+            if !store.revoke_links(incident, route, now).await.map_err(failed)? {
+                return Err(unknown(incident));
+            }
+            Answer::Revoked
+        }
+        other => {
+            let call = other.action().expect("every other command is an action");
+            let body: ApiAction = serde_json::from_value(call.body).map_err(|e| e.to_string())?;
+            let at = match call.at.as_deref() {
+                Some(text) => {
+                    let at = DateTime::parse_from_rfc3339(text)
+                        .map_err(|_| format!("--at `{text}` is not an RFC 3339 time"))?
+                        .with_timezone(&Utc);
+                    backend.advance_to(at);
+                    at
+                }
+                // A state without a clock (no event yet) starts at the wall clock.
+                None => backend.clock().unwrap_or_else(Utc::now),
+            };
+            backend.advance_to(at);
+            let actor = Actor::new(&local_user(), ActorKind::CliLocal, Channel::Cli);
+            let request = body_request(body, None, &call.incident, actor, at)?;
+            let report = engine.act(request).await.map_err(failed)?;
+            let incident = store.incident(&call.incident).await.map_err(failed)?;
+            Answer::Acted(json!({
+                "outcome": report.outcome.as_str(),
+                "status": incident.as_ref().map(|i| i.status.as_str()),
+                "action_id": report.action.as_ref().map(|a| a.action_id.clone()),
+                "error": report.error,
+                "incident": incident.as_ref().map(incident_summary_json),
+            }))
+        }
+    };
+    file.save(&backend)?;
+    Ok(answer)
+}
+
+/// `local:<user>`: the account this klaxon runs as, as the environment names it.
+fn local_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("local:{user}")
+}
