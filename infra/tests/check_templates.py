@@ -52,10 +52,12 @@ rejects a template broken for its reason):
   (`lambda:FunctionUrlAuthType` AWS_IAM, `lambda:InvokedViaFunctionUrl` true); every intake
   function has `KLAXON_RESPONDER_URL` = the responder's function URL;
 - each responder role calls only what it needs: its log group, DynamoDB item actions (no
-  Scan, no batch, no PartiQL, no table management) on the table and Query on the
-  `open-incidents` and `by-service` indexes by their partition keys (`OPEN`, `SERVICE#*`),
-  sns:Publish on the route topics, events:PutEvents limited like the intakes', Klaxon's key;
-  no CloudWatch, no tagging.
+  Scan, no batch, no PartiQL, no table management) on the table only in the responders'
+  partitions (`ForAllValues:StringLike dynamodb:LeadingKeys` exactly `ALARM#*`, `EVENT#*`,
+  `INCIDENT#*`, `LINK#*`, with the `Null` check) and Query on the `open-incidents` and
+  `by-service` indexes by their partition keys (`OPEN`, `SERVICE#*`), sns:Publish on the route
+  topics, events:PutEvents limited like the intakes', Klaxon's key; no CloudWatch, no
+  tagging.
 
 Exit status 1 with one line per problem.
 """
@@ -107,6 +109,12 @@ RESPONDER_DYNAMODB_ACTIONS = {
 }
 RESPONDER_INDEXES = {"open-incidents", "by-service"}
 RESPONDER_INDEX_KEYS = ["OPEN", "SERVICE#*"]
+# The partitions of the table a responder reads and writes: incidents, timelines and outbox,
+# the trackers of any source (an action is serialised on its incident's tracker), the actions'
+# idempotency records (`EVENT#action:<incident>:<action id>`) and links (read by the page,
+# written when a resolve page carries a new link). Not REJECTED#: only the intakes record
+# rejected events.
+RESPONDER_TABLE_KEYS = ["ALARM#*", "EVENT#*", "INCIDENT#*", "LINK#*"]
 
 
 def statements(doc):
@@ -685,18 +693,30 @@ def check_template(name, template, raw="", rules=None):
             if not ddb:
                 continue
             cond = json.loads(json.dumps(stmt.get("Condition", {})))
+            others = sorted(set(cond) - {"ForAllValues:StringLike", "Null"})
+            if others:
+                problem(f"{role_id}: unexpected conditions on its DynamoDB statement: {others}")
+            got = cond.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
             for target in as_list(stmt.get("Resource", [])):
-                name = text(target) or ""
-                if name == "<IncidentTable.Arn>":
-                    continue  # the table itself
-                index = name.split("/index/", 1)[1] if name.startswith("<IncidentTable.Arn>/index/") else None
+                where = text(target) or ""  # not `name`: problem() prefixes the template's name
+                if where == "<IncidentTable.Arn>":
+                    # The table itself: the responders' partitions only.
+                    if sorted(as_list(got or [])) != RESPONDER_TABLE_KEYS:
+                        problem(f"{role_id}: DynamoDB on the table must be limited to the responders' "
+                                f"partitions (ForAllValues:StringLike dynamodb:LeadingKeys "
+                                f"{RESPONDER_TABLE_KEYS}), not {got}")
+                    if cond.get("Null", {}).get("dynamodb:LeadingKeys") != "false":
+                        problem(f"{role_id}: DynamoDB on the table needs the Null check "
+                                "dynamodb:LeadingKeys \"false\" (a ForAllValues test passes a request "
+                                "without the key)")
+                    continue
+                index = where.split("/index/", 1)[1] if where.startswith("<IncidentTable.Arn>/index/") else None
                 if index not in RESPONDER_INDEXES:
-                    problem(f"{role_id}: DynamoDB on {name or target}: the table, or the indexes "
+                    problem(f"{role_id}: DynamoDB on {where or target}: the table, or the indexes "
                             f"{sorted(RESPONDER_INDEXES)} by name")
                     continue
                 if set(ddb) != {"dynamodb:Query"}:
                     problem(f"{role_id}: on the index {index} only dynamodb:Query, not {ddb}")
-                got = cond.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
                 if sorted(as_list(got or [])) != sorted(RESPONDER_INDEX_KEYS) \
                         or cond.get("Null", {}).get("dynamodb:LeadingKeys") != "false":
                     problem(f"{role_id}: a query of the index {index} must be limited to its partition "

@@ -66,6 +66,16 @@ interface ResponderSpec {
   readonly reservedConcurrentExecutions: number;
 }
 
+/**
+ * The partitions of the table a responder role may use (`dynamodb:LeadingKeys` of its table
+ * statement; written here, as in infra/template.yaml: rules.json lists the intake handlers only):
+ * incidents, timelines and outbox (`INCIDENT#`), the trackers of any source (`ALARM#`: an
+ * action is serialised on its incident's tracker), the actions' idempotency records
+ * (`EVENT#action:<incident>:<action id>`) and links (`LINK#`: read by the page, written when a
+ * resolve page carries a new link).
+ */
+const RESPONDER_LEADING_KEYS = ['ALARM#*', 'EVENT#*', 'INCIDENT#*', 'LINK#*'];
+
 /** `alarm-intake` -> `AlarmIntake` (the logical id prefix, as `klaxon infra rules` names rules). */
 function pascal(name: string): string {
   return name.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('');
@@ -259,13 +269,17 @@ export class KlaxonStack extends Stack {
               new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
               // Reads an incident and its timeline; records an action in one transaction,
               // which needs the action of each item it writes; no Scan, no batch, no PartiQL,
-              // no table management. No dynamodb:LeadingKeys yet: the partitions of link
-              // tokens and actions are not fixed (docs/DEPLOY.md, IAM per function).
+              // no table management. Only its partitions (RESPONDER_LEADING_KEYS), with the
+              // Null check (a ForAllValues test passes a request without the key).
               new iam.PolicyStatement({
                 sid: 'IncidentRecords',
                 actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
                   'dynamodb:ConditionCheckItem', 'dynamodb:Query'],
                 resources: [table.attrArn],
+                conditions: {
+                  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': RESPONDER_LEADING_KEYS },
+                  Null: { 'dynamodb:LeadingKeys': 'false' },
+                },
               }),
               // Lists of incidents: open ones (gsi1pk = OPEN) and a service's (gsi2pk =
               // SERVICE#...); not the reserved escalation-due index.

@@ -266,6 +266,12 @@ const RESPONDER_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Pub
   'dynamodb:ConditionCheckItem', 'dynamodb:Query'];
 const RESPONDER_INDEXES = ['open-incidents', 'by-service'];
 const RESPONDER_INDEX_KEYS = ['OPEN', 'SERVICE#*'];
+/** The partitions of the table a responder reads and writes: incidents, timelines and outbox,
+ * the trackers of any source (an action is serialised on its incident's tracker), the actions'
+ * idempotency records (`EVENT#action:<incident>:<action id>`) and links (read by the page,
+ * written when a resolve page carries a new link). Not REJECTED#: only the intakes record
+ * rejected events. */
+const RESPONDER_TABLE_KEYS = ['ALARM#*', 'EVENT#*', 'INCIDENT#*', 'LINK#*'];
 
 /**
  * The least-privilege statements, asserted on a template (SAM or CDK); the same guarantees
@@ -364,9 +370,19 @@ function leastPrivilegeProblems(resources: Resources): string[] {
         const extra = actions.filter((a) => !RESPONDER_ACTIONS.includes(a));
         if (extra.length) problems.push(`${f.role}: actions beyond what a responder needs (${extra})`);
         if (ddb.length === 0) continue;
+        const others = Object.keys(s.Condition ?? {}).filter((o) => o !== 'ForAllValues:StringLike' && o !== 'Null');
+        if (others.length) problems.push(`${f.role}: unexpected conditions on its DynamoDB statement: ${others}`);
         for (const res of [s.Resource].flat()) {
           const where = String(shape(res, resources));
-          if (where === '<AWS::DynamoDB::Table.Arn>') continue;
+          if (where === '<AWS::DynamoDB::Table.Arn>') {
+            // The table itself: the responders' partitions only, with the Null check.
+            const keys = s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+            if (canon([keys ?? []].flat().sort()) !== canon(RESPONDER_TABLE_KEYS)) {
+              problems.push(`${f.role}: DynamoDB on the table must be limited to the responders' partitions ${RESPONDER_TABLE_KEYS}, not ${keys}`);
+            }
+            if (s.Condition?.Null?.['dynamodb:LeadingKeys'] !== 'false') problems.push(`${f.role}: DynamoDB on the table without the Null check on dynamodb:LeadingKeys`);
+            continue;
+          }
           const index = where.startsWith('<AWS::DynamoDB::Table.Arn>/index/') ? where.split('/index/')[1] : undefined;
           if (!index || !RESPONDER_INDEXES.includes(index)) { problems.push(`${f.role}: DynamoDB on ${where}: the table, or the indexes ${RESPONDER_INDEXES}`); continue; }
           if (canon(ddb) !== canon(['dynamodb:Query'])) problems.push(`${f.role}: on the index ${index} only dynamodb:Query, not ${ddb}`);
@@ -718,7 +734,7 @@ describe('Klaxon CDK stack', () => {
     ['security role: LeadingKeys removed', (r) => { delete stmt(r, 'SecurityIntakeRole', 'IncidentRecords').Condition['ForAllValues:StringLike']; }, 'dynamodb:LeadingKeys must be'],
     ['alarm role: Null check removed', (r) => { delete stmt(r, 'AlarmIntakeRole', 'IncidentRecords').Condition.Null; }, 'without the Null check'],
     ['health role: every tracker (ALARM#*)', (r) => {
-      stmt(r, 'HealthIntakeRole', 'IncidentRecords').Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'] = ['ALARM#*', 'EVENT#*', 'INCIDENT#*', 'REJECTED#*'];
+      stmt(r, 'HealthIntakeRole', 'IncidentRecords').Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'] = ['ALARM#*', 'EVENT#*', 'INCIDENT#*', 'LINK#*', 'REJECTED#*'];
     }, 'dynamodb:LeadingKeys must be'],
     ['alarm role: the indexes back', (r) => {
       const s = stmt(r, 'AlarmIntakeRole', 'IncidentRecords');
@@ -734,6 +750,16 @@ describe('Klaxon CDK stack', () => {
     ['responder role: dynamodb:Scan added', (r) => { stmt(r, 'ResponderRole', 'IncidentRecords').Action.push('dynamodb:Scan'); }, 'actions beyond what a responder needs'],
     ['responder-api role: CloudWatch reads added', (r) => { stmt(r, 'ResponderApiRole', 'IncidentRecords').Action.push('cloudwatch:GetMetricData'); }, 'actions beyond what a responder needs'],
     ['responder role: every index', (r) => { stmt(r, 'ResponderRole', 'IncidentIndexes').Resource = { 'Fn::Sub': '${IncidentTable.Arn}/index/*' }; }, 'the table, or the indexes'],
+    ['responder role: the table statement without conditions (every partition)', (r) => { delete stmt(r, 'ResponderRole', 'IncidentRecords').Condition; }, "on the table must be limited to the responders' partitions"],
+    ['responder-api role: the table statement without LeadingKeys', (r) => { delete stmt(r, 'ResponderApiRole', 'IncidentRecords').Condition['ForAllValues:StringLike']; }, "on the table must be limited to the responders' partitions"],
+    ['responder-api role: the table statement without the Null check', (r) => { delete stmt(r, 'ResponderApiRole', 'IncidentRecords').Condition.Null; }, 'on the table without the Null check'],
+    ['responder role: rejections too (REJECTED#*)', (r) => { stmt(r, 'ResponderRole', 'IncidentRecords').Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'].push('REJECTED#*'); }, "on the table must be limited to the responders' partitions"],
+    ['responder-api role: every partition (*)', (r) => { stmt(r, 'ResponderApiRole', 'IncidentRecords').Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'] = ['*']; }, "on the table must be limited to the responders' partitions"],
+    ['responder role: ForAnyValue instead of ForAllValues on the table', (r) => {
+      const c = stmt(r, 'ResponderRole', 'IncidentRecords').Condition;
+      c['ForAnyValue:StringLike'] = c['ForAllValues:StringLike'];
+      delete c['ForAllValues:StringLike'];
+    }, "on the table must be limited to the responders' partitions"],
     ['responder-api role: index query without its partition keys', (r) => { delete stmt(r, 'ResponderApiRole', 'IncidentIndexes').Condition; }, 'must be limited to its partition keys'],
     ['responder role: PutEvents without events:source', (r) => { delete stmt(r, 'ResponderRole', 'LifecycleAndRunbookEvents').Condition; }, 'events:PutEvents must be limited'],
     ['production topic: Deny does not except the responder role', (r) => {
@@ -857,5 +883,24 @@ describe('Klaxon CDK stack', () => {
     expect(c.map((f) => f.environment)).toEqual(s.map((f) => f.environment));
     expect(c.map((f) => [f.memory, f.timeout, f.concurrency])).toEqual(s.map((f) => [f.memory, f.timeout, f.concurrency]));
     expect(c.map((f) => f.iam)).toEqual(s.map((f) => f.iam));
+  });
+
+  test("SAM and CDK limit the responder roles' table actions to the same partitions, exactly the responders'", () => {
+    const table = JSON.stringify('<AWS::DynamoDB::Table.Arn>');
+    const onTable = (resources: Resources) => functionsOf(resources, RESPONDERS).map(([id, r]) => {
+      const iam = iamOf(id, resources);
+      const ddb = Object.keys(iam).filter((a) => a.startsWith('dynamodb:')).sort();
+      return [handlerOf(r, resources), ddb.map((a) => [a, iam[a].filter((x) => x.startsWith(`${table} `) || x === table)])];
+    }).sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+    const c = onTable(cdk);
+    expect(c).toEqual(onTable(sam));
+    const condition = canon({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': RESPONDER_TABLE_KEYS }, Null: { 'dynamodb:LeadingKeys': 'false' } });
+    expect(c.map(([handler]) => handler)).toEqual(RESPONDERS);
+    for (const [, actions] of c) {
+      const onTheTable = (actions as [string, string[]][]).filter(([, res]) => res.length > 0);
+      expect(onTheTable.map(([a]) => a)).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem',
+        'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+      for (const [, res] of onTheTable) expect(res).toEqual([`${table} if ${condition}`]);
+    }
   });
 });
