@@ -24,7 +24,8 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
             path.display()
         )
     })?;
-    let catalog = klaxon::runbook::Catalog::embedded().map_err(|_| "the built-in runbooks are invalid".to_string())?;
+    let catalog = klaxon::runbook::Catalog::embedded()
+        .map_err(|_| "the built-in runbooks are invalid".to_string())?;
     let engine = klaxon::memory::engine_on(
         backend.clone(),
         klaxon::memory::embedded_settings(),
@@ -44,12 +45,20 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
                 .collect(),
         ),
         Command::Show { incident } => {
-            let record = store.incident(incident).await.map_err(failed)?.ok_or_else(|| unknown(incident))?;
+            let record = store
+                .incident(incident)
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| unknown(incident))?;
             let timeline = store.timeline(incident).await.map_err(failed)?;
             Answer::Incident(incident_json(&record, &timeline))
         }
         Command::Export { incident, .. } => {
-            let record = store.incident(incident).await.map_err(failed)?.ok_or_else(|| unknown(incident))?;
+            let record = store
+                .incident(incident)
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| unknown(incident))?;
             let timeline = store.timeline(incident).await.map_err(failed)?;
             let steps = store.step_entries(incident).await.map_err(failed)?;
             Answer::Export(export_json(&record, &timeline, &steps))
@@ -58,12 +67,17 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
             let route = route
                 .as_deref()
                 .map(|r| {
-                    serde_json::from_value(json!(r))
-                        .map_err(|_| format!("unknown route `{r}`: production, test, security or ops"))
+                    serde_json::from_value(json!(r)).map_err(|_| {
+                        format!("unknown route `{r}`: production, test, security or ops")
+                    })
                 })
                 .transpose()?;
             let now = backend.clock().unwrap_or_else(Utc::now);
-            if !store.revoke_links(incident, route, now).await.map_err(failed)? {
+            if !store
+                .revoke_links(incident, route, now)
+                .await
+                .map_err(failed)?
+            {
                 return Err(unknown(incident));
             }
             Answer::Revoked
@@ -102,8 +116,20 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
 
 /// `local:<user>`: the account this klaxon runs as, as the environment names it.
 fn local_user() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(uid);
     format!("local:{user}")
+}
+
+#[cfg(unix)]
+fn uid() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    format!("uid{}", unsafe { libc::getuid() })
+}
+
+#[cfg(not(unix))]
+fn uid() -> String {
+    "unknown".into()
 }

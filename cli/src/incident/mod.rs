@@ -161,22 +161,50 @@ impl Command {
     pub fn action(&self) -> Option<ActionCall> {
         use serde_json::json;
         let (incident, body, options) = match self {
-            Command::Ack { incident, note, options } => {
-                (incident, json!({"action": "acknowledge", "note": note}), options)
+            Command::Ack {
+                incident,
+                note,
+                options,
+            } => (
+                incident,
+                json!({"action": "acknowledge", "note": note}),
+                options,
+            ),
+            Command::Resolve {
+                incident,
+                note,
+                options,
+            } => (
+                incident,
+                json!({"action": "resolve", "note": note}),
+                options,
+            ),
+            Command::Reopen { incident, options } => {
+                (incident, json!({"action": "reopen"}), options)
             }
-            Command::Resolve { incident, note, options } => {
-                (incident, json!({"action": "resolve", "note": note}), options)
-            }
-            Command::Reopen { incident, options } => (incident, json!({"action": "reopen"}), options),
-            Command::Note { incident, text, options } => {
-                (incident, json!({"action": "note", "note": text}), options)
-            }
-            Command::Snooze { incident, duration, options } => {
-                (incident, json!({"action": "snooze", "duration": duration}), options)
-            }
-            Command::Severity { incident, severity, options } => {
-                (incident, json!({"action": "severity", "severity": severity}), options)
-            }
+            Command::Note {
+                incident,
+                text,
+                options,
+            } => (incident, json!({"action": "note", "note": text}), options),
+            Command::Snooze {
+                incident,
+                duration,
+                options,
+            } => (
+                incident,
+                json!({"action": "snooze", "duration": duration}),
+                options,
+            ),
+            Command::Severity {
+                incident,
+                severity,
+                options,
+            } => (
+                incident,
+                json!({"action": "severity", "severity": severity}),
+                options,
+            ),
             Command::Own { incident, options } => (incident, json!({"action": "own"}), options),
             _ => return None,
         };

@@ -25,7 +25,11 @@ pub async fn api_url(target: &Target) -> Result<Option<String>, String> {
     if target.state.is_some() {
         return Ok(None);
     }
-    if let Some(url) = target.url.clone().or_else(|| std::env::var(URL_VARIABLE).ok().filter(|u| !u.is_empty())) {
+    if let Some(url) = target
+        .url
+        .clone()
+        .or_else(|| std::env::var(URL_VARIABLE).ok().filter(|u| !u.is_empty()))
+    {
         return Ok(Some(url));
     }
     let Some(stack) = &target.stack else {
@@ -38,14 +42,27 @@ pub async fn api_url(target: &Target) -> Result<Option<String>, String> {
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| format!("cannot read stack {stack}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(&e)))?;
+        .map_err(|e| {
+            format!(
+                "cannot read stack {stack}: {}",
+                aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+            )
+        })?;
     stacks
         .stacks()
         .first()
-        .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(URL_OUTPUT)))
+        .and_then(|s| {
+            s.outputs()
+                .iter()
+                .find(|o| o.output_key() == Some(URL_OUTPUT))
+        })
         .and_then(|o| o.output_value().map(str::to_string))
         .map(Some)
-        .ok_or_else(|| format!("stack {stack} has no {URL_OUTPUT} output (a Klaxon stack with the responder API?)"))
+        .ok_or_else(|| {
+            format!(
+                "stack {stack} has no {URL_OUTPUT} output (a Klaxon stack with the responder API?)"
+            )
+        })
 }
 
 pub async fn run(base: &str, command: &Command) -> Result<Answer, String> {
@@ -59,16 +76,27 @@ pub async fn run(base: &str, command: &Command) -> Result<Answer, String> {
             ))
         }
         Command::Show { incident } => Ok(Answer::Incident(
-            api.call("GET", &format!("incidents/{}", id(incident)), None, None).await?,
+            api.call("GET", &format!("incidents/{}", id(incident)), None, None)
+                .await?,
         )),
         Command::Export { incident, .. } => Ok(Answer::Export(
-            api.call("GET", &format!("incidents/{}/export", id(incident)), None, None)
-                .await?,
+            api.call(
+                "GET",
+                &format!("incidents/{}/export", id(incident)),
+                None,
+                None,
+            )
+            .await?,
         )),
         Command::RevokeLinks { incident, route } => {
             let body = serde_json::json!({ "route": route });
-            api.call("POST", &format!("incidents/{}/revoke-links", id(incident)), Some(body), None)
-                .await?;
+            api.call(
+                "POST",
+                &format!("incidents/{}/revoke-links", id(incident)),
+                Some(body),
+                None,
+            )
+            .await?;
             Ok(Answer::Revoked)
         }
         other => {
@@ -76,7 +104,11 @@ pub async fn run(base: &str, command: &Command) -> Result<Answer, String> {
             if call.at.is_some() {
                 return Err("--at is for the embedded backend (--state): the API acts now".into());
             }
-            let key = call.body.get("action_id").and_then(Value::as_str).map(str::to_string);
+            let key = call
+                .body
+                .get("action_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             Ok(Answer::Acted(
                 api.call(
                     "POST",
@@ -94,7 +126,10 @@ struct Api {
     base: String,
     region: String,
     credentials: aws_credential_types::Credentials,
-    client: Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<bytes::Bytes>>,
+    client: Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<bytes::Bytes>,
+    >,
 }
 
 impl Api {
@@ -103,9 +138,9 @@ impl Api {
         let region = region_of(base)
             .or_else(|| config.region().map(|r| r.to_string()))
             .unwrap_or_else(|| "us-east-1".into());
-        let provider = config
-            .credentials_provider()
-            .ok_or("no AWS credentials: set a profile or AWS_ACCESS_KEY_ID (the API verifies who you are)")?;
+        let provider = config.credentials_provider().ok_or(
+            "no AWS credentials: set a profile or AWS_ACCESS_KEY_ID (the API verifies who you are)",
+        )?;
         let credentials = provider
             .provide_credentials()
             .await
@@ -172,7 +207,11 @@ impl Api {
         }
     }
 
-    fn sign(&self, request: &mut http::Request<Full<bytes::Bytes>>, body: &[u8]) -> Result<(), String> {
+    fn sign(
+        &self,
+        request: &mut http::Request<Full<bytes::Bytes>>,
+        body: &[u8],
+    ) -> Result<(), String> {
         let identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -235,7 +274,10 @@ mod tests {
             region_of("https://abc123.lambda-url.eu-west-1.on.aws/"),
             Some("eu-west-1".into())
         );
-        assert_eq!(region_of("http://127.0.0.1:9000/lambda-url/responder-api"), None);
+        assert_eq!(
+            region_of("http://127.0.0.1:9000/lambda-url/responder-api"),
+            None
+        );
         assert_eq!(encode_segment("INC-1/../x"), "INC-1%2F..%2Fx");
     }
 }

@@ -197,7 +197,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             .open_incident
             .as_ref()
             .map(|o| o.incident_id.clone());
-        let (notifications, lifecycle_events) = self
+        let delivered = self
             .deliver_in_order(
                 commit.outbox.clone(),
                 &markers,
@@ -205,12 +205,29 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 &commit.tracker.dedup_key,
                 None,
             )
-            .await?;
+            .await;
+        let mut error = plan.error.clone();
+        let (notifications, lifecycle_events) = match delivered {
+            Ok(sent) => sent,
+            // Applied, but an older message of the same alarm is being sent by another
+            // invocation right now, and ours must follow it. The action stands (one
+            // transaction); its messages stay in the outbox, marked on the tracker, and go
+            // out with the next event or action on the alarm, or when this request is
+            // repeated with the same action id.
+            Err(e @ KlaxonError::DeliveryInProgress { .. }) => {
+                tracing::warn!(error = %e, "action applied; its messages wait for an earlier delivery");
+                error = Some(
+                    "applied; its notifications wait for an earlier delivery on the same alarm: repeat the request (same action id) to send them now".into(),
+                );
+                (Vec::new(), Vec::new())
+            }
+            Err(e) => return Err(e),
+        };
         facts.status = Some(plan.incident.status);
         Ok(Report {
             notifications,
             lifecycle_events,
-            error: plan.error.clone(),
+            error,
             action: Some(facts),
             ..incident_report(plan.outcome, &plan.incident)
         })
@@ -230,7 +247,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             "repeated action id"
         );
         let tracker = tracker.unwrap_or_else(|| KeyTracker::new(&processed.dedup_key));
-        let (notifications, lifecycle_events) = self
+        let redelivered = self
             .redeliver_outbox(
                 &processed.event_id,
                 Some(&incident.incident_id),
@@ -241,7 +258,16 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                     .map(|o| o.incident_id.as_str()),
                 &tracker.dedup_key,
             )
-            .await?;
+            .await;
+        let (notifications, lifecycle_events) = match redelivered {
+            Ok(sent) => sent,
+            // The first request is delivering them right now (a double click, concurrent
+            // retries): a person is waiting for an answer, and the first result is it. If
+            // that delivery dies, its lease runs out and the next action or event on the
+            // key sends the items first (the tracker's markers), as a retry of this id does.
+            Err(KlaxonError::DeliveryInProgress { .. }) => (Vec::new(), Vec::new()),
+            Err(e) => return Err(e),
+        };
         facts.status = Some(incident.status);
         Ok(Report {
             notifications,

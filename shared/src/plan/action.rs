@@ -284,16 +284,20 @@ fn summary(
             after.ownership.severity.as_str()
         ),
         Outcome::Owned => "ownership taken".to_string(),
-        Outcome::Rejected => format!(
-            "{} refused: {}",
-            request.kind.as_str(),
-            error.unwrap_or("not allowed")
-        ),
-        _ => format!(
-            "{} changed nothing: the incident is {}",
-            request.kind.as_str(),
-            ResponderState::of(before).as_str()
-        ),
+        Outcome::Rejected => {
+            return format!(
+                "{} {by} refused: {}",
+                request.kind.as_str(),
+                error.unwrap_or("not allowed")
+            )
+        }
+        _ => {
+            return format!(
+                "{} {by} changed nothing: the incident is already {}",
+                request.kind.as_str(),
+                ResponderState::of(before).as_str()
+            )
+        }
     };
     format!("{what} {by}")
 }

@@ -123,13 +123,14 @@ pub fn resolved_by_person_page(
         "[RESOLVED][{scope}] {} resolved by {actor}",
         incident.title
     )));
-    // The incident id and "by a person" come before the attacker-sized names.
+    // The incident id comes first, the actor's (possibly long) name last, so that the cut
+    // keeps what and which.
     let sms = text::bounded(
         &o.shown(format!(
-            "RESOLVED {} {}: by a person ({actor}): {}",
+            "RESOLVED {} {}: {} resolved by a person ({actor})",
             text::bounded(scope, 24),
             incident.incident_id,
-            incident.title
+            text::bounded(&incident.title, 64),
         )),
         SMS_LINE_BYTES,
     );
@@ -258,7 +259,7 @@ mod tests {
         let first = page.message.lines().next().unwrap();
         assert!(first.len() <= SMS_LINE_BYTES, "{first}");
         assert!(
-            first.starts_with("RESOLVED production INC-1: by a person"),
+            first.starts_with("RESOLVED production INC-1: cpu resolved by a person"),
             "{first}"
         );
         assert_eq!(page.attributes["transition"], "resolved");
