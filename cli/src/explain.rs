@@ -153,6 +153,9 @@ fn describe(value: &Value) -> String {
     };
     match (object.get("source"), object.get("detail-type")) {
         (Some(source), Some(detail_type)) => format!("{source} {detail_type}"),
+        _ if klaxon::action::is_action(value) => {
+            "a responder action (`klaxon_action`), not an event: runbooks never see it; `klaxon replay` applies it".to_string()
+        }
         _ => "no `source` and `detail-type`: not an EventBridge event".to_string(),
     }
 }
