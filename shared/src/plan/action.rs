@@ -259,12 +259,12 @@ fn summary(
     after: &Incident,
     error: Option<&str>,
 ) -> String {
-    let by = format!(
-        "by {} ({}, {})",
-        request.actor.shown(),
-        request.actor.kind.as_str(),
-        request.actor.channel.as_str()
-    );
+    let (kind, channel) = (request.actor.kind.as_str(), request.actor.channel.as_str());
+    let by = if kind == channel {
+        format!("by {} ({channel})", request.actor.shown())
+    } else {
+        format!("by {} ({kind}, {channel})", request.actor.shown())
+    };
     let what = match outcome {
         Outcome::Acknowledged => "acknowledged".to_string(),
         Outcome::ResolvedByPerson => "resolved".to_string(),
