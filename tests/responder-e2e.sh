@@ -29,6 +29,9 @@ check() { # name, command...
 "$py" scripts/local_aws.py env --endpoint "$AWS_ENDPOINT_URL" --prefix "$prefix" | sed 's/^export //' >"$work/env"
 base="http://127.0.0.1:$port/lambda-url/responder/"
 echo "KLAXON_RESPONDER_URL=$base" >>"$work/env"
+# cargo lambda watch has no IAM: the API checks the CLI's SigV4 signature itself, with the
+# local secret key (respond/local_sigv4.rs); a request without a valid one is refused.
+echo "KLAXON_LOCAL_SIGV4_SECRET=$AWS_SECRET_ACCESS_KEY" >>"$work/env"
 
 cargo lambda watch -P "$port" --env-file "$work/env" >"$work/watch.log" 2>&1 &
 watch_pid=$!
@@ -129,6 +132,45 @@ check "a tampered token is refused (404, the plain page)" bash -c "[ \"\$(curl -
 check "a token on another incident's path is refused" test "$(status "${base}i/INC-20990101-0000000000/$token")" = 404
 check "a form POST without the form's content type is refused" test "$(status -X POST -H 'content-type: text/plain' --data 'action=resolve' "$link")" = 400
 check "the API refuses a request without an IAM identity (403)" bash -c "[ \"\$(curl -s -o '$work/a' -w '%{http_code}' 'http://127.0.0.1:$port/lambda-url/responder-api/incidents')\" = 403 ] && grep -q AWS_IAM '$work/a'"
+
+check "the API refuses a badly signed request (403)" test "$(status -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=00' -H "x-amz-date: $(date -u +%Y%m%dT%H%M%SZ)" "http://127.0.0.1:$port/lambda-url/responder-api/incidents")" = 403
+
+# The CLI against the responder API, signed with SigV4 like against AWS.
+api="http://127.0.0.1:$port/lambda-url/responder-api"
+klaxon() { cargo run -q --bin klaxon -- "$@"; }
+listed=$(klaxon incident list --url "$api" --json 2>&1)
+check "klaxon incident list (API) shows the incident" grep -q "\"incident_id\":\"$incident\"" <<<"$listed"
+noted=$(klaxon incident note "$incident" "rolled back deploy 1842" --url "$api" --json 2>&1)
+check "klaxon incident note (API) adds a note" grep -q '"outcome":"noted_by_person"' <<<"$noted"
+resolved=$(KLAXON_API_URL="$api" klaxon incident resolve "$incident" --note "error rate normal" --action-id cli-r-1 --json 2>&1)
+check "klaxon incident resolve (KLAXON_API_URL) resolves it" grep -q '"outcome":"resolved_by_person"' <<<"$resolved"
+again=$(klaxon incident resolve "$incident" --action-id cli-r-1 --url "$api" --json 2>&1)
+check "the same action id again answers the first result" grep -q '"outcome":"resolved_by_person"' <<<"$again"
+shown=$(klaxon incident show "$incident" --url "$api" --json 2>&1)
+check "klaxon incident show (API): the actions with actor and channel" "$py" -c '
+import json, sys
+shown = json.loads(sys.argv[1])
+actions = [e for e in shown["timeline"] if e["kind"] == "action"]
+mine = [e for e in actions if e["actor"] == "local:" + sys.argv[2] and e["channel"] == "api"]
+sys.exit(not (len(actions) == 3 and len(mine) == 2))' "$shown" "$AWS_ACCESS_KEY_ID"
+"$py" - "$work/resources.json" "$incident" >"$work/cli.txt" <<'PY'
+import json, sys, boto3
+r, incident = json.load(open(sys.argv[1])), sys.argv[2]
+kw = dict(endpoint_url=r["endpoint"], region_name=r["region"], aws_access_key_id="test", aws_secret_access_key="test")
+item = boto3.client("dynamodb", **kw).get_item(TableName=r["table"], Key={"pk": {"S": f"INCIDENT#{incident}"}, "sk": {"S": "INCIDENT"}}, ConsistentRead=True)["Item"]
+print("status", item["status"]["S"], item.get("resolution", {}).get("S"))
+sqs = boto3.client("sqs", **kw)
+pages = []
+for _ in range(5):
+    m = sqs.receive_message(QueueUrl=r["fixtures"]["queues"]["production"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    if not m:
+        break
+    pages += [json.loads(x["Body"])["Message"].split("\n")[0] for x in m]
+print("resolved_pages", sum(1 for p in pages if p.startswith("RESOLVED")))
+PY
+cat "$work/cli.txt"
+check "DynamoDB: resolved by a person" grep -qx 'status resolved resolved_by_person' "$work/cli.txt"
+check "the routes paged got one 'resolved by a person' page" grep -qx 'resolved_pages 1' "$work/cli.txt"
 
 if [ "$failed" -gt 0 ]; then
   echo "--- invoke stderr"; tail -20 "$work/invoke.err"

@@ -26,8 +26,15 @@ pub async fn serve(surface: Surface) -> Result<(), Error> {
         .await
         .inspect_err(|e| tracing::error!(error = %e, "invalid runbooks"))?;
     let engine = &engine;
+    // Local runs only (`cargo lambda watch` has no IAM): see `respond::local_sigv4`.
+    let local = crate::respond::local_sigv4::from_env().filter(|_| surface == Surface::Api);
+    let local = &local;
     lambda_http::run(service_fn(move |request: Request| async move {
-        let request = from_lambda(request);
+        let mut request = from_lambda(request);
+        if let (None, Some(verifier)) = (&request.principal, local) {
+            request.principal = verifier.caller(&request, chrono::Utc::now());
+            request.local_caller = request.principal.is_some();
+        }
         let served = match surface {
             Surface::Links => links::serve(engine, &request).await,
             Surface::Api => api::serve(engine, &request).await,
@@ -89,6 +96,7 @@ pub fn from_lambda(request: Request) -> HttpRequest {
         body,
         source_ip,
         principal,
+        local_caller: false,
     }
 }
 

@@ -14,9 +14,10 @@
 
 use serde_json::json;
 
-use super::form::{api_request, ApiAction};
+use super::form::{api_request_as, ApiAction};
 use super::view::{export_json, incident_json, incident_summary_json};
 use super::{segments, HttpRequest, HttpResponse, MAX_BODY_BYTES};
+use crate::action::ActorKind;
 use crate::engine::Engine;
 use crate::error::KlaxonError;
 use crate::model::Outcome;
@@ -71,11 +72,17 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
                 Err(why) => return Ok(error(400, &why)),
             };
             let key = request.headers.get("idempotency-key").map(String::as_str);
-            let action = match api_request(
+            // On a local run the handler verified the signature itself: not an IAM caller.
+            let kind = if request.local_caller {
+                ActorKind::CliLocal
+            } else {
+                ActorKind::Iam
+            };
+            let action = match api_request_as(
                 body,
                 key,
                 id,
-                principal,
+                (principal, kind),
                 request.source_ip.clone(),
                 engine.now(),
             ) {

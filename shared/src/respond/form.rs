@@ -111,7 +111,26 @@ pub fn api_request(
     source_ip: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<ActionRequest, String> {
-    let mut actor = Actor::new(principal, ActorKind::Iam, Channel::Api);
+    api_request_as(
+        body,
+        idempotency_key,
+        incident_id,
+        (principal, ActorKind::Iam),
+        source_ip,
+        now,
+    )
+}
+
+/// As [`api_request`], for a caller of the given kind (`cli-local` on local runs).
+pub fn api_request_as(
+    body: ApiAction,
+    idempotency_key: Option<&str>,
+    incident_id: &str,
+    (principal, kind): (&str, ActorKind),
+    source_ip: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<ActionRequest, String> {
+    let mut actor = Actor::new(principal, kind, Channel::Api);
     actor.source_ip = source_ip;
     body_request(body, idempotency_key, incident_id, actor, now)
 }

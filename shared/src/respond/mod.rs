@@ -6,6 +6,7 @@
 pub mod api;
 pub mod form;
 pub mod links;
+pub mod local_sigv4;
 pub mod page;
 pub mod view;
 
@@ -25,6 +26,9 @@ pub struct HttpRequest {
     /// The caller's IAM principal ARN, from the request context that Lambda fills in for a
     /// function URL with `AWS_IAM` after verifying the SigV4 signature. Never from a header.
     pub principal: Option<String>,
+    /// The principal was verified by the handler itself on a local run (`local_sigv4`), not
+    /// by IAM: recorded as `cli-local`.
+    pub local_caller: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
