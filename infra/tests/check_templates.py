@@ -57,7 +57,9 @@ rejects a template broken for its reason):
   `INCIDENT#*`, `LINK#*`, with the `Null` check) and Query on the `open-incidents` and
   `by-service` indexes by their partition keys (`OPEN`, `SERVICE#*`), sns:Publish on the route
   topics, events:PutEvents limited like the intakes', Klaxon's key; no CloudWatch, no
-  tagging.
+  tagging;
+- no function is deployed with `KLAXON_LOCAL_SIGV4_SECRET` (the local-run signature check of
+  the responder API, `respond/local_sigv4.rs`: a deployment has IAM do it).
 
 Exit status 1 with one line per problem.
 """
@@ -676,6 +678,14 @@ def check_template(name, template, raw="", rules=None):
         if len(parts) != 2 or parts[0] not in page_urls or parts[1] != "FunctionUrl":
             problem(f"{fn}: KLAXON_RESPONDER_URL must be the responder's function URL "
                     f"(Fn::GetAtt <its AWS::Lambda::Url>.FunctionUrl), so that pages carry links; not {value}")
+
+    # 16. The local-run signature check is never deployed.
+    for fn, res in resources.items():
+        if res.get("Type") in ("AWS::Lambda::Function", "AWS::Serverless::Function"):
+            variables = res.get("Properties", {}).get("Environment", {}).get("Variables", {})
+            if "KLAXON_LOCAL_SIGV4_SECRET" in variables:
+                problem(f"{fn}: KLAXON_LOCAL_SIGV4_SECRET is for local runs under cargo lambda "
+                        "watch only; a deployed function URL with AWS_IAM has Lambda verify callers")
 
     # 15. The responder roles: only what they need.
     for fn in responder_functions:

@@ -98,6 +98,10 @@ def intake_variables(resources, base):
 
 # (what is broken, mutation, words the assertions must report)
 MUTATIONS = [
+    # The local-run signature check of the responder API is never deployed.
+    ("responder-api deployed with the local signature check's secret",
+     lambda r: intake_variables(r, "ResponderApiFunction").update({"KLAXON_LOCAL_SIGV4_SECRET": "test"}),
+     "KLAXON_LOCAL_SIGV4_SECRET is for local runs"),
     # The alarm rule: this stack's own alarms only.
     ("alarm rule exclusion widened back to every `klaxon-*` alarm",
      mutate_alarm_pattern(lambda p: set_key(p, "resources", [{"anything-but": {"wildcard": "arn:aws:cloudwatch:*:*:alarm:klaxon-*"}}])),
