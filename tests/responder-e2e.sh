@@ -146,6 +146,10 @@ resolved=$(KLAXON_API_URL="$api" klaxon incident resolve "$incident" --note "err
 check "klaxon incident resolve (KLAXON_API_URL) resolves it" grep -q '"outcome":"resolved_by_person"' <<<"$resolved"
 again=$(klaxon incident resolve "$incident" --action-id cli-r-1 --url "$api" --json 2>&1)
 check "the same action id again answers the first result" grep -q '"outcome":"resolved_by_person"' <<<"$again"
+klaxon incident ack INC-20990101-0000000000 --url "$api" >"$work/unknown.txt" 2>&1; code=$?
+check "an action on an unknown incident (API) is refused: exit 1, the reason printed" bash -c "[ $code = 1 ] && grep -q 'unknown incident' '$work/unknown.txt'"
+klaxon incident show INC-20990101-0000000000 --url "$api" >"$work/unknown.txt" 2>&1; code=$?
+check "reading an unknown incident (API): exit 2 with the API's answer" bash -c "[ $code = 2 ] && grep -q 'HTTP 404' '$work/unknown.txt'"
 shown=$(klaxon incident show "$incident" --url "$api" --json 2>&1)
 check "klaxon incident show (API): the actions with actor and channel" "$py" -c '
 import json, sys
@@ -170,7 +174,24 @@ print("resolved_pages", sum(1 for p in pages if p.startswith("RESOLVED")))
 PY
 cat "$work/cli.txt"
 check "DynamoDB: resolved by a person" grep -qx 'status resolved resolved_by_person' "$work/cli.txt"
+
+# --stack NAME: the API's URL from the stack's ResponderApiUrl output (a stack in moto's
+# CloudFormation with just that output).
+"$py" - "$work/resources.json" "$prefix-stack" "$api" <<'PY'
+import json, sys, boto3
+r, name, url = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+kw = dict(endpoint_url=r["endpoint"], region_name=r["region"], aws_access_key_id="test", aws_secret_access_key="test")
+template = {"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {"ResponderApiUrl": {"Value": url}}}
+boto3.client("cloudformation", **kw).create_stack(StackName=name, TemplateBody=json.dumps(template))
+PY
+by_stack=$(klaxon incident show "$incident" --stack "$prefix-stack" --json 2>&1)
+check "klaxon incident show --stack finds the API through the stack's output" grep -q '"status":"resolved"' <<<"$by_stack"
+no_output=$(klaxon incident list --stack no-such-stack 2>&1); code=$?
+check "an unknown stack is named in the error" bash -c "[ $code = 2 ] && grep -q 'no-such-stack' <<<'$no_output'"
 check "the routes paged got one 'resolved by a person' page" grep -qx 'resolved_pages 1' "$work/cli.txt"
+
+check "no log line carries the link's token" bash -c "! grep -q '$token' '$work/watch.log'"
 
 if [ "$failed" -gt 0 ]; then
   echo "--- invoke stderr"; tail -20 "$work/invoke.err"

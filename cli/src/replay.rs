@@ -176,15 +176,25 @@ async fn replay_action(
     if let Some(at) = document.at {
         backend.advance_to(at);
     }
-    // Without an action id, a new action: named after its place in the run, so that the
-    // same inputs print the same ids.
+    // Without an action id, a new action: named after its place in the run and what the
+    // backend holds already (a later run on the same state is new too), so that the same
+    // inputs on the same state print the same ids.
+    let seen = backend.records_count().to_be_bytes();
     let generated = format!(
         "replay-{}",
         &hex(&Sha256::digest(
-            [&position.to_be_bytes()[..], bytes].concat()
+            [&position.to_be_bytes()[..], &seen[..], bytes].concat()
         ))[..16]
     );
-    let now = backend.clock().unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    // Replay never reads the wall clock: an action needs a time, its own or an event's.
+    let Some(now) = backend.clock() else {
+        let mut report = Report::empty(Outcome::Rejected, None);
+        report.error = Some(
+            "the action has no `at`, and no event before it set replay's clock: give it an `at`"
+                .into(),
+        );
+        return Ok(report);
+    };
     let mut request = document.request(now);
     if value.get("action_id").is_none() {
         request.action_id = generated;

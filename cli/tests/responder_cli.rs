@@ -133,7 +133,7 @@ fn replay_refuses_bad_action_documents_and_unknown_incidents_with_exit_1() {
     )
     .unwrap();
     let unknown = dir.join("unknown.json");
-    std::fs::write(&unknown, r#"{"klaxon_action": "note", "incident_id": "INC-nope", "actor": "a", "channel": "cli", "note": "x"}"#).unwrap();
+    std::fs::write(&unknown, r#"{"klaxon_action": "note", "incident_id": "INC-nope", "actor": "a", "channel": "cli", "note": "x", "at": "2024-05-01T12:00:00Z"}"#).unwrap();
     let (code, out, _) = klaxon(&[
         "replay",
         "--json",
@@ -296,4 +296,105 @@ fn incident_commands_act_on_a_state_file_and_keep_it_between_runs() {
     let (code, _, err) = klaxon(&["incident", "list"]);
     assert_eq!(code, 2);
     assert!(err.contains("--state PATH"), "{err}");
+}
+
+#[test]
+fn replay_refuses_an_action_before_any_time_and_runbook_test_names_action_documents() {
+    let dir = temp_dir("first");
+    let note = action(&dir, "note", "note", r#", "note": "x""#);
+    let (code, out, _) = klaxon(&["replay", "--json", &note]);
+    assert_eq!(code, 1);
+    let line = lines(&out).pop().unwrap();
+    assert_eq!(line["outcome"], "rejected");
+    assert!(
+        line["error"].as_str().unwrap().contains("give it an `at`"),
+        "{line}"
+    );
+    let (_, out, _) = klaxon(&["runbook", "test", "--event", &note]);
+    assert!(
+        out.contains("a responder action (`klaxon_action`), not an event"),
+        "{out}"
+    );
+}
+
+#[test]
+fn at_is_refused_against_the_api() {
+    let (code, _, err) = klaxon(&[
+        "incident",
+        "ack",
+        INCIDENT,
+        "--url",
+        "http://127.0.0.1:9/",
+        "--at",
+        "2024-05-01T12:00:00Z",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--at is for the embedded backend"), "{err}");
+}
+
+/// Two klaxon processes on one state file take turns: the second waits for the first's
+/// lock, and neither loses the other's write.
+#[test]
+fn a_state_file_is_locked_while_in_use() {
+    let dir = temp_dir("lock");
+    let state = dir.join("klaxon.state");
+    let state = state.to_str().unwrap().to_string();
+    let (code, _, _) = klaxon(&["replay", "--state", &state, ALARM]);
+    assert_eq!(code, 0);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{state}.lock"))
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let child = Command::new(env!("CARGO_BIN_EXE_klaxon"))
+        .current_dir(root())
+        .args([
+            "incident",
+            "note",
+            INCIDENT,
+            "while locked",
+            "--state",
+            &state,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let before: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(
+        before["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "action")
+            .count(),
+        0,
+        "nothing written while another holds the lock"
+    );
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for another klaxon"));
+    let after: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(
+        after["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "action")
+            .count(),
+        1
+    );
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

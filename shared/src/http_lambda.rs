@@ -122,3 +122,19 @@ fn unavailable(surface: Surface) -> HttpResponse {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_read_or_write_answers_503_saying_nothing_was_half_done() {
+        let page = unavailable(Surface::Links);
+        assert_eq!(page.status, 503);
+        assert!(page.body.contains("Nothing was half-done"));
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        let api = unavailable(Surface::Api);
+        assert_eq!(api.status, 503);
+        assert!(api.body.contains("retry"));
+    }
+}

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use klaxon::action::{ActionKind, ActionRequest, Actor, ActorKind, Channel};
 use klaxon::memory::{MemoryBackend, MemoryEngine};
-use klaxon::model::{EntryKind, IncidentStatus, Outcome, Resolution, Transition};
+use klaxon::model::{
+    Commit, EntryKind, IncidentStatus, LifecycleEvent, OutboundMessage, OutboxItem, Outcome,
+    PendingOutbox, ProcessedEvent, Resolution, Transition,
+};
 use klaxon::ports::IncidentStore;
 use serde_json::Value;
 
@@ -285,4 +288,110 @@ async fn unknown_incidents_and_malformed_requests_are_refused_with_the_reason() 
     let report = engine.act(note).await.unwrap();
     assert_eq!(report.outcome, Outcome::Rejected);
     assert_eq!(report.error.as_deref(), Some("`note` needs a note"));
+}
+
+#[tokio::test]
+async fn action_records_live_30_days() {
+    let (backend, engine) = setup();
+    let id = open_incident(&engine, "alarm-metric-prod-alarm.json").await;
+    engine
+        .act(request(&id, ActionKind::Acknowledge, "kept", Channel::Cli))
+        .await
+        .unwrap();
+    let record = backend
+        .snapshot()
+        .processed
+        .into_iter()
+        .find(|p| p.event_id == klaxon::engine::action_record_id(&id, "kept"))
+        .expect("the action's record");
+    assert_eq!(
+        record.expires_at - record.processed_at,
+        chrono::Duration::days(klaxon::engine::ACTION_RECORD_DAYS)
+    );
+    assert_eq!(klaxon::engine::ACTION_RECORD_DAYS, 30);
+}
+
+#[tokio::test]
+async fn an_action_behind_a_delivery_in_progress_is_applied_and_says_its_messages_wait() {
+    let (backend, engine) = setup();
+    let t0: DateTime<Utc> = "2024-05-01T12:00:05Z".parse().unwrap();
+    backend.set_now(t0);
+    let id = open_incident(&engine, "alarm-metric-prod-alarm.json").await;
+    // Another invocation committed a message for the same alarm and is delivering it right
+    // now: its item is under a live lease, marked on the tracker.
+    let key = backend.incident(&id).await.unwrap().unwrap().dedup_keys[0].clone();
+    let (_, tracker) = backend.load("in-flight", &key).await.unwrap();
+    let mut tracker = tracker.unwrap();
+    let expected = tracker.version;
+    tracker.version += 1;
+    let item = OutboxItem {
+        incident_id: id.clone(),
+        event_id: "in-flight".into(),
+        item_id: format!("{:020}#in-flight#0", tracker.version),
+        created_at: t0,
+        lease_until: t0 + chrono::Duration::seconds(60),
+        message: OutboundMessage::Lifecycle(LifecycleEvent {
+            source: None,
+            detail_type: "Incident Updated".into(),
+            resources: vec![],
+            detail: serde_json::json!({"version": "1"}),
+        }),
+    };
+    let marker = PendingOutbox::of(&item);
+    tracker.pending_outbox.insert(marker.key(), marker);
+    backend
+        .commit(&Commit {
+            processed: ProcessedEvent {
+                event_id: "in-flight".into(),
+                dedup_key: key,
+                outcome: Outcome::Updated,
+                incident_id: Some(id.clone()),
+                processed_at: t0,
+                expires_at: t0 + chrono::Duration::hours(48),
+                writer: "other".into(),
+            },
+            expected_tracker_version: Some(expected),
+            tracker,
+            incident: None,
+            timeline: None,
+            closed: None,
+            outbox: vec![item],
+            step_run: None,
+            links: vec![],
+        })
+        .await
+        .unwrap();
+    backend.set_now(t0 + chrono::Duration::seconds(10));
+    let report = engine
+        .act(request(
+            &id,
+            ActionKind::Acknowledge,
+            "behind",
+            Channel::Api,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Acknowledged);
+    assert!(report
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("applied; its notifications wait"));
+    let incident = backend.incident(&id).await.unwrap().unwrap();
+    assert!(incident.acknowledged.is_some(), "the action stands");
+    assert_eq!(
+        backend.outbox_len(),
+        2,
+        "its lifecycle event waits in the outbox behind the one in flight"
+    );
+}
+
+#[tokio::test]
+async fn replay_documents_through_sms_count_as_link_holders_on_the_security_route() {
+    let (_backend, engine) = setup();
+    let id = open_incident(&engine, "security/guardduty-ssh-bruteforce-high.json").await;
+    let mut sms = request(&id, ActionKind::Resolve, "s-1", Channel::Sms);
+    sms.actor = Actor::new("+15550100", ActorKind::Link, Channel::Sms);
+    let report = engine.act(sms).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Rejected);
 }

@@ -238,6 +238,13 @@ async fn security_links_may_acknowledge_and_note_but_not_resolve() {
     .await;
     let page = serve(&engine, &get(&path)).await;
     assert!(page.body.contains("value=\"acknowledge\""));
+    // Only what the security page showed: no addresses, no account.
+    for secret in ["198.51.100.23", "10.20.3.41", "123456789012"] {
+        assert!(
+            !page.body.contains(secret),
+            "{secret} on a security incident's page"
+        );
+    }
     assert!(
         !page.body.contains("value=\"resolve\""),
         "no resolve button"
@@ -356,4 +363,74 @@ async fn the_api_refuses_without_an_iam_identity_and_acts_as_the_caller() {
     .unwrap();
     assert_eq!(missing.status, 404);
     let _: DateTime<Utc> = engine.now();
+}
+
+#[tokio::test]
+async fn head_shows_other_methods_are_refused_with_the_same_headers() {
+    let (backend, engine) = setup();
+    let (_id, path) = opened(&backend, &engine, "alarm-metric-prod-alarm.json").await;
+    let mut head = get(&path);
+    head.method = "HEAD".into();
+    assert_eq!(serve(&engine, &head).await.status, 200);
+    let mut put = get(&path);
+    put.method = "PUT".into();
+    let refused = serve(&engine, &put).await;
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("allow"), Some("GET, HEAD, POST"));
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    assert!(refused.header("content-security-policy").is_some());
+}
+
+#[tokio::test]
+async fn the_api_answers_409_for_a_refused_reopen_405_and_a_body_limit() {
+    let (backend, engine) = setup();
+    let (id, _) = opened(&backend, &engine, "alarm-metric-prod-alarm.json").await;
+    let caller = Some("arn:aws:iam::123456789012:user/ana");
+    let post = |path: String, body: &str| api_request("POST", &path, body, caller);
+    let resolve = api::serve(
+        &*engine,
+        &post(
+            format!("/incidents/{id}/actions"),
+            r#"{"action":"resolve"}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resolve.status, 200);
+    // A newer incident for the same alarm: its next ALARM after an OK.
+    engine
+        .handle_value(&sample("alarm-metric-prod-ok.json"))
+        .await
+        .unwrap();
+    let mut again = sample("alarm-metric-prod-alarm.json");
+    again["id"] = "second".into();
+    again["detail"]["state"]["timestamp"] = "2024-05-01T13:00:00.000+0000".into();
+    let newer = engine.handle_value(&again).await.unwrap();
+    assert_eq!(newer.outcome, Outcome::Opened);
+    let reopen = api::serve(
+        &*engine,
+        &post(format!("/incidents/{id}/actions"), r#"{"action":"reopen"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reopen.status, 409);
+    let body: Value = serde_json::from_str(&reopen.body).unwrap();
+    assert_eq!(body["outcome"], "rejected");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains(newer.incident_id.as_deref().unwrap()));
+    let delete = api::serve(
+        &*engine,
+        &api_request("DELETE", &format!("/incidents/{id}"), "", caller),
+    )
+    .await
+    .unwrap();
+    assert_eq!(delete.status, 405);
+    let huge = format!(r#"{{"action":"note","note":"{}"}}"#, "x".repeat(40 * 1024));
+    let too_big = api::serve(&*engine, &post(format!("/incidents/{id}/actions"), &huge))
+        .await
+        .unwrap();
+    assert_eq!(too_big.status, 400);
+    assert!(too_big.body.contains("larger than"));
 }

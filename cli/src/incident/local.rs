@@ -110,7 +110,13 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
             }))
         }
     };
-    file.save(&backend)?;
+    // Reads leave the file as it was; actions and revocations write it.
+    if !matches!(
+        command,
+        Command::List | Command::Show { .. } | Command::Export { .. }
+    ) {
+        file.save(&backend)?;
+    }
     Ok(answer)
 }
 

@@ -25,16 +25,16 @@ pub async fn api_url(target: &Target) -> Result<Option<String>, String> {
     if target.state.is_some() {
         return Ok(None);
     }
-    if let Some(url) = target
-        .url
-        .clone()
-        .or_else(|| std::env::var(URL_VARIABLE).ok().filter(|u| !u.is_empty()))
-    {
-        return Ok(Some(url));
-    }
-    let Some(stack) = &target.stack else {
-        return Ok(None);
+    let stack = match choose(
+        target.url.as_deref(),
+        target.stack.as_deref(),
+        std::env::var(URL_VARIABLE).ok().as_deref(),
+    ) {
+        Choice::Url(url) => return Ok(Some(url)),
+        Choice::Nowhere => return Ok(None),
+        Choice::Stack(stack) => stack,
     };
+    let stack = &stack;
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_cloudformation::Client::new(&config);
     let stacks = client
@@ -65,7 +65,28 @@ pub async fn api_url(target: &Target) -> Result<Option<String>, String> {
         })
 }
 
+/// Where to look: `--url`, else `--stack`, else `KLAXON_API_URL` (an explicit flag wins
+/// over the environment).
+#[derive(Debug, PartialEq, Eq)]
+enum Choice {
+    Url(String),
+    Stack(String),
+    Nowhere,
+}
+
+fn choose(url: Option<&str>, stack: Option<&str>, env: Option<&str>) -> Choice {
+    match (url, stack, env.filter(|e| !e.is_empty())) {
+        (Some(url), _, _) => Choice::Url(url.to_string()),
+        (None, Some(stack), _) => Choice::Stack(stack.to_string()),
+        (None, None, Some(env)) => Choice::Url(env.to_string()),
+        (None, None, None) => Choice::Nowhere,
+    }
+}
+
 pub async fn run(base: &str, command: &Command) -> Result<Answer, String> {
+    if command.action().is_some_and(|call| call.at.is_some()) {
+        return Err("--at is for the embedded backend (--state): the API acts now".into());
+    }
     let api = Api::new(base).await?;
     let id = |i: &str| encode_segment(i);
     match command {
@@ -101,9 +122,6 @@ pub async fn run(base: &str, command: &Command) -> Result<Answer, String> {
         }
         other => {
             let call = other.action().expect("every other command is an action");
-            if call.at.is_some() {
-                return Err("--at is for the embedded backend (--state): the API acts now".into());
-            }
             let key = call
                 .body
                 .get("action_id")
@@ -199,7 +217,7 @@ impl Api {
         match status {
             200..=299 => Ok(value),
             // An action the API refused still answers its outcome (rejected) with the reason.
-            400 | 409 if value.get("outcome").is_some() => Ok(value),
+            400 | 404 | 409 if value.get("outcome").is_some() => Ok(value),
             _ => Err(format!(
                 "{method} {url}: HTTP {status}: {}",
                 value["error"].as_str().unwrap_or("(no message)")
@@ -267,6 +285,19 @@ fn encode_segment(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_explicit_flag_wins_over_the_environment() {
+        let url = |u: &str| Choice::Url(u.to_string());
+        assert_eq!(choose(Some("u"), Some("s"), Some("e")), url("u"));
+        assert_eq!(
+            choose(None, Some("s"), Some("e")),
+            Choice::Stack("s".into())
+        );
+        assert_eq!(choose(None, None, Some("e")), url("e"));
+        assert_eq!(choose(None, None, Some("")), Choice::Nowhere);
+        assert_eq!(choose(None, None, None), Choice::Nowhere);
+    }
 
     #[test]
     fn the_region_comes_from_a_function_url() {

@@ -157,6 +157,22 @@ mod tests {
     }
 
     #[test]
+    fn the_channel_says_what_kind_of_actor_a_document_records() {
+        for (channel, kind) in [
+            ("api", ActorKind::Iam),
+            ("cli", ActorKind::CliLocal),
+            ("link", ActorKind::Link),
+            ("sms", ActorKind::Link),
+        ] {
+            let doc = parse_document(&json!({
+                "klaxon_action": "acknowledge", "incident_id": "INC-1", "actor": "a", "channel": channel
+            }))
+            .unwrap();
+            assert_eq!(doc.actor.kind, kind, "{channel}");
+        }
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let cases = [
             (

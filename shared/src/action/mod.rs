@@ -283,6 +283,16 @@ mod tests {
     }
 
     #[test]
+    fn names_and_notes_are_bounded() {
+        let actor = Actor::new(&"n".repeat(2000), ActorKind::Iam, Channel::Api);
+        assert!(actor.name.len() <= MAX_ACTOR_BYTES);
+        let mut long = request(ActionKind::Note);
+        long.note = Some("x".repeat(20_000));
+        let checked = long.checked().unwrap();
+        assert!(checked.note.unwrap().len() <= MAX_NOTE_BYTES);
+    }
+
+    #[test]
     fn generated_action_ids_are_128_bits_and_valid() {
         let (a, b) = (new_action_id(), new_action_id());
         assert_eq!(a.len(), 32);

@@ -297,6 +297,11 @@ impl MemoryBackend {
         s.now = Some(s.now.map_or(at, |now| now.max(at)));
     }
 
+    /// How many idempotency records (events and actions) the backend holds.
+    pub fn records_count(&self) -> usize {
+        self.lock().processed.len()
+    }
+
     /// The clock if it was ever set (replay's clock), without falling back to the system's.
     pub fn clock(&self) -> Option<DateTime<Utc>> {
         self.lock().now

@@ -18,7 +18,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::action::{format_duration, ActionKind, ActionRequest, Channel};
+use crate::action::{format_duration, ActionKind, ActionRequest, ActorKind};
 use crate::model::{
     Acknowledgement, EntryKind, Incident, IncidentStatus, IncidentUpdate, KeyTracker,
     OpenIncidentRef, Outcome, Resolution, ResponderFields, TimelineEntry,
@@ -111,7 +111,8 @@ pub fn decide(
     };
     let mut outcome = outcome(request.kind, state, same_value);
     let mut error = None;
-    if request.actor.channel == Channel::Link
+    // A link holder (or an SMS reply: an unverified name too) on the security route.
+    if request.actor.kind == ActorKind::Link
         && incident.ownership.security
         && !request.kind.allowed_by_security_link()
     {
@@ -305,7 +306,7 @@ fn summary(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::action::{Actor, ActorKind};
+    use crate::action::{Actor, Channel};
     use crate::intake::{AlarmKind, AlarmState};
     use crate::ownership::from_tags;
     use chrono::TimeZone;
@@ -373,7 +374,15 @@ pub(crate) mod tests {
             action_id: "a1".into(),
             incident_id: "INC-1".into(),
             kind,
-            actor: Actor::new("alice", ActorKind::CliLocal, channel),
+            actor: Actor::new(
+                "alice",
+                if channel == Channel::Link {
+                    ActorKind::Link
+                } else {
+                    ActorKind::CliLocal
+                },
+                channel,
+            ),
             at: t(10),
             note: Some("looked".into()),
             duration: Some(std::time::Duration::from_secs(1800)),

@@ -132,7 +132,7 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
                 }
             };
             if store.revoke_links(id, body.route, engine.now()).await? {
-                tracing::info!(incident_id = %crate::text::for_log(id), route = ?body.route, "links revoked");
+                tracing::info!(incident_id = %crate::text::for_log(id), route = ?body.route, by = %crate::text::for_log(principal), "links revoked");
                 Ok(HttpResponse::json(200, &json!({"revoked": true})))
             } else {
                 Ok(unknown(id))

@@ -215,6 +215,20 @@ mod tests {
     }
 
     #[test]
+    fn a_form_name_is_cut_at_100_characters() {
+        let body = format!("nonce=a&name={}&action=acknowledge", "é".repeat(300));
+        let r = link_request(
+            decode_form(body.as_bytes()),
+            "INC-1",
+            Route::Production,
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(r.actor.name.chars().count(), MAX_NAME_CHARS);
+    }
+
+    #[test]
     fn the_api_takes_the_idempotency_key_first() {
         let body: ApiAction =
             serde_json::from_str(r#"{"action":"acknowledge","action_id":"b"}"#).unwrap();

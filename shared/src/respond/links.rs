@@ -44,11 +44,13 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
     match request.method.as_str() {
         "GET" | "HEAD" => render(engine, incident_id, None).await,
         "POST" => act(engine, request, &record).await,
-        _ => Ok(HttpResponse {
-            status: 405,
-            headers: vec![("allow".into(), "GET, HEAD, POST".into())],
-            body: String::new(),
-        }),
+        _ => {
+            let mut response = HttpResponse::html(405, refused_page());
+            response
+                .headers
+                .push(("allow".into(), "GET, HEAD, POST".into()));
+            Ok(response)
+        }
     }
 }
 
