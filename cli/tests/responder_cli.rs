@@ -398,3 +398,35 @@ fn a_state_file_is_locked_while_in_use() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A document without `action_id` is a new action each time it is given: replay names it
+/// `replay-…` after its place in the run and what the state already holds.
+#[test]
+fn documents_without_an_action_id_are_new_actions_each_time() {
+    let dir = temp_dir("generated");
+    let note = action(&dir, "note", "note", r#", "note": "again""#);
+    let state = dir.join("s.state");
+    let state = state.to_str().unwrap();
+    let (code, out, _) = klaxon(&["replay", "--json", "--state", state, ALARM, &note, &note]);
+    assert_eq!(code, 0);
+    let first = lines(&out);
+    let ids: Vec<&str> = first[1..]
+        .iter()
+        .map(|l| l["action_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| id.starts_with("replay-")), "{ids:?}");
+    assert_ne!(ids[0], ids[1]);
+    assert!(first[1..].iter().all(|l| l["outcome"] == "noted_by_person"));
+    // The same file at the same place in a later run, on the state: a new action too.
+    let (_, out, _) = klaxon(&["replay", "--json", "--state", state, &note]);
+    let later = lines(&out).pop().unwrap();
+    assert_eq!(later["outcome"], "noted_by_person");
+    assert!(!ids.contains(&later["action_id"].as_str().unwrap()));
+    // And the same inputs on a fresh backend print the same ids (goldens rely on it).
+    let (_, again, _) = klaxon(&["replay", "--json", ALARM, &note, &note]);
+    let again: Vec<String> = lines(&again)[1..]
+        .iter()
+        .map(|l| l["action_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(again, ids);
+}

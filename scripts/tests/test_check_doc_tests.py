@@ -18,7 +18,7 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHECKER = os.path.join(ROOT, "scripts", "check-doc-tests")
-DOCS = ("docs/GUARANTEES.md", "docs/CONTRACTS.md")
+DOCS = ("docs/GUARANTEES.md", "docs/CONTRACTS.md", "docs/RESPONDERS.md")
 PATH = re.compile(r"`([A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)+\.(?:rs|py|ts|js|sh|yaml|yml))`")
 SUMMARY = re.compile(r"^check-doc-tests: (\d+) references to (\d+) tests in (\d+) statements, all present")
 
@@ -140,11 +140,14 @@ class BrokenCopies(CopyTestCase):
                     f"`{path}`")
 
     def test_a_missing_test_file_is_reported(self):
-        path = "shared/tests/truthful_pages_memory.rs"
-        os.remove(os.path.join(self.root, path))
+        named = {"shared/tests/truthful_pages_memory.rs": ("docs/GUARANTEES.md", "docs/CONTRACTS.md"),
+                 "shared/tests/responder_actions_memory.rs": ("docs/RESPONDERS.md",)}
+        for path in named:
+            os.remove(os.path.join(self.root, path))
         out = self.failures()
-        for doc in DOCS:
-            self.assert_reported_at(out, doc, re.escape(f"names `{path}`, which does not exist"), f"`{path}`")
+        for path, docs in named.items():
+            for doc in docs:
+                self.assert_reported_at(out, doc, re.escape(f"names `{path}`, which does not exist"), f"`{path}`")
 
     def test_a_statement_without_a_test_is_reported(self):
         doc = "docs/GUARANTEES.md"

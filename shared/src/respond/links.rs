@@ -42,7 +42,9 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
     }
     let record = record.expect("valid links have a record");
     match request.method.as_str() {
-        "GET" | "HEAD" => render(engine, incident_id, None).await,
+        // The incident as just read: a GET costs the link, the incident, its timeline and
+        // its step entries (4 reads).
+        "GET" | "HEAD" => render(engine, incident_id, None, incident).await,
         "POST" => act(engine, request, &record).await,
         _ => {
             let mut response = HttpResponse::html(405, refused_page());
@@ -84,7 +86,7 @@ async fn act<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
             result_note(kind, report.outcome, report.error.as_deref())
         }
     };
-    render(engine, &link.incident_id, Some(note)).await
+    render(engine, &link.incident_id, Some(note), None).await
 }
 
 /// What the `role=status` region announces after an action.
@@ -116,14 +118,23 @@ fn result_note(
     }
 }
 
+/// The page; `known`: the incident when it was just read (else it is read, as after an
+/// action).
 async fn render<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
     engine: &Engine<S, P, B, L>,
     incident_id: &str,
     result: Option<ResultNote>,
+    known: Option<crate::model::Incident>,
 ) -> Result<HttpResponse, KlaxonError> {
     let store = engine.store();
+    let read_incident = async {
+        match known {
+            Some(incident) => Ok(Some(incident)),
+            None => store.incident(incident_id).await,
+        }
+    };
     let (incident, timeline, steps) = tokio::try_join!(
-        store.incident(incident_id),
+        read_incident,
         store.timeline(incident_id),
         store.step_entries(incident_id),
     )?;
