@@ -50,7 +50,9 @@ rejects a template broken for its reason):
   one function URL with AuthType AWS_IAM, reserved concurrency, no permission for everyone,
   and a managed policy granting both actions on it alone, each with its condition
   (`lambda:FunctionUrlAuthType` AWS_IAM, `lambda:InvokedViaFunctionUrl` true); every intake
-  function has `KLAXON_RESPONDER_URL` = the responder's function URL;
+  function and `responder-api` (whose resolves page "resolved by a person") have
+  `KLAXON_RESPONDER_URL` = the responder's function URL (not required of `responder`: its own
+  URL depends on it, a circular dependency CloudFormation refuses);
 - each responder role calls only what it needs: its log group, DynamoDB item actions (no
   Scan, no batch, no PartiQL, no table management) on the table only in the responders'
   partitions (`ForAllValues:StringLike dynamodb:LeadingKeys` exactly `ALARM#*`, `EVENT#*`,
@@ -113,9 +115,9 @@ RESPONDER_INDEXES = {"open-incidents", "by-service"}
 RESPONDER_INDEX_KEYS = ["OPEN", "SERVICE#*"]
 # The partitions of the table a responder reads and writes: incidents, timelines and outbox,
 # the trackers of any source (an action is serialised on its incident's tracker), the actions'
-# idempotency records (`EVENT#action:<incident>:<action id>`) and links (read by the page,
-# written when a resolve page carries a new link). Not REJECTED#: only the intakes record
-# rejected events.
+# idempotency records (`EVENT#action:<incident>:<action id>`) and links (read by the page;
+# written by responder-api, whose resolve pages carry a new link; the page's own carry none).
+# Not REJECTED#: only the intakes record rejected events.
 RESPONDER_TABLE_KEYS = ["ALARM#*", "EVENT#*", "INCIDENT#*", "LINK#*"]
 
 
@@ -604,7 +606,10 @@ def check_template(name, template, raw="", rules=None):
 
     # 14. The responder functions: their URL, its auth, the permissions a function URL needs
     # since October 2025 (both lambda:InvokeFunctionUrl and lambda:InvokeFunction), reserved
-    # concurrency; the intakes' pages link to the incident page.
+    # concurrency; the pages of the intakes and of responder-api (a person's resolve pages
+    # "resolved by a person") link to the incident page. Not responder's: its URL depends on
+    # the function, so the function cannot be given it (a circular dependency); its resolves
+    # page without a new link, and the links already sent keep working.
     by_handler = {}
     for fn in responder_functions:
         by_handler.setdefault(handler_of(resources[fn]), []).append(fn)
@@ -671,7 +676,7 @@ def check_template(name, template, raw="", rules=None):
                         f"(Bool lambda:InvokedViaFunctionUrl true) on it alone ({URL_DOC}); "
                         f"granted: {sorted(granted)}")
     page_urls = {url for fn in by_handler.get("responder", []) for url in function_urls(resources, fn)}
-    for fn in intake_functions if page_urls else []:
+    for fn in intake_functions + by_handler.get("responder-api", []) if page_urls else []:
         value = resources[fn]["Properties"].get("Environment", {}).get("Variables", {}).get("KLAXON_RESPONDER_URL")
         att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
         parts = att if isinstance(att, list) else str(att).split(".", 1) if att else []

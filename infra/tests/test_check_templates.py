@@ -92,7 +92,7 @@ def api_policy_statement(resources, sid):
     return statement(resources, "KlaxonResponderApiInvoke", sid)
 
 
-def intake_variables(resources, base):
+def function_variables(resources, base):
     return resources[function_id(resources, base)]["Properties"]["Environment"]["Variables"]
 
 
@@ -100,7 +100,7 @@ def intake_variables(resources, base):
 MUTATIONS = [
     # The local-run signature check of the responder API is never deployed.
     ("responder-api deployed with the local signature check's secret",
-     lambda r: intake_variables(r, "ResponderApiFunction").update({"KLAXON_LOCAL_SIGV4_SECRET": "test"}),
+     lambda r: function_variables(r, "ResponderApiFunction").update({"KLAXON_LOCAL_SIGV4_SECRET": "test"}),
      "KLAXON_LOCAL_SIGV4_SECRET is for local runs"),
     # The alarm rule: this stack's own alarms only.
     ("alarm rule exclusion widened back to every `klaxon-*` alarm",
@@ -262,10 +262,18 @@ MUTATIONS = [
      lambda r: r.pop(function_id(r, "ResponderApiFunction")),
      "no responder-api function"),
     ("alarm intake: pages without the responder URL",
-     lambda r: intake_variables(r, "AlarmIntakeFunction").pop("KLAXON_RESPONDER_URL"),
+     lambda r: function_variables(r, "AlarmIntakeFunction").pop("KLAXON_RESPONDER_URL"),
      "KLAXON_RESPONDER_URL must be the responder's function URL"),
     ("security intake: KLAXON_RESPONDER_URL the API's URL",
-     lambda r: set_key(intake_variables(r, "SecurityIntakeFunction"), "KLAXON_RESPONDER_URL",
+     lambda r: set_key(function_variables(r, "SecurityIntakeFunction"), "KLAXON_RESPONDER_URL",
+                       {"Fn::GetAtt": [next(rid for rid in r if base_id(rid) == "ResponderApiFunctionUrl"), "FunctionUrl"]}),
+     "KLAXON_RESPONDER_URL must be the responder's function URL"),
+    # A person's resolve pages "resolved by a person": with the page's URL, a new link.
+    ("responder-api: resolve pages without the responder URL",
+     lambda r: function_variables(r, "ResponderApiFunction").pop("KLAXON_RESPONDER_URL"),
+     "KLAXON_RESPONDER_URL must be the responder's function URL"),
+    ("responder-api: KLAXON_RESPONDER_URL its own (the API's) URL",
+     lambda r: set_key(function_variables(r, "ResponderApiFunction"), "KLAXON_RESPONDER_URL",
                        {"Fn::GetAtt": [next(rid for rid in r if base_id(rid) == "ResponderApiFunctionUrl"), "FunctionUrl"]}),
      "KLAXON_RESPONDER_URL must be the responder's function URL"),
     # Synchronous only while nothing else may invoke it; then its errors are alarmed.

@@ -71,8 +71,8 @@ interface ResponderSpec {
  * statement; written here, as in infra/template.yaml: rules.json lists the intake handlers only):
  * incidents, timelines and outbox (`INCIDENT#`), the trackers of any source (`ALARM#`: an
  * action is serialised on its incident's tracker), the actions' idempotency records
- * (`EVENT#action:<incident>:<action id>`) and links (`LINK#`: read by the page, written when a
- * resolve page carries a new link).
+ * (`EVENT#action:<incident>:<action id>`) and links (`LINK#`: read by the page; written by
+ * responder-api, whose resolve pages carry a new link; the page's own resolve pages carry none).
  */
 const RESPONDER_LEADING_KEYS = ['ALARM#*', 'EVENT#*', 'INCIDENT#*', 'LINK#*'];
 
@@ -111,7 +111,7 @@ export class KlaxonStack extends Stack {
     });
     const linkTtlDays = new CfnParameter(this, 'LinkTtlDays', {
       type: 'Number', default: 7, minValue: 1, maxValue: 90,
-      description: 'KLAXON_LINK_TTL_DAYS, the days the links in pages keep working after their incident resolves (the intakes issue them, the responders honour them).',
+      description: 'KLAXON_LINK_TTL_DAYS, the days the links in pages keep working after their incident resolves (the intakes and the responder API issue them, the responders honour them).',
     });
     const hasAlertEmail = new CfnCondition(this, 'HasAlertEmail', {
       expression: Fn.conditionNot(Fn.conditionEquals(alertEmail.valueAsString, '')),
@@ -212,7 +212,8 @@ export class KlaxonStack extends Stack {
     const failureQueue = deadLetterQueue('IntakeFailureQueue');
 
     // What every handler is told: the table, the route topics, the bus and the engine settings
-    // (the intakes issue the links in pages, the responders honour them: the same lifetime).
+    // (the intakes and the responder API issue the links in pages, the responders honour them:
+    // the same lifetime).
     const environment: Record<string, string> = {
       KLAXON_TABLE: table.ref,
       KLAXON_TOPIC_PRODUCTION: production.topicArn,
@@ -343,6 +344,11 @@ export class KlaxonStack extends Stack {
       return { spec, id, role, fn, url };
     });
     const [responder, responderApi] = responders;
+    // A person's resolve through the API sends "resolved by a person" to the routes: with the
+    // page's URL, that page carries a new link to the incident page, as the intakes' do. The
+    // page function cannot be given its own URL (the URL depends on the function: a circular
+    // dependency), so its resolves page without a new link; the links already sent keep working.
+    responderApi.fn.addEnvironment('KLAXON_RESPONDER_URL', responder.url.url);
 
     // Responders' users and roles attach this policy (docs/DEPLOY.md): both actions a function
     // URL needs since October 2025, on the API function only, and only through its URL.

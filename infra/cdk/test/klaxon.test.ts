@@ -249,8 +249,12 @@ function responderProblems(resources: Resources): string[] {
         && m.MetricStat.Metric.Dimensions.some((d: any) => d.Name === 'FunctionName' && d.Value?.Ref === id)));
     if (!alarmed) problems.push(`${id}: no alarm with an action watches its Errors`);
   }
+  // The pages of the intakes and of responder-api (a person's resolve pages "resolved by a
+  // person") link to the incident page; not responder's, whose own URL depends on it (a
+  // circular dependency): its resolves page without a new link.
   const pageUrls = responders.filter(([, r]) => handlerOf(r, resources) === 'responder').flatMap(([id]) => urlsOf(resources, id));
-  for (const [id, r] of pageUrls.length ? intakes : []) {
+  const linking = [...intakes, ...responders.filter(([, r]) => handlerOf(r, resources) === 'responder-api')];
+  for (const [id, r] of pageUrls.length ? linking : []) {
     const v = r.Properties.Environment.Variables.KLAXON_RESPONDER_URL;
     if (!pageUrls.includes(v?.['Fn::GetAtt']?.[0]) || v['Fn::GetAtt'][1] !== 'FunctionUrl') {
       problems.push(`${id}: KLAXON_RESPONDER_URL must be the responder's function URL, not ${canon(v)}`);
@@ -268,9 +272,9 @@ const RESPONDER_INDEXES = ['open-incidents', 'by-service'];
 const RESPONDER_INDEX_KEYS = ['OPEN', 'SERVICE#*'];
 /** The partitions of the table a responder reads and writes: incidents, timelines and outbox,
  * the trackers of any source (an action is serialised on its incident's tracker), the actions'
- * idempotency records (`EVENT#action:<incident>:<action id>`) and links (read by the page,
- * written when a resolve page carries a new link). Not REJECTED#: only the intakes record
- * rejected events. */
+ * idempotency records (`EVENT#action:<incident>:<action id>`) and links (read by the page;
+ * written by responder-api, whose resolve pages carry a new link; the page's own carry none).
+ * Not REJECTED#: only the intakes record rejected events. */
 const RESPONDER_TABLE_KEYS = ['ALARM#*', 'EVENT#*', 'INCIDENT#*', 'LINK#*'];
 
 /**
@@ -781,8 +785,8 @@ describe('Klaxon CDK stack', () => {
     expect(responderProblems(cdk)).toEqual([]);
     expect(responderProblems(sam)).toEqual([]);
     for (const resources of [cdk, sam]) {
-      for (const [, r] of functionsOf(resources, HANDLERS)) expect(r.Properties.Environment.Variables.KLAXON_RESPONDER_URL).toBeDefined();
-      // The intakes issue links, the responders honour them: one lifetime for all.
+      for (const [, r] of functionsOf(resources, [...HANDLERS, 'responder-api'])) expect(r.Properties.Environment.Variables.KLAXON_RESPONDER_URL).toBeDefined();
+      // The intakes and the responder API issue links, the responders honour them: one lifetime for all.
       for (const [, r] of functions(resources)) expect(r.Properties.Environment.Variables.KLAXON_LINK_TTL_DAYS).toEqual({ Ref: 'LinkTtlDays' });
     }
   });
@@ -810,6 +814,10 @@ describe('Klaxon CDK stack', () => {
     ['responder-api: managed policy InvokeFunction without its condition', (r) => { delete apiPolicy(r, 'ResponderApiThroughItsUrlOnly').Condition; }, 'no managed policy grants'],
     ['responder-api removed', (r) => { delete r[fnId(r, 'responder-api')]; }, 'no responder-api function'],
     ['alarm intake: no KLAXON_RESPONDER_URL', (r) => { delete r[fnId(r, 'alarm-intake')].Properties.Environment.Variables.KLAXON_RESPONDER_URL; }, 'KLAXON_RESPONDER_URL must be'],
+    ['responder-api: no KLAXON_RESPONDER_URL (resolve pages without a link)', (r) => { delete r[fnId(r, 'responder-api')].Properties.Environment.Variables.KLAXON_RESPONDER_URL; }, 'KLAXON_RESPONDER_URL must be'],
+    ['responder-api: KLAXON_RESPONDER_URL its own URL', (r) => {
+      r[fnId(r, 'responder-api')].Properties.Environment.Variables.KLAXON_RESPONDER_URL = { 'Fn::GetAtt': [urlsOf(r, fnId(r, 'responder-api'))[0], 'FunctionUrl'] };
+    }, 'KLAXON_RESPONDER_URL must be'],
     ['responder: EventBridge may invoke it too', (r) => addPermission(r, 'responder', { Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com' }), 'reached only through its function URL'],
     ['responder: errors alarm removed', (r) => { delete r[idOf(r, 'ResponderErrorsAlarm')]; }, 'no alarm with an action watches its Errors'],
   ];
@@ -883,6 +891,17 @@ describe('Klaxon CDK stack', () => {
     expect(c.map((f) => f.environment)).toEqual(s.map((f) => f.environment));
     expect(c.map((f) => [f.memory, f.timeout, f.concurrency])).toEqual(s.map((f) => [f.memory, f.timeout, f.concurrency]));
     expect(c.map((f) => f.iam)).toEqual(s.map((f) => f.iam));
+    // The environment compares a URL by its type only: which function's URL each
+    // KLAXON_RESPONDER_URL names, alike in both (the incident page's, for the intakes and the API).
+    const linksTo = (resources: Resources) => Object.fromEntries(functions(resources)
+      .filter(([, r]) => r.Properties.Environment.Variables.KLAXON_RESPONDER_URL !== undefined)
+      .map(([, r]) => {
+        const url = resources[r.Properties.Environment.Variables.KLAXON_RESPONDER_URL['Fn::GetAtt']?.[0]];
+        const target = url?.Properties.TargetFunctionArn['Fn::GetAtt']?.[0];
+        return [handlerOf(r, resources), target && handlerOf(resources[target], resources)];
+      }));
+    expect(linksTo(cdk)).toEqual(linksTo(sam));
+    for (const handler of [...HANDLERS, 'responder-api']) expect([handler, linksTo(sam)[handler]]).toEqual([handler, 'responder']);
   });
 
   test("SAM and CDK limit the responder roles' table actions to the same partitions, exactly the responders'", () => {
