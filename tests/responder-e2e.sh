@@ -33,7 +33,7 @@ echo "KLAXON_RESPONDER_URL=$base" >>"$work/env"
 # local secret key (respond/local_sigv4.rs); a request without a valid one is refused.
 echo "KLAXON_LOCAL_SIGV4_SECRET=$AWS_SECRET_ACCESS_KEY" >>"$work/env"
 
-cargo lambda watch -P "$port" --env-file "$work/env" >"$work/watch.log" 2>&1 &
+cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$work/env" >"$work/watch.log" 2>&1 &
 watch_pid=$!
 cleanup() { kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
@@ -45,7 +45,7 @@ done
 curl -s -m 600 -o /dev/null "${base}i/INC-x/0" || true
 curl -s -m 600 -o /dev/null "http://127.0.0.1:$port/lambda-url/responder-api/incidents" || true
 
-opened=$(cargo lambda invoke alarm-intake -P "$port" --data-file events/alarm-metric-prod-alarm.json 2>>"$work/invoke.err")
+opened=$(cargo lambda invoke alarm-intake -A 127.0.0.1 -P "$port" --data-file events/alarm-metric-prod-alarm.json 2>>"$work/invoke.err")
 check "the alarm opens an incident" grep -q '"outcome":"opened"' <<<"$opened"
 
 # The page as SNS delivered it to a queue subscribed to the production topic.

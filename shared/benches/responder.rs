@@ -73,6 +73,7 @@ fn bench(c: &mut Criterion) {
                 steps: &steps,
                 now: incident.updated_at,
                 nonce: "0123456789abcdef0123456789abcdef",
+                route: None,
                 result: None,
             })
         })

@@ -54,14 +54,11 @@ pub struct Config {
 /// runs under `cargo lambda watch`). Links carry credentials: never over plain HTTP
 /// elsewhere.
 fn responder_url(url: &str) -> Result<String, ConfigError> {
-    let local = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://localhost:",
-        "http://localhost/",
-    ];
-    let ok = (url.starts_with("https://") && url.len() > "https://".len())
-        || local.iter().any(|p| url.starts_with(p));
+    let https_host = url
+        .strip_prefix("https://")
+        .map(|rest| rest.split('/').next().unwrap_or_default())
+        .filter(|host| !host.is_empty() && !host.contains('@'));
+    let ok = https_host.is_some() || crate::link::is_loopback_url(url);
     if !ok || url.contains(['?', '#', ' ']) || url.chars().any(char::is_control) {
         return Err(ConfigError::Invalid {
             name: RESPONDER_URL,
@@ -590,6 +587,9 @@ mod tests {
             "https://x/#f",
             "https://x/\u{7}",
             "http://127.0.0.1.evil.example/",
+            "http://localhost:@evil.example/",
+            "https://user@evil.example/",
+            "http://127.0.0.1:80x/",
         ] {
             let err = with(&[(RESPONDER_URL, bad)]).unwrap_err();
             assert!(err.to_string().contains(RESPONDER_URL), "{bad}: {err}");

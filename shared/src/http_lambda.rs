@@ -40,8 +40,9 @@ pub async fn serve(surface: Surface) -> Result<(), Error> {
             Surface::Api => api::serve(engine, &request).await,
         };
         let response = served.unwrap_or_else(|e| {
-            // Reading or writing the table failed: nothing was half-done (one
-            // transaction), and the responder may simply try again.
+            // Reading or writing the table failed before an action committed (after its
+            // commit an action answers "applied", engine::act): the responder may simply try
+            // again.
             tracing::error!(error = %e, error_type = e.kind(), retryable = e.is_retryable(), "request failed");
             unavailable(surface)
         });
@@ -114,11 +115,11 @@ fn unavailable(surface: Surface) -> HttpResponse {
     match surface {
         Surface::Links => HttpResponse::html(
             503,
-            "<!doctype html><html lang=\"en\"><title>Klaxon</title><p>Klaxon could not read or write the incident just now. Nothing was half-done: try again in a moment.</p></html>".into(),
+            "<!doctype html><html lang=\"en\"><title>Klaxon</title><p>Klaxon could not read or write the incident just now, and nothing was changed. Try again in a moment.</p></html>".into(),
         ),
         Surface::Api => HttpResponse::json(
             503,
-            &serde_json::json!({"error": "the incident store could not be read or written; nothing was half-done: retry"}),
+            &serde_json::json!({"error": "the incident store could not be read or written, and nothing was changed: retry"}),
         ),
     }
 }
@@ -128,10 +129,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failed_read_or_write_answers_503_saying_nothing_was_half_done() {
+    fn a_failed_read_or_write_answers_503_saying_nothing_was_changed() {
         let page = unavailable(Surface::Links);
         assert_eq!(page.status, 503);
-        assert!(page.body.contains("Nothing was half-done"));
+        assert!(page.body.contains("nothing was changed"));
         assert_eq!(page.header("cache-control"), Some("no-store"));
         let api = unavailable(Surface::Api);
         assert_eq!(api.status, 503);

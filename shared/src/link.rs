@@ -81,6 +81,24 @@ pub fn add_to_page(page: &mut crate::model::Notification, url: &str) {
     }
 }
 
+/// `http://127.0.0.1[:port]/…` or `http://localhost[:port]/…`: this machine, parsed (not a
+/// prefix match, which `http://localhost:@evil.example/` would pass).
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some(_) => return false,
+        None => authority,
+    };
+    matches!(host, "127.0.0.1" | "localhost")
+}
+
 /// Why a link does not work. Never shown: every refusal gets the same page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -122,7 +140,10 @@ pub fn validity(
         return Err(Refusal::Expired);
     }
     if incident.status == IncidentStatus::Resolved
-        && incident.resolved_at.is_some_and(|at| now >= at + ttl)
+        && incident
+            .resolved_at
+            .and_then(|at| at.checked_add_signed(ttl))
+            .is_some_and(|end| now >= end)
     {
         return Err(Refusal::Expired);
     }

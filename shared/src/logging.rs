@@ -36,10 +36,19 @@ fn filter_text(lambda_level: Option<String>, rust_log: Option<String>) -> String
         .to_lowercase()
 }
 
-/// The filter, or `info` when it cannot be parsed.
+/// The filter, or `info` when it cannot be parsed. Whatever the level, the Lambda runtime's
+/// own records stay at `info` at most: at `debug` and `trace` it logs each raw event, whose
+/// path carries a link's token on the responder (and attacker-sized text everywhere).
 fn filter(text: &str) -> EnvFilter {
-    EnvFilter::try_new(text).unwrap_or_else(|_| EnvFilter::new("info"))
+    let filter = EnvFilter::try_new(text).unwrap_or_else(|_| EnvFilter::new("info"));
+    match RUNTIME_CAP.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
 }
+
+/// The cap on the runtime's (and lambda_http's) own logging.
+const RUNTIME_CAP: &str = "lambda_runtime=info";
 
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, in any case.
 fn is_json(format: Option<&str>) -> bool {
@@ -60,12 +69,22 @@ mod tests {
 
     #[test]
     fn an_unparsable_filter_falls_back_to_info() {
-        let info = EnvFilter::new("info").to_string();
-        assert_eq!(filter("klaxon=notalevel").to_string(), info);
-        assert_eq!(
-            filter("warn").to_string(),
-            EnvFilter::new("warn").to_string()
-        );
+        let capped = |base: &str| {
+            EnvFilter::new(base)
+                .add_directive(RUNTIME_CAP.parse().unwrap())
+                .to_string()
+        };
+        assert_eq!(filter("klaxon=notalevel").to_string(), capped("info"));
+        assert_eq!(filter("warn").to_string(), capped("warn"));
+    }
+
+    #[test]
+    fn the_runtime_never_logs_raw_events_whatever_the_level() {
+        let text = filter("trace").to_string();
+        assert!(text.contains("lambda_runtime=info"), "{text}");
+        assert!(filter("klaxon=debug")
+            .to_string()
+            .contains("lambda_runtime=info"));
     }
 
     #[test]

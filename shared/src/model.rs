@@ -395,6 +395,12 @@ pub struct ProcessedEvent {
     /// retry of a request that had in fact succeeded), not a duplicate delivery.
     #[serde(default)]
     pub writer: String,
+    /// A responder's action: which one (a repeated id must name the same action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::action::ActionKind>,
+    /// A responder's action that was refused: why (answered again to a repeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -349,6 +349,8 @@ async fn an_action_behind_a_delivery_in_progress_is_applied_and_says_its_message
                 processed_at: t0,
                 expires_at: t0 + chrono::Duration::hours(48),
                 writer: "other".into(),
+                action: None,
+                error: None,
             },
             expected_tracker_version: Some(expected),
             tracker,

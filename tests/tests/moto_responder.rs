@@ -137,6 +137,18 @@ async fn every_action_round_trips_through_dynamodb() {
     assert!(store.revoke_links(&id, None, Utc::now()).await.unwrap());
     let incident = store.incident(&id).await.unwrap().unwrap();
     assert_eq!(incident.links_revoked_before.len(), Route::ALL.len());
+    // An earlier revocation arriving late never moves the time back.
+    let latest = incident.links_revoked_before[&Route::Production];
+    assert!(store
+        .revoke_links(
+            &id,
+            Some(Route::Production),
+            latest - chrono::Duration::hours(1)
+        )
+        .await
+        .unwrap());
+    let incident = store.incident(&id).await.unwrap().unwrap();
+    assert_eq!(incident.links_revoked_before[&Route::Production], latest);
     assert!(!store
         .revoke_links("INC-none", None, Utc::now())
         .await

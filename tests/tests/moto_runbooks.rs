@@ -295,6 +295,8 @@ async fn step_records_round_trip_through_dynamodb() {
             processed_at: now,
             expires_at: now + Duration::hours(48),
             writer: "w".into(),
+            action: None,
+            error: None,
         },
         expected_tracker_version: None,
         tracker: KeyTracker::new("k"),

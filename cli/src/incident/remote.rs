@@ -152,6 +152,12 @@ struct Api {
 
 impl Api {
     async fn new(base: &str) -> Result<Self, String> {
+        // Signed requests carry the session token: never in clear text to another machine.
+        if !base.starts_with("https://") && !klaxon::link::is_loopback_url(base) {
+            return Err(format!(
+                "{base}: the API's URL must be https:// (http:// only to 127.0.0.1 or localhost)"
+            ));
+        }
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let region = region_of(base)
             .or_else(|| config.region().map(|r| r.to_string()))

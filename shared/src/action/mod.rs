@@ -197,7 +197,7 @@ impl ActionRequest {
         if !valid_action_id(&self.action_id) {
             return Err(RequestError::ActionId);
         }
-        if self.actor.name.is_empty() {
+        if !crate::text::has_visible(&self.actor.name) {
             return Err(RequestError::ActorRequired);
         }
         self.note = self
@@ -266,6 +266,10 @@ mod tests {
         assert_eq!(bad_id.clone().checked(), Err(RequestError::ActionId));
         bad_id.action_id = "x".repeat(MAX_ACTION_ID_BYTES + 1);
         assert_eq!(bad_id.checked(), Err(RequestError::ActionId));
+        // A name of fillers only (U+3164) says nobody.
+        let mut invisible = request(ActionKind::Acknowledge);
+        invisible.actor = Actor::new("\u{3164}\u{3164}", ActorKind::Link, Channel::Link);
+        assert_eq!(invisible.checked(), Err(RequestError::ActorRequired));
     }
 
     #[test]

@@ -575,23 +575,32 @@ impl IncidentStore for DynamoDbStore {
             Some(r) => vec![r],
             None => Route::ALL.to_vec(),
         };
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":before", to_av(&before)?);
-        let mut set = Vec::new();
-        for (n, r) in routes.iter().enumerate() {
-            set.push(format!("links_revoked_before.#r{n} = :before"));
-            update = update.expression_attribute_names(format!("#r{n}"), r.as_str());
+        // One update per route, each only moving its time forward: two revocations in
+        // flight (or a clock behind) never bring back links a later one revoked.
+        for route in routes {
+            let moved = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .update_expression("SET links_revoked_before.#r = :before")
+                .condition_expression(
+                    "attribute_not_exists(links_revoked_before.#r) OR links_revoked_before.#r < :before",
+                )
+                .expression_attribute_names("#r", route.as_str())
+                .expression_attribute_values(":before", to_av(&before)?)
+                .send()
+                .await;
+            match moved {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_))
+                    ) => {}
+                Err(e) => return Err(super::error::classify("dynamodb", "UpdateItem", e)),
+            }
         }
-        update
-            .update_expression(format!("SET {}", set.join(", ")))
-            .send()
-            .await
-            .map_err(|e| super::error::classify("dynamodb", "UpdateItem", e))?;
         Ok(true)
     }
 

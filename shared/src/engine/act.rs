@@ -78,7 +78,11 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             let (processed, tracker) = self.store.load(&record_id, &dedup_key).await?;
             let (commit, plan) = match (processed, attempted.take()) {
                 (Some(p), Some(mine)) if p.writer == writer => mine,
-                (Some(p), _) => return self.repeated(p, tracker, &incident, facts).await,
+                (Some(p), _) => {
+                    return self
+                        .repeated(p, tracker, &incident, request.kind, facts)
+                        .await
+                }
                 (None, _) => {
                     let now = self.clock.now();
                     let expected = tracker.as_ref().map(|t| t.version);
@@ -167,6 +171,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 processed_at: now,
                 expires_at: now + chrono::Duration::days(ACTION_RECORD_DAYS),
                 writer: writer.to_string(),
+                action: Some(request.kind),
+                error: plan.error.clone(),
             },
             expected_tracker_version: expected,
             tracker,
@@ -207,21 +213,19 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             )
             .await;
         let mut error = plan.error.clone();
+        // The action stands whatever happens now (one transaction, committed). Its messages
+        // stay in the outbox, marked on the tracker, when they cannot all go out: behind an
+        // older message another invocation is delivering right now, or SNS or EventBridge
+        // failing. They go out with the next event or action on the key, or when this
+        // request is repeated with the same action id; the caller is told so, not that
+        // nothing happened.
         let (notifications, lifecycle_events) = match delivered {
             Ok(sent) => sent,
-            // Applied, but an older message of the same alarm is being sent by another
-            // invocation right now, and ours must follow it. The action stands (one
-            // transaction); its messages stay in the outbox, marked on the tracker, and go
-            // out with the next event or action on the alarm, or when this request is
-            // repeated with the same action id.
-            Err(e @ KlaxonError::DeliveryInProgress { .. }) => {
-                tracing::warn!(error = %e, "action applied; its messages wait for an earlier delivery");
-                error = Some(
-                    "applied; its notifications wait for an earlier delivery on the same alarm: repeat the request (same action id) to send them now".into(),
-                );
+            Err(e) => {
+                tracing::warn!(error = %e, retryable = e.is_retryable(), "action applied; its messages wait in the outbox");
+                error = Some(pending_message(&e));
                 (Vec::new(), Vec::new())
             }
-            Err(e) => return Err(e),
         };
         facts.status = Some(plan.incident.status);
         Ok(Report {
@@ -240,13 +244,26 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
         processed: ProcessedEvent,
         tracker: Option<KeyTracker>,
         incident: &Incident,
+        kind: crate::action::ActionKind,
         mut facts: ActionFacts,
     ) -> Result<Report, KlaxonError> {
+        // The same id for another action is a client's mistake: answering the first result
+        // as if it were this one's would tell a person something false.
+        if let Some(first) = processed.action.filter(|first| *first != kind) {
+            let why = format!(
+                "action id {} was already used for `{}` on this incident: use a new id for `{}`",
+                text::for_log(&facts.action_id),
+                first.as_str(),
+                kind.as_str()
+            );
+            return Ok(rejected(facts, &why, Some(&incident.incident_id)));
+        }
         tracing::info!(
             first_outcome = processed.outcome.as_str(),
             "repeated action id"
         );
         let tracker = tracker.unwrap_or_else(|| KeyTracker::new(&processed.dedup_key));
+        let mut pending = None;
         let redelivered = self
             .redeliver_outbox(
                 &processed.event_id,
@@ -266,15 +283,31 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             // that delivery dies, its lease runs out and the next action or event on the
             // key sends the items first (the tracker's markers), as a retry of this id does.
             Err(KlaxonError::DeliveryInProgress { .. }) => (Vec::new(), Vec::new()),
-            Err(e) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "repeated action: its messages still wait");
+                pending = Some(pending_message(&e));
+                (Vec::new(), Vec::new())
+            }
         };
         facts.status = Some(incident.status);
         Ok(Report {
             notifications,
             lifecycle_events,
+            error: processed.error.clone().or(pending),
             action: Some(facts),
             ..incident_report(processed.outcome, incident)
         })
+    }
+}
+
+/// What an applied action says when its messages could not all go out yet.
+fn pending_message(error: &KlaxonError) -> String {
+    match error {
+        KlaxonError::DeliveryInProgress { .. } => "applied; its notifications wait for an earlier delivery on the same alarm: repeat the request (same action id) to send them now".into(),
+        other => format!(
+            "applied; its notifications could not be sent yet ({}): repeat the request (same action id) to send them",
+            text::bounded(&text::single_line(&other.to_string()), 200)
+        ),
     }
 }
 

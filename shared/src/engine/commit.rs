@@ -110,6 +110,8 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 processed_at: now,
                 expires_at,
                 writer: writer.to_string(),
+                action: None,
+                error: None,
             },
             expected_tracker_version,
             tracker: plan.tracker.clone(),

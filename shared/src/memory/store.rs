@@ -277,8 +277,10 @@ impl IncidentStore for MemoryBackend {
             Some(r) => vec![r],
             None => Route::ALL.to_vec(),
         };
+        // Only forward, as the DynamoDB adapter's condition.
         for r in routes {
-            incident.links_revoked_before.insert(r, before);
+            let at = incident.links_revoked_before.entry(r).or_insert(before);
+            *at = (*at).max(before);
         }
         Ok(true)
     }

@@ -74,6 +74,12 @@ pub fn outcome(kind: ActionKind, state: ResponderState, same_value: bool) -> Out
     }
 }
 
+/// Whether an actor of `kind` through a link of `route` may only acknowledge and note on
+/// `incident`: link holders (names as given) on a security incident or a security link.
+pub fn restricted_link(kind: ActorKind, route: Option<Route>, incident: &Incident) -> bool {
+    kind == ActorKind::Link && (incident.ownership.security || route == Some(Route::Security))
+}
+
 /// What an action does, ready to commit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionPlan {
@@ -111,9 +117,9 @@ pub fn decide(
     };
     let mut outcome = outcome(request.kind, state, same_value);
     let mut error = None;
-    // A link holder (or an SMS reply: an unverified name too) on the security route.
-    if request.actor.kind == ActorKind::Link
-        && incident.ownership.security
+    // A link holder (or an SMS reply: an unverified name too) on a security incident, or
+    // holding a link sent to the security route (a runbook may page it for any incident).
+    if restricted_link(request.actor.kind, request.actor.route, incident)
         && !request.kind.allowed_by_security_link()
     {
         outcome = Outcome::Rejected;
@@ -490,6 +496,28 @@ pub(crate) mod tests {
             );
             assert_ne!(plan.outcome, Outcome::Rejected, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_security_route_link_is_restricted_whatever_the_incident() {
+        // Not a security incident, but a runbook paged the security route with it.
+        let plain = incident(ResponderState::Open);
+        let mut resolve = request(ActionKind::Resolve, Channel::Link);
+        resolve.actor.route = Some(Route::Security);
+        let plan = decide(&plain, &tracker(true), &resolve, t(11));
+        assert_eq!(plan.outcome, Outcome::Rejected);
+        let mut note = request(ActionKind::Note, Channel::Link);
+        note.actor.route = Some(Route::Security);
+        assert_eq!(
+            decide(&plain, &tracker(true), &note, t(11)).outcome,
+            Outcome::NotedByPerson
+        );
+        // The production route's link may resolve it.
+        resolve.actor.route = Some(Route::Production);
+        assert_eq!(
+            decide(&plain, &tracker(true), &resolve, t(11)).outcome,
+            Outcome::ResolvedByPerson
+        );
     }
 
     #[test]

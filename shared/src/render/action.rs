@@ -8,7 +8,7 @@ use super::lifecycle::{as_object, ownership_detail};
 
 use super::page::attributes;
 use super::{MAX_MESSAGE_BYTES, SMS_LINE_BYTES};
-use crate::action::{ActionKind, ActionRequest};
+use crate::action::{ActionKind, ActionRequest, ActorKind};
 use crate::model::{Incident, LifecycleEvent, Notification, Outcome, Transition};
 use crate::route::Route;
 use crate::text;
@@ -118,7 +118,12 @@ pub fn resolved_by_person_page(
     } else {
         o.environment.as_str()
     };
-    let actor = request.actor.shown();
+    // Short in the subject and the SMS line, and a link holder's name always marked: a
+    // name as given must not pass for Klaxon's own words on every paged phone.
+    let actor = match request.actor.kind {
+        ActorKind::Link => format!("{} (name as given)", text::bounded(&request.actor.name, 24)),
+        _ => text::bounded(&request.actor.name, 64),
+    };
     let subject = text::sns_subject(&o.shown(format!(
         "[RESOLVED][{scope}] {} resolved by {actor}",
         incident.title
@@ -140,7 +145,7 @@ pub fn resolved_by_person_page(
     let mut line = |label: &str, value: &str| body.push_str(&format!("{label:<12} {value}\n"));
     line("Incident:", &incident.incident_id);
     line("Transition:", "resolved");
-    line("Resolved by:", &actor);
+    line("Resolved by:", &request.actor.shown());
     line(
         "Through:",
         &format!(
@@ -233,6 +238,25 @@ mod tests {
         let chat = d["text"]["chat"].as_str().unwrap();
         assert!(!chat.contains('<'), "{chat}");
         assert!(!d["text"]["html"].as_str().unwrap().contains("<script"));
+    }
+
+    #[test]
+    fn a_link_holders_name_is_short_and_marked_in_the_sms_line_and_subject() {
+        let incident = crate::plan::action::tests::incident(ResponderState::Open);
+        let mut request = hostile_request(ActionKind::Resolve);
+        request.actor = Actor::new(
+            &format!(
+                "ALL CLEAR verify at https://evil.example/{}",
+                "x".repeat(80)
+            ),
+            ActorKind::Link,
+            Channel::Link,
+        );
+        let page = resolved_by_person_page(&incident, &request, Route::Production);
+        let first = page.message.lines().next().unwrap();
+        assert!(first.ends_with("(name as given))"), "{first}");
+        assert!(first.len() <= SMS_LINE_BYTES, "{first}");
+        assert!(page.subject.contains("(name as given)"), "{}", page.subject);
     }
 
     #[test]

@@ -91,18 +91,20 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
             };
             let action_id = action.action_id.clone();
             let report = engine.act(action).await?;
-            let incident = store.incident(id).await?;
-            let status = match (report.outcome, &incident) {
-                (Outcome::Rejected, None) => 404,
-                (Outcome::Rejected, Some(_))
-                    if report
-                        .error
-                        .as_deref()
-                        .is_some_and(|e| e.starts_with("cannot reopen")) =>
+            // The action is decided: a failed read now must not turn it into an error.
+            let incident = store.incident(id).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "action answered without the incident (read failed)");
+                None
+            });
+            let why = report.error.as_deref().unwrap_or_default();
+            let status = match report.outcome {
+                Outcome::Rejected if why.starts_with("unknown incident") => 404,
+                Outcome::Rejected
+                    if why.starts_with("cannot reopen") || why.starts_with("action id") =>
                 {
                     409
                 }
-                (Outcome::Rejected, Some(_)) => 400,
+                Outcome::Rejected => 400,
                 _ => 200,
             };
             Ok(HttpResponse::json(

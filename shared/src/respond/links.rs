@@ -44,7 +44,7 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
     match request.method.as_str() {
         // The incident as just read: a GET costs the link, the incident, its timeline and
         // its step entries (4 reads).
-        "GET" | "HEAD" => render(engine, incident_id, None, incident).await,
+        "GET" | "HEAD" => render(engine, incident_id, record.route, None, incident).await,
         "POST" => act(engine, request, &record).await,
         _ => {
             let mut response = HttpResponse::html(405, refused_page());
@@ -86,7 +86,28 @@ async fn act<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
             result_note(kind, report.outcome, report.error.as_deref())
         }
     };
-    render(engine, &link.incident_id, Some(note), None).await
+    // The action is decided: a page that cannot be read back now still says what happened.
+    match render(
+        engine,
+        &link.incident_id,
+        link.route,
+        Some(note.clone()),
+        None,
+    )
+    .await
+    {
+        Ok(page) => Ok(page),
+        Err(e) => {
+            tracing::warn!(error = %e, "action answered without the page (read failed)");
+            Ok(HttpResponse::html(
+                200,
+                format!(
+                    "<!doctype html><html lang=\"en\"><title>Klaxon</title><div role=\"status\">{}</div><p>Reload to see the incident.</p></html>",
+                    crate::text::html_escape(&note.message)
+                ),
+            ))
+        }
+    }
 }
 
 /// What the `role=status` region announces after an action.
@@ -95,8 +116,12 @@ fn result_note(
     outcome: Outcome,
     error: Option<&str>,
 ) -> ResultNote {
+    // An applied action whose messages could not all go out yet says so after its result.
     let done = |message: &str| ResultNote {
-        message: message.to_string(),
+        message: match error {
+            Some(why) => format!("{message} But: {why}."),
+            None => message.to_string(),
+        },
         class: "done",
     };
     match outcome {
@@ -123,6 +148,7 @@ fn result_note(
 async fn render<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
     engine: &Engine<S, P, B, L>,
     incident_id: &str,
+    route: crate::route::Route,
     result: Option<ResultNote>,
     known: Option<crate::model::Incident>,
 ) -> Result<HttpResponse, KlaxonError> {
@@ -148,6 +174,7 @@ async fn render<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
         steps: &steps,
         now: engine.now(),
         nonce: &nonce,
+        route: Some(route),
         result,
     });
     Ok(HttpResponse::html(200, html))

@@ -27,14 +27,7 @@ pub fn from_env() -> Option<LocalVerifier> {
         .ok()
         .filter(|s| !s.is_empty())?;
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    let local = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://localhost:",
-        "http://localhost/",
-    ]
-    .iter()
-    .any(|p| endpoint.starts_with(p));
+    let local = crate::link::is_loopback_url(&endpoint);
     if !local {
         tracing::warn!(
             "{SECRET_VARIABLE} is set but AWS_ENDPOINT_URL is not a local endpoint: local signature checks stay off"
@@ -58,12 +51,20 @@ pub struct LocalVerifier {
 impl LocalVerifier {
     /// The caller (`local:<access key id>`) if the request carries a valid signature.
     pub fn caller(&self, request: &HttpRequest, now: DateTime<Utc>) -> Option<String> {
+        // Only from this machine (cargo lambda watch listens on every interface unless told).
+        if let Some(ip) = &request.source_ip {
+            if ip != "127.0.0.1" && ip != "::1" {
+                return None;
+            }
+        }
         let auth = Authorization::parse(request.headers.get("authorization")?)?;
         let amz_date = request.headers.get("x-amz-date")?;
         let signed_at = NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
             .ok()?
             .and_utc();
-        if (now - signed_at).num_minutes().abs() > MAX_SKEW_MINUTES
+        let in_scope = auth.service == "lambda" && amz_date.starts_with(&auth.date);
+        if (now - signed_at).num_seconds().abs() > MAX_SKEW_MINUTES * 60
+            || !in_scope
             || !auth.signed_headers.iter().any(|h| h == "host")
         {
             return None;

@@ -125,11 +125,13 @@ struct PageView {
 
 /// The actions a link holder may take on `incident` now: the outcome table's changes only
 /// (no button that would do nothing), and on the security route only acknowledge and note.
-pub fn link_actions(incident: &Incident) -> Vec<ActionKind> {
+pub fn link_actions(incident: &Incident, route: Option<crate::route::Route>) -> Vec<ActionKind> {
     let state = ResponderState::of(incident);
+    let restricted =
+        crate::plan::action::restricted_link(crate::action::ActorKind::Link, route, incident);
     ActionKind::ALL
         .into_iter()
-        .filter(|k| !incident.ownership.security || k.allowed_by_security_link())
+        .filter(|k| !restricted || k.allowed_by_security_link())
         .filter(|k| {
             let outcome = crate::plan::action::outcome(*k, state, false);
             outcome != crate::model::Outcome::Unchanged
@@ -144,6 +146,8 @@ pub struct PageInput<'a> {
     pub now: DateTime<Utc>,
     /// A fresh random nonce: each button's action id is `nonce:action`.
     pub nonce: &'a str,
+    /// The route of the link that opened the page (its buttons follow its rules).
+    pub route: Option<crate::route::Route>,
     pub result: Option<ResultNote>,
 }
 
@@ -154,6 +158,7 @@ pub fn incident_page(input: PageInput<'_>) -> String {
         steps,
         now,
         nonce,
+        route,
         result,
     } = input;
     let o = &incident.ownership;
@@ -206,12 +211,17 @@ pub fn incident_page(input: PageInput<'_>) -> String {
         source_kind: incident.alarm_kind.as_str(),
         last_state: incident.last_state.as_str(),
         last_state_at: shown_time(incident.last_state_at),
-        console_url: crate::render::alarm_console_url(
-            incident.alarm_kind,
-            incident.region.as_deref(),
-            &incident.title,
-        ),
-        actions: link_actions(incident)
+        // Built from the unredacted name: not on a security incident's page.
+        console_url: (!o.security)
+            .then(|| {
+                crate::render::alarm_console_url(
+                    incident.alarm_kind,
+                    incident.region.as_deref(),
+                    &incident.title,
+                )
+            })
+            .flatten(),
+        actions: link_actions(incident, route)
             .into_iter()
             .map(ActionKind::as_str)
             .collect(),
@@ -318,7 +328,7 @@ mod tests {
     fn buttons_are_the_actions_that_change_something() {
         let open = incident(ResponderState::Open);
         assert_eq!(
-            link_actions(&open),
+            link_actions(&open, None),
             [
                 ActionKind::Acknowledge,
                 ActionKind::Resolve,
@@ -330,13 +340,18 @@ mod tests {
         );
         let resolved = incident(ResponderState::Resolved);
         assert_eq!(
-            link_actions(&resolved),
+            link_actions(&resolved, None),
             [ActionKind::Reopen, ActionKind::Note, ActionKind::Severity]
         );
         let mut security = open.clone();
         security.ownership.security = true;
         assert_eq!(
-            link_actions(&security),
+            link_actions(&security, None),
+            [ActionKind::Acknowledge, ActionKind::Note]
+        );
+        // A link sent to the security route, whatever the incident.
+        assert_eq!(
+            link_actions(&open, Some(crate::route::Route::Security)),
             [ActionKind::Acknowledge, ActionKind::Note]
         );
     }
@@ -353,6 +368,7 @@ mod tests {
             steps: &[],
             now,
             nonce: "n",
+            route: None,
             result: Some(ResultNote {
                 message: "<i>done</i>".into(),
                 class: "done",
