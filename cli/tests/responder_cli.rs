@@ -318,6 +318,13 @@ fn replay_refuses_an_action_before_any_time_and_runbook_test_names_action_docume
 }
 
 #[test]
+fn signed_requests_go_over_https_except_to_this_machine() {
+    let (code, _, err) = klaxon(&["incident", "list", "--url", "http://incidents.example.com/"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("must be https://"), "{err}");
+}
+
+#[test]
 fn at_is_refused_against_the_api() {
     let (code, _, err) = klaxon(&[
         "incident",

@@ -397,3 +397,68 @@ async fn replay_documents_through_sms_count_as_link_holders_on_the_security_rout
     let report = engine.act(sms).await.unwrap();
     assert_eq!(report.outcome, Outcome::Rejected);
 }
+
+#[tokio::test]
+async fn an_action_whose_messages_fail_is_answered_as_applied_and_sent_on_repeat() {
+    let (backend, engine) = setup();
+    let id = open_incident(&engine, "alarm-metric-prod-alarm.json").await;
+    let pages = backend.published().len();
+    backend.fail_next_publishes(1);
+    let report = engine
+        .act(request(&id, ActionKind::Resolve, "r-fail", Channel::Api))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::ResolvedByPerson);
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("applied; its notifications could not be sent yet"),
+        "{:?}",
+        report.error
+    );
+    assert_eq!(
+        backend.incident(&id).await.unwrap().unwrap().status,
+        IncidentStatus::Resolved
+    );
+    // The same request again: the first result, and the page goes out now.
+    let again = engine
+        .act(request(&id, ActionKind::Resolve, "r-fail", Channel::Api))
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::ResolvedByPerson);
+    assert_eq!(backend.published().len(), pages + 1);
+    assert_eq!(backend.outbox_len(), 0);
+}
+
+#[tokio::test]
+async fn an_action_id_names_one_action_and_keeps_its_first_reason() {
+    let (_backend, engine) = setup();
+    let id = open_incident(&engine, "security/guardduty-ssh-bruteforce-high.json").await;
+    engine
+        .act(request(&id, ActionKind::Acknowledge, "k-1", Channel::Api))
+        .await
+        .unwrap();
+    let other = engine
+        .act(request(&id, ActionKind::Resolve, "k-1", Channel::Api))
+        .await
+        .unwrap();
+    assert_eq!(other.outcome, Outcome::Rejected);
+    assert!(other
+        .error
+        .unwrap()
+        .contains("was already used for `acknowledge`"));
+    // A refusal repeated is the same refusal, with its reason.
+    let first = engine
+        .act(request(&id, ActionKind::Resolve, "k-2", Channel::Link))
+        .await
+        .unwrap();
+    let repeat = engine
+        .act(request(&id, ActionKind::Resolve, "k-2", Channel::Link))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, Outcome::Rejected);
+    assert_eq!(repeat.outcome, Outcome::Rejected);
+    assert_eq!(repeat.error, first.error);
+}

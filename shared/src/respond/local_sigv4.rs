@@ -313,6 +313,13 @@ mod tests {
             now - std::time::Duration::from_secs(600),
         );
         assert_eq!(verifier().caller(&old, Utc::now()), None);
+        let mut remote = request.clone();
+        remote.source_ip = Some("192.0.2.7".into());
+        assert_eq!(
+            verifier().caller(&remote, Utc::now()),
+            None,
+            "only from this machine"
+        );
         let mut bare = request;
         bare.headers.remove("authorization");
         assert_eq!(verifier().caller(&bare, Utc::now()), None);
