@@ -139,12 +139,20 @@ pub fn validity(
     if now >= record.expires_at {
         return Err(Refusal::Expired);
     }
-    if incident.status == IncidentStatus::Resolved
-        && incident
-            .resolved_at
-            .and_then(|at| at.checked_add_signed(ttl))
-            .is_some_and(|end| now >= end)
-    {
+    // Every link of a resolved incident ends a set time after the resolution; a link issued
+    // before a resolution that a reopen undid ends then too (a reopen must not bring expired
+    // links back).
+    let ended = |at: DateTime<Utc>| at.checked_add_signed(ttl).is_some_and(|end| now >= end);
+    let expired = match (
+        incident.status,
+        incident.resolved_at,
+        incident.last_resolved_at,
+    ) {
+        (IncidentStatus::Resolved, Some(at), _) => ended(at),
+        (IncidentStatus::Open, _, Some(at)) => record.issued_at <= at && ended(at),
+        _ => false,
+    };
+    if expired {
         return Err(Refusal::Expired);
     }
     if incident
@@ -228,6 +236,25 @@ mod tests {
         assert_eq!(
             ok(&resolved, now() + Duration::days(7)),
             Err(Refusal::Expired)
+        );
+        // Reopened after its links expired: they stay expired; a page sent after the reopen
+        // carries a link that works.
+        let mut reopened = incident(ResponderState::Open);
+        reopened.last_resolved_at = Some(now());
+        assert_eq!(
+            ok(&reopened, now() + Duration::days(8)),
+            Err(Refusal::Expired)
+        );
+        let after_reopen = issue("INC-1", Route::Production, now() + Duration::days(8));
+        assert_eq!(
+            validity(
+                Some(&after_reopen.record),
+                Some(&reopened),
+                "INC-1",
+                now() + Duration::days(9),
+                ttl
+            ),
+            Ok(())
         );
         let mut revoked = open.clone();
         revoked

@@ -125,6 +125,10 @@ pub struct Incident {
     /// No repeat pages before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snoozed_until: Option<DateTime<Utc>>,
+    /// When it was last resolved, kept when it is reopened: a link issued before a
+    /// resolution expires a set time after it, reopened or not ([`crate::link::validity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_resolved_at: Option<DateTime<Utc>>,
     /// Per route, links issued before this time are refused (`klaxon incident
     /// revoke-links`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

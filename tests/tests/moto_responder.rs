@@ -127,6 +127,10 @@ async fn every_action_round_trips_through_dynamodb() {
     let open = store.open_incidents().await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].resolution, None);
+    assert!(
+        open[0].last_resolved_at.is_some(),
+        "kept for the links' expiry"
+    );
     assert_eq!(open[0].acknowledged, None);
 
     // Revocation, per route, on a record without the map yet and on one with it.

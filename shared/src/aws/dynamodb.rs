@@ -241,7 +241,7 @@ impl DynamoDbStore {
         ]);
         let mut removed: Vec<&str> = Vec::new();
         if u.status == IncidentStatus::Resolved {
-            set.push("resolved_at = :resolved_at");
+            set.push("resolved_at = :resolved_at, last_resolved_at = :resolved_at");
             values.insert(":resolved_at".into(), to_av(&u.resolved_at)?);
             if let Some(resolution) = u.resolution {
                 set.push("resolution = :resolution");

@@ -371,6 +371,7 @@ fn apply_update(incident: &mut Incident, u: &crate::model::IncidentUpdate) {
     incident.updated_at = u.updated_at;
     if u.status == IncidentStatus::Resolved {
         incident.resolved_at = u.resolved_at;
+        incident.last_resolved_at = u.resolved_at.or(incident.last_resolved_at);
         incident.resolution = u.resolution;
     }
     if let Some(at) = u.paged_at {

@@ -156,6 +156,7 @@ pub fn decide(
         Outcome::ResolvedByPerson => {
             next.status = IncidentStatus::Resolved;
             next.resolved_at = Some(request.at);
+            next.last_resolved_at = Some(request.at);
             next.resolution = Some(Resolution::ResolvedByPerson);
             next.snoozed_until = None;
             if tracker_next
@@ -354,6 +355,7 @@ pub(crate) mod tests {
             }),
             owner: None,
             snoozed_until: None,
+            last_resolved_at: (state == ResponderState::Resolved).then_some(t(5)),
             links_revoked_before: Default::default(),
         }
     }

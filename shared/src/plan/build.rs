@@ -84,6 +84,7 @@ pub(super) fn new_incident(
         acknowledged: None,
         owner: None,
         snoozed_until: None,
+        last_resolved_at: None,
         links_revoked_before: Default::default(),
     }
 }

@@ -20,6 +20,11 @@ const CSS: &str = include_str!("templates/page.css");
 const INCIDENT_HTML: &str = include_str!("templates/incident.html");
 const REFUSED_HTML: &str = include_str!("templates/refused.html");
 
+/// The newest timeline entries the page shows; older ones are counted, and `klaxon incident
+/// export` (or the API) has them all. Keeps a long incident's page far below Lambda's 6 MB
+/// response limit and quick on a phone.
+pub const MAX_PAGE_ENTRIES: usize = 200;
+
 /// Durations offered for a snooze (the one duration grammar).
 pub const SNOOZE_CHOICES: [&str; 5] = ["15m", "30m", "1h", "4h", "1d"];
 
@@ -118,6 +123,8 @@ struct PageView {
     severities: Vec<&'static str>,
     steps: Vec<Step>,
     timeline: Vec<Entry>,
+    /// Entries older than the ones shown.
+    earlier: usize,
     result: Option<ResultNote>,
     now: String,
     now_shown: String,
@@ -238,7 +245,8 @@ pub fn incident_page(input: PageInput<'_>) -> String {
                 summary: shown(&s.summary),
             })
             .collect(),
-        timeline: timeline
+        earlier: timeline.len().saturating_sub(MAX_PAGE_ENTRIES),
+        timeline: timeline[timeline.len().saturating_sub(MAX_PAGE_ENTRIES)..]
             .iter()
             .map(|e| Entry {
                 at: time(e.at),
@@ -354,6 +362,36 @@ mod tests {
             link_actions(&open, Some(crate::route::Route::Security)),
             [ActionKind::Acknowledge, ActionKind::Note]
         );
+    }
+
+    #[test]
+    fn a_long_timeline_shows_its_newest_entries_and_counts_the_rest() {
+        let open = incident(ResponderState::Open);
+        let entry = |n: usize| TimelineEntry {
+            incident_id: "INC-1".into(),
+            at: open.opened_at + chrono::Duration::seconds(n as i64),
+            entry_id: format!("e{n}"),
+            kind: crate::model::EntryKind::Note,
+            outcome: crate::model::Outcome::Noted,
+            summary: format!("entry number {n}"),
+            evidence: None,
+            actor: None,
+            action: None,
+            note: None,
+        };
+        let timeline: Vec<TimelineEntry> = (0..MAX_PAGE_ENTRIES + 50).map(entry).collect();
+        let html = incident_page(PageInput {
+            incident: &open,
+            timeline: &timeline,
+            steps: &[],
+            now: open.opened_at,
+            nonce: "n",
+            route: None,
+            result: None,
+        });
+        assert!(html.contains("50 earlier entries are not shown"), "count");
+        assert!(!html.contains("entry number 49<"), "an old entry shown");
+        assert!(html.contains(&format!("entry number {}", MAX_PAGE_ENTRIES + 49)));
     }
 
     #[test]
