@@ -182,7 +182,7 @@ async fn replay_action(
     let seen = backend.records_count().to_be_bytes();
     let generated = format!(
         "replay-{}",
-        &hex(&Sha256::digest(
+        &hex::encode(Sha256::digest(
             [&position.to_be_bytes()[..], &seen[..], bytes].concat()
         ))[..16]
     );
@@ -200,10 +200,6 @@ async fn replay_action(
         request.action_id = generated;
     }
     engine.act(request).await.map_err(|e| e.to_string())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The latest state time the event reports (of its finding or findings).
@@ -243,7 +239,7 @@ pub fn print_human(file: &str, r: &Report) {
         show("actor", Some(&action.actor));
         show("channel", Some(action.channel.as_str()));
         show("action id", Some(&action.action_id));
-        show("status", action.status.map(|s| s.as_str()));
+        show("status", action.status().map(|s| s.as_str()));
     }
     show("dedup key", r.dedup_key.as_deref());
     show("environment", r.environment.as_deref());

@@ -14,7 +14,7 @@ pub fn to_json(report: &Report) -> Value {
         object.insert("actor".into(), json!(single_line(&action.actor)));
         object.insert("channel".into(), json!(action.channel.as_str()));
         object.insert("action_id".into(), json!(single_line(&action.action_id)));
-        object.insert("status".into(), json!(action.status.map(|s| s.as_str())));
+        object.insert("status".into(), json!(action.status().map(|s| s.as_str())));
     }
     line
 }

@@ -68,7 +68,7 @@ async fn acknowledge_is_recorded_once_with_actor_and_channel_and_goes_on_the_bus
         .unwrap();
     assert_eq!(report.outcome, Outcome::Acknowledged);
     let facts = report.action.clone().unwrap();
-    assert_eq!(facts.status, Some(IncidentStatus::Open));
+    assert_eq!(facts.status(), Some(IncidentStatus::Open));
     assert_eq!(facts.actor, "alice (name as given)");
     let incident = backend.incident(&id).await.unwrap().unwrap();
     let ack = incident.acknowledged.unwrap();
@@ -177,7 +177,10 @@ async fn a_person_resolves_then_ok_changes_nothing_and_the_next_alarm_opens_anew
         .await
         .unwrap();
     assert_eq!(late.outcome, Outcome::Unchanged);
-    assert_eq!(late.action.unwrap().status, Some(IncidentStatus::Resolved));
+    assert_eq!(
+        late.action.unwrap().status(),
+        Some(IncidentStatus::Resolved)
+    );
 
     // The alarm's OK changes nothing; its next ALARM opens a new incident.
     let ok = engine

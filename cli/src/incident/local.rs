@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use klaxon::action::{Actor, ActorKind, Channel};
 use klaxon::ports::IncidentStore;
 use klaxon::respond::form::{body_request, ApiAction};
-use klaxon::respond::view::{export_json, incident_json, incident_summary_json};
+use klaxon::respond::view::{
+    action_answer_json, export_json, incident_json, incident_summary_json,
+};
 use serde_json::json;
 
 use super::{Answer, Command};
@@ -45,21 +47,11 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
                 .collect(),
         ),
         Command::Show { incident } => {
-            let record = store
-                .incident(incident)
-                .await
-                .map_err(failed)?
-                .ok_or_else(|| unknown(incident))?;
-            let timeline = store.timeline(incident).await.map_err(failed)?;
+            let (record, timeline) = with_timeline(store, incident).await?;
             Answer::Incident(incident_json(&record, &timeline))
         }
         Command::Export { incident, .. } => {
-            let record = store
-                .incident(incident)
-                .await
-                .map_err(failed)?
-                .ok_or_else(|| unknown(incident))?;
-            let timeline = store.timeline(incident).await.map_err(failed)?;
+            let (record, timeline) = with_timeline(store, incident).await?;
             let steps = store.step_entries(incident).await.map_err(failed)?;
             Answer::Export(export_json(&record, &timeline, &steps))
         }
@@ -100,14 +92,7 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
             let actor = Actor::new(&local_user(), ActorKind::CliLocal, Channel::Cli);
             let request = body_request(body, None, &call.incident, actor, at)?;
             let report = engine.act(request).await.map_err(failed)?;
-            let incident = store.incident(&call.incident).await.map_err(failed)?;
-            Answer::Acted(json!({
-                "outcome": report.outcome.as_str(),
-                "status": incident.as_ref().map(|i| i.status.as_str()),
-                "action_id": report.action.as_ref().map(|a| a.action_id.clone()),
-                "error": report.error,
-                "incident": incident.as_ref().map(incident_summary_json),
-            }))
+            Answer::Acted(action_answer_json(&report))
         }
     };
     // Reads leave the file as it was; actions and revocations write it.
@@ -118,6 +103,20 @@ pub async fn run(path: &Path, command: &Command) -> Result<Answer, String> {
         file.save(&backend)?;
     }
     Ok(answer)
+}
+
+/// An incident and its timeline, or why not.
+async fn with_timeline(
+    store: &klaxon::memory::MemoryBackend,
+    id: &str,
+) -> Result<(klaxon::model::Incident, Vec<klaxon::model::TimelineEntry>), String> {
+    let record = store
+        .incident(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("unknown incident {}", klaxon::text::for_log(id)))?;
+    let timeline = store.timeline(id).await.map_err(|e| e.to_string())?;
+    Ok((record, timeline))
 }
 
 /// `local:<user>`: the account this klaxon runs as, as the environment names it.

@@ -88,7 +88,7 @@ pub async fn run(base: &str, command: &Command) -> Result<Answer, String> {
         return Err("--at is for the embedded backend (--state): the API acts now".into());
     }
     let api = Api::new(base).await?;
-    let id = |i: &str| encode_segment(i);
+    let id = |i: &str| klaxon::text::percent_encode(i);
     match command {
         Command::List => {
             let value = api.call("GET", "incidents", None, None).await?;
@@ -275,19 +275,6 @@ fn region_of(url: &str) -> Option<String> {
     (marker == "lambda-url").then(|| region.to_string())
 }
 
-/// An incident id as one path segment (ids are `INC-…`; anything else is encoded).
-fn encode_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +302,6 @@ mod tests {
             region_of("http://127.0.0.1:9000/lambda-url/responder-api"),
             None
         );
-        assert_eq!(encode_segment("INC-1/../x"), "INC-1%2F..%2Fx");
+        assert_eq!(klaxon::text::percent_encode("INC-1/../x"), "INC-1%2F..%2Fx");
     }
 }

@@ -35,9 +35,16 @@ pub struct ActionFacts {
     pub action_id: String,
     pub actor: String,
     pub channel: crate::action::Channel,
-    /// The incident's status after the action (for an unchanged action, the state it had
-    /// moved on to).
-    pub status: Option<crate::model::IncidentStatus>,
+    /// The incident after the action (for an unchanged action, as it had moved on), so that
+    /// callers answer with it without reading it again.
+    pub incident: Option<Box<Incident>>,
+}
+
+impl ActionFacts {
+    /// The incident's status after the action.
+    pub fn status(&self) -> Option<crate::model::IncidentStatus> {
+        self.incident.as_ref().map(|i| i.status)
+    }
 }
 
 impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L> {
@@ -60,7 +67,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
             action_id: request.action_id.clone(),
             actor: request.actor.shown(),
             channel: request.actor.channel,
-            status: None,
+            incident: None,
         };
         let request = match request.checked() {
             Ok(r) => r,
@@ -227,7 +234,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 (Vec::new(), Vec::new())
             }
         };
-        facts.status = Some(plan.incident.status);
+        facts.incident = Some(Box::new(plan.incident.clone()));
         Ok(Report {
             notifications,
             lifecycle_events,
@@ -289,7 +296,7 @@ impl<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups> Engine<S, P, B, L>
                 (Vec::new(), Vec::new())
             }
         };
-        facts.status = Some(incident.status);
+        facts.incident = Some(Box::new(incident.clone()));
         Ok(Report {
             notifications,
             lifecycle_events,

@@ -15,7 +15,7 @@
 use serde_json::json;
 
 use super::form::{api_request_as, ApiAction};
-use super::view::{export_json, incident_json, incident_summary_json};
+use super::view::{action_answer_json, export_json, incident_json, incident_summary_json};
 use super::{segments, HttpRequest, HttpResponse, MAX_BODY_BYTES};
 use crate::action::ActorKind;
 use crate::engine::Engine;
@@ -89,13 +89,7 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
                 Ok(a) => a,
                 Err(why) => return Ok(error(400, &why)),
             };
-            let action_id = action.action_id.clone();
             let report = engine.act(action).await?;
-            // The action is decided: a failed read now must not turn it into an error.
-            let incident = store.incident(id).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "action answered without the incident (read failed)");
-                None
-            });
             let why = report.error.as_deref().unwrap_or_default();
             let status = match report.outcome {
                 Outcome::Rejected if why.starts_with("unknown incident") => 404,
@@ -107,16 +101,7 @@ pub async fn serve<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
                 Outcome::Rejected => 400,
                 _ => 200,
             };
-            Ok(HttpResponse::json(
-                status,
-                &json!({
-                    "outcome": report.outcome.as_str(),
-                    "status": incident.as_ref().map(|i| i.status.as_str()),
-                    "action_id": action_id,
-                    "error": report.error,
-                    "incident": incident.as_ref().map(incident_summary_json),
-                }),
-            ))
+            Ok(HttpResponse::json(status, &action_answer_json(&report)))
         }
         ("POST", ["incidents", id, "revoke-links"]) => {
             #[derive(serde::Deserialize)]

@@ -75,15 +75,20 @@ async fn act<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
         request.source_ip.clone(),
         engine.now(),
     );
-    let note = match parsed {
-        Err(why) => ResultNote {
-            message: format!("Nothing was done: {why}."),
-            class: "refused",
-        },
+    // The incident as the action left it, so that the page needs no second read of it.
+    let (note, known) = match parsed {
+        Err(why) => (
+            ResultNote {
+                message: format!("Nothing was done: {why}."),
+                class: "refused",
+            },
+            None,
+        ),
         Ok(action) => {
             let kind = action.kind;
             let report = engine.act(action).await?;
-            result_note(kind, report.outcome, report.error.as_deref())
+            let note = result_note(kind, report.outcome, report.error.as_deref());
+            (note, report.action.and_then(|a| a.incident).map(|i| *i))
         }
     };
     // The action is decided: a page that cannot be read back now still says what happened.
@@ -92,7 +97,7 @@ async fn act<S: IncidentStore, P: Pager, B: LifecycleBus, L: Lookups>(
         &link.incident_id,
         link.route,
         Some(note.clone()),
-        None,
+        known,
     )
     .await
     {

@@ -15,6 +15,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::HttpRequest;
+use crate::text::percent_encode;
 
 /// The secret key the local caller signs with (`AWS_SECRET_ACCESS_KEY` of the CLI).
 pub const SECRET_VARIABLE: &str = "KLAXON_LOCAL_SIGV4_SECRET";
@@ -173,14 +174,14 @@ fn canonical_path(path: &str) -> String {
         return "/".into();
     }
     path.split('/')
-        .map(|segment| encode(&encode(&percent_decode(segment))))
+        .map(|segment| percent_encode(&percent_encode(&percent_decode(segment))))
         .collect::<Vec<_>>()
         .join("/")
 }
 
 fn canonical_query(query: &str) -> String {
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (encode(&k), encode(&v)))
+        .map(|(k, v)| (percent_encode(&k), percent_encode(&v)))
         .collect();
     pairs.sort();
     pairs
@@ -188,17 +189,6 @@ fn canonical_query(query: &str) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn percent_decode(text: &str) -> String {

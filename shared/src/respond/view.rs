@@ -50,6 +50,21 @@ pub fn incident_summary_json(incident: &Incident) -> Value {
     })
 }
 
+/// An action's answer, from the API and from `klaxon incident … --json`: `outcome`, the
+/// incident's `status`, `action_id`, `error` and the `incident` (without timeline), as the
+/// action left it (no second read).
+pub fn action_answer_json(report: &crate::engine::Report) -> Value {
+    let action = report.action.as_ref();
+    let incident = action.and_then(|a| a.incident.as_deref());
+    json!({
+        "outcome": report.outcome.as_str(),
+        "status": incident.map(|i| i.status.as_str()),
+        "action_id": action.map(|a| a.action_id.clone()),
+        "error": report.error,
+        "incident": incident.map(incident_summary_json),
+    })
+}
+
 /// A note's text belongs with its summary: the timeline shows what the responder wrote.
 pub(super) fn summary(entry: &TimelineEntry) -> String {
     match &entry.note {

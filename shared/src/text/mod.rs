@@ -156,6 +156,20 @@ pub fn quoted_block(input: &str, max_bytes: usize) -> String {
 mod redact;
 pub use redact::{redact_sensitive, REDACTED};
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`):
+/// a name in a URL that cannot change where the URL points, and SigV4's URI encoding.
+pub fn percent_encode(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for byte in input.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// `k=v, k=v`: dimensions and similar pairs on one line.
 pub fn pairs<K: std::fmt::Display, V: std::fmt::Display>(
     items: impl IntoIterator<Item = (K, V)>,
